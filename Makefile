@@ -1,0 +1,34 @@
+# Two entry points (see README): `make repro` runs the pipeline, `make test` runs the tests.
+# Each creates .venv with the pinned requirements the first time, and again when they change.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+# Run the pipeline on another data source without editing params.yaml by hand, e.g.
+#   make repro SOURCE=../shared/ravdess
+SOURCE ?=
+export PATH := $(abspath $(BIN)):$(PATH)
+
+.PHONY: setup repro test bench lint
+
+setup: $(STAMP)
+
+$(STAMP): requirements.txt pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --disable-pip-version-check -r requirements.txt
+	$(BIN)/pip install --quiet --disable-pip-version-check --no-deps --no-build-isolation -e .
+	touch $@
+
+repro: $(STAMP)
+ifneq ($(strip $(SOURCE)),)
+	$(BIN)/dvc exp run --set-param data.source=$(SOURCE)
+else
+	$(BIN)/dvc repro
+endif
+
+test: $(STAMP)
+	$(BIN)/ruff check emo stages tests bench
+	$(BIN)/pytest
+
+bench: $(STAMP)
+	$(BIN)/python bench/download.py

@@ -1,0 +1,204 @@
+"""Bring RAVDESS into one canonical layout, `<out>/<part>/Actor_NN/<name>`, from Zenodo or a mirror."""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import logging
+import shutil
+import zipfile
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from tqdm.auto import tqdm
+
+from emo import zenodo
+from emo.errors import EmoError
+from emo.params import DataParams
+from emo.ravdess import ACTORS_WITHOUT_SONG, Clip, expected_clips, is_media_file, parse_name
+
+log = logging.getLogger(__name__)
+CHUNK = 1 << 20
+
+
+class MissingClipsError(EmoError, RuntimeError):
+    """Expected clips are absent from the source."""
+
+
+class DuplicateClipError(EmoError, RuntimeError):
+    """The source holds the same clip twice."""
+
+
+@dataclass
+class FetchReport:
+    """What one fetch brought: clips per part and the archives it used."""
+
+    clips: dict[str, int] = field(default_factory=dict)
+    archives: list[str] = field(default_factory=list)
+    verified: int = 0  # files checked against a checksum (archive md5 counts every member)
+
+
+def archive_names(part: str, actors: Iterable[int]) -> list[str]:
+    """The Zenodo archive(s) holding a part for the given actors."""
+    if part == "audio_speech":
+        return ["Audio_Speech_Actors_01-24.zip"]
+    if part == "audio_song":
+        return ["Audio_Song_Actors_01-24.zip"]
+    kind = "Speech" if part == "video_speech" else "Song"
+    return [f"Video_{kind}_Actor_{a:02d}.zip" for a in actors
+            if not (kind == "Song" and a in ACTORS_WITHOUT_SONG)]
+
+
+def canonical_path(out: Path, clip: Clip, suffix: str) -> Path:
+    """Where a clip lives in the canonical layout."""
+    return out / clip.part / f"Actor_{clip.actor:02d}" / f"{clip.stem}{suffix.lower()}"
+
+
+def _wanted(params: DataParams) -> set[Clip]:
+    actors = params.actor_list
+    return {c for part in params.parts for c in expected_clips(part, actors, params.video_modalities)}
+
+
+def _check_complete(found: dict[Clip, str], wanted: set[Clip], source: str) -> None:
+    missing = sorted(wanted - set(found), key=lambda c: (c.part, c.actor, c.stem))
+    if missing:
+        shown = "\n  ".join(f"{c.part}/Actor_{c.actor:02d}/{c.stem}" for c in missing[:40])
+        more = f"\n  ... and {len(missing) - 40} more" if len(missing) > 40 else ""
+        raise MissingClipsError(
+            f"{len(missing)} of {len(wanted)} expected clips are missing from {source}:\n  {shown}{more}\n"
+            "Check data.source, or narrow data.parts / data.actors to what the source holds.")
+
+
+def _note(found: dict[Clip, str], clip: Clip, origin: str) -> bool:
+    """Record where a clip came from; refuse a second copy of the same clip."""
+    if clip in found:
+        raise DuplicateClipError(f"clip {clip.stem} appears twice in the source: {found[clip]} and {origin}; "
+                                 "remove one of them")
+    found[clip] = origin
+    return True
+
+
+def _copy_verified(src: Path, dest: Path, expected_sha256: str | None) -> None:
+    """Copy a file through a temporary name, checking its sha256 when the mirror lists one."""
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    hasher = hashlib.sha256()
+    tmp = dest.with_name(dest.name + ".tmp")
+    with open(src, "rb") as fin, open(tmp, "wb") as fout:
+        while chunk := fin.read(CHUNK):
+            hasher.update(chunk)
+            fout.write(chunk)
+    if expected_sha256 and hasher.hexdigest() != expected_sha256:
+        tmp.unlink()
+        raise zenodo.DownloadError(f"{src}: sha256 {hasher.hexdigest()} does not match the mirror's "
+                                   f"MANIFEST.tsv ({expected_sha256}); the mirror copy is damaged")
+    tmp.replace(dest)
+
+
+def _read_manifest(folder: Path) -> dict[Path, str]:
+    """sha256 per file from a mirror's MANIFEST.tsv (columns include path and sha256), if it has one."""
+    manifest = folder / "MANIFEST.tsv"
+    if not manifest.is_file():
+        return {}
+    with open(manifest, newline="") as handle:
+        rows = csv.DictReader(handle, delimiter="\t")
+        if not rows.fieldnames or not {"path", "sha256"} <= set(rows.fieldnames):
+            return {}
+        return {(folder / row["path"]).resolve(): row["sha256"] for row in rows}
+
+
+def fetch_local(folder: Path, params: DataParams, out: Path, progress: bool = True) -> FetchReport:
+    """Copy the wanted clips from a folder of RAVDESS-named files (any layout); never touch the folder."""
+    if not folder.is_dir():
+        raise EmoError(f"data.source {folder}: no such folder. Set data.source to 'zenodo', "
+                                "a Zenodo-compatible record URL, or a folder holding RAVDESS files")
+    wanted = _wanted(params)
+    manifest = _read_manifest(folder)
+    found: dict[Clip, str] = {}
+    jobs = []
+    for path in sorted(folder.rglob("*")):
+        if not is_media_file(path) or not path.is_file():
+            continue
+        clip = parse_name(path)
+        if clip in wanted and _note(found, clip, str(path)):
+            jobs.append((path, clip))
+    _check_complete(found, wanted, str(folder))
+    report = FetchReport()
+    for path, clip in tqdm(jobs, desc=f"copying from {folder}", unit="clip", disable=not progress):
+        expected = manifest.get(path.resolve())
+        _copy_verified(path, canonical_path(out, clip, path.suffix), expected)
+        report.verified += expected is not None
+        report.clips[clip.part] = report.clips.get(clip.part, 0) + 1
+    return report
+
+
+def _extract(archive: Path, wanted: set[Clip], out: Path, found: dict[Clip, str]) -> int:
+    """Extract the wanted RAVDESS members of one zip into the canonical layout."""
+    count = 0
+    try:
+        with zipfile.ZipFile(archive) as bundle:
+            for info in bundle.infolist():
+                if info.is_dir() or not is_media_file(info.filename):
+                    continue
+                try:
+                    clip = parse_name(info.filename)
+                except ValueError as err:
+                    raise zenodo.DownloadError(f"{archive}: {err}") from None
+                if clip not in wanted:
+                    continue
+                _note(found, clip, f"{archive.name}:{info.filename}")
+                dest = canonical_path(out, clip, Path(info.filename).suffix)
+                dest.parent.mkdir(parents=True, exist_ok=True)
+                tmp = dest.with_name(dest.name + ".tmp")
+                with bundle.open(info) as fin, open(tmp, "wb") as fout:
+                    shutil.copyfileobj(fin, fout, CHUNK)
+                tmp.replace(dest)
+                count += 1
+    except zipfile.BadZipFile as err:
+        raise zenodo.DownloadError(f"{archive}: not a valid zip ({err}); delete it and run again") from None
+    return count
+
+
+def fetch_remote(params: DataParams, out: Path, archive_dir: Path, progress: bool = True) -> FetchReport:
+    """Download the wanted archives of a Zenodo(-compatible) record, verify their md5, extract them."""
+    url = zenodo.record_url(params.source, params.record)
+    retry = dict(retries=params.retries, backoff=params.backoff_seconds, timeout=params.timeout_seconds)
+    files = zenodo.fetch_record(url, **retry)
+    names = [n for part in params.parts for n in archive_names(part, params.actor_list)]
+    absent = [n for n in names if n not in files]
+    if absent:
+        raise MissingClipsError(f"the record at {url} has no file(s) {', '.join(absent)}")
+    wanted = _wanted(params)
+    found: dict[Clip, str] = {}
+    report = FetchReport()
+    for name in names:
+        archive = zenodo.download(files[name], archive_dir, progress=progress, **retry)
+        log.info("extracting %s", archive)
+        _extract(archive, wanted, out, found)
+        report.archives.append(name)
+        if not params.keep_archives:
+            archive.unlink()
+    _check_complete(found, wanted, url)
+    report.verified = len(found)
+    for clip in found:
+        report.clips[clip.part] = report.clips.get(clip.part, 0) + 1
+    return report
+
+
+def fetch(params: DataParams, out: Path, archive_dir: Path, progress: bool = True) -> FetchReport:
+    """Fill `out` with the clips `params` ask for; all or nothing (`out` appears only when complete)."""
+    remote = params.source == "zenodo" or params.source.startswith(("http://", "https://"))
+    staging = out.with_name(f".{out.name}.partial")
+    shutil.rmtree(staging, ignore_errors=True)
+    staging.mkdir(parents=True)
+    try:
+        if remote:
+            report = fetch_remote(params, staging, archive_dir, progress)
+        else:
+            report = fetch_local(Path(params.source).expanduser(), params, staging, progress)
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+    shutil.rmtree(out, ignore_errors=True)
+    staging.replace(out)
+    return report

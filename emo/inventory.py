@@ -1,0 +1,105 @@
+"""The clip inventory: one row per clip in the canonical layout, with labels, split and duration."""
+
+from __future__ import annotations
+
+import csv
+from collections import Counter
+from collections.abc import Iterable
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import cv2
+import soundfile
+
+from emo.errors import EmoError
+from emo.ravdess import ActorSplit, is_media_file, parse_name
+
+COLUMNS = ("path", "part", "modality", "channel", "emotion", "label", "intensity", "statement",
+           "repetition", "actor", "split", "performance", "duration")
+
+
+class DamagedClipError(EmoError, RuntimeError):
+    """A clip's file cannot be read as audio or video."""
+
+
+@dataclass(frozen=True)
+class Row:
+    """One inventory row."""
+
+    path: str
+    part: str
+    modality: int
+    channel: int
+    emotion: str
+    label: int
+    intensity: int
+    statement: int
+    repetition: int
+    actor: int
+    split: str
+    performance: str
+    duration: float
+
+
+def media_duration(path: Path) -> float:
+    """Duration in seconds of an audio (wav/flac) or video (mp4) file, read from its header."""
+    if path.suffix.lower() == ".mp4":
+        capture = cv2.VideoCapture(str(path))
+        try:
+            frames = capture.get(cv2.CAP_PROP_FRAME_COUNT)
+            fps = capture.get(cv2.CAP_PROP_FPS)
+        finally:
+            capture.release()
+        if not frames or not fps or frames <= 0 or fps <= 0:
+            raise DamagedClipError(f"{path}: cannot read video frame count / rate; the file is damaged "
+                                   "or empty — delete it and fetch the data again")
+        return frames / fps
+    try:
+        return soundfile.info(str(path)).duration
+    except (RuntimeError, soundfile.LibsndfileError) as err:
+        raise DamagedClipError(f"{path}: cannot read audio ({err}); the file is damaged — "
+                               "delete it and fetch the data again") from None
+
+
+def build(raw: Path, split: ActorSplit) -> list[Row]:
+    """Inventory every clip under `raw` (the canonical layout)."""
+    rows = []
+    for path in sorted(p for p in raw.rglob("*") if is_media_file(p)):
+        clip = parse_name(path)
+        rows.append(Row(path=path.as_posix(), part=clip.part, modality=clip.modality, channel=clip.channel,
+                        emotion=clip.emotion_name, label=clip.label, intensity=clip.intensity,
+                        statement=clip.statement, repetition=clip.repetition, actor=clip.actor,
+                        split=split.of(clip.actor), performance=clip.performance,
+                        duration=round(media_duration(path), 4)))
+    return rows
+
+
+def write(rows: Iterable[Row], path: Path) -> None:
+    """Write rows as CSV through a temporary file."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".tmp")
+    with open(tmp, "w", newline="") as handle:
+        writer = csv.DictWriter(handle, fieldnames=COLUMNS)
+        writer.writeheader()
+        writer.writerows(asdict(r) for r in rows)
+    tmp.replace(path)
+
+
+def read(path: Path) -> list[Row]:
+    """Read an inventory CSV back into rows."""
+    ints = {"modality", "channel", "label", "intensity", "statement", "repetition", "actor"}
+    with open(path, newline="") as handle:
+        return [Row(**{k: int(v) if k in ints else float(v) if k == "duration" else v
+                       for k, v in record.items()}) for record in csv.DictReader(handle)]
+
+
+def summary(rows: list[Row]) -> dict:
+    """Counts for metrics/data.json: clips per part, per split and per emotion."""
+    return {
+        "clips": len(rows),
+        "per_part": dict(sorted(Counter(r.part for r in rows).items())),
+        "per_split": dict(sorted(Counter(r.split for r in rows).items())),
+        "per_emotion": dict(sorted(Counter(r.emotion for r in rows).items())),
+        "actors": len({r.actor for r in rows}),
+        "hours": round(sum(r.duration for r in rows) / 3600, 4),
+    }

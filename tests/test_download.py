@@ -1,0 +1,166 @@
+"""The download stage against a real HTTP server on 127.0.0.1 serving a Zenodo-like record."""
+
+from __future__ import annotations
+
+import hashlib
+import socket
+import time
+import zipfile
+from pathlib import Path
+
+import pytest
+
+from conftest import FIXTURE_ACTORS, FakeZenodo
+from emo.download import MissingClipsError, fetch
+from emo.params import DataParams
+from emo.zenodo import DownloadError, SourceUnreachable, parse_record
+
+AUDIO = "Audio_Speech_Actors_01-24.zip"
+VIDEO_23 = "Video_Speech_Actor_23.zip"
+
+
+def params(source: str, **overrides) -> DataParams:
+    settings = dict(source=source, parts=("audio_speech", "video_speech"), actors=FIXTURE_ACTORS,
+                    retries=3, backoff_seconds=0.01, timeout_seconds=10.0)
+    settings.update(overrides)
+    return DataParams(**settings)
+
+
+def digest_tree(folder: Path) -> dict[str, str]:
+    return {p.name: hashlib.sha256(p.read_bytes()).hexdigest() for p in folder.rglob("*.*")}
+
+
+def test_happy_path_gives_canonical_layout_identical_to_source(fake_zenodo, fixture_dataset, tmp_path):
+    report = fetch(params(fake_zenodo.record_url), tmp_path / "raw", tmp_path / "archives", progress=False)
+
+    assert report.clips == {"audio_speech": 240, "video_speech": 240}
+    assert report.archives == [AUDIO] + [f"Video_Speech_Actor_{a:02d}.zip" for a in FIXTURE_ACTORS]
+    assert digest_tree(tmp_path / "raw") == digest_tree(fixture_dataset)
+    assert (tmp_path / "raw/audio_speech/Actor_21/03-01-08-02-02-02-21.wav").is_file()
+    assert (tmp_path / "raw/video_speech/Actor_23/02-01-01-01-01-01-23.mp4").is_file()
+    assert not list(tmp_path.rglob("*.part")) and not list(tmp_path.rglob("*.tmp"))
+
+
+def test_second_run_reuses_verified_archives_without_downloading(fake_zenodo, tmp_path):
+    fetch(params(fake_zenodo.record_url), tmp_path / "raw", tmp_path / "archives", progress=False)
+    downloads = len([p for p, _ in fake_zenodo.requests if "/files/" in p])
+    fetch(params(fake_zenodo.record_url), tmp_path / "raw", tmp_path / "archives", progress=False)
+    assert len([p for p, _ in fake_zenodo.requests if "/files/" in p]) == downloads == 5
+
+
+def test_subset_of_actors_fetches_only_their_video(fake_zenodo, tmp_path):
+    report = fetch(params(fake_zenodo.record_url, actors=(23,)), tmp_path / "raw", tmp_path / "a", progress=False)
+    assert report.clips == {"audio_speech": 60, "video_speech": 60}
+    assert report.archives == [AUDIO, VIDEO_23]
+
+
+def test_resume_after_connection_cut_mid_file(fake_zenodo, zenodo_archives, tmp_path):
+    size = (zenodo_archives / AUDIO).stat().st_size
+    fake_zenodo.faults.cut_after[AUDIO] = size // 3
+
+    fetch(params(fake_zenodo.record_url, parts=("audio_speech",)), tmp_path / "raw", tmp_path / "a",
+          progress=False)
+
+    first, resumed = fake_zenodo.file_requests(AUDIO)
+    resumed_from = int(resumed.removeprefix("bytes=").removesuffix("-"))
+    assert first is None and 0 < resumed_from <= size // 3  # what reached the disk before the cut
+    assert fake_zenodo.bytes_sent[AUDIO] == size // 3 + size - resumed_from  # the second request sent the rest
+    assert (tmp_path / "a" / AUDIO).read_bytes() == (zenodo_archives / AUDIO).read_bytes()
+
+
+def test_partial_file_from_an_earlier_run_is_resumed(fake_zenodo, zenodo_archives, tmp_path):
+    (tmp_path / "a").mkdir()
+    (tmp_path / "a" / f"{AUDIO}.part").write_bytes((zenodo_archives / AUDIO).read_bytes()[:5000])
+    fetch(params(fake_zenodo.record_url, parts=("audio_speech",)), tmp_path / "raw", tmp_path / "a",
+          progress=False)
+    assert fake_zenodo.file_requests(AUDIO) == ["bytes=5000-"]
+
+
+def test_md5_mismatch_is_fetched_again(fake_zenodo, tmp_path):
+    fake_zenodo.faults.corrupt_times[AUDIO] = 2
+    report = fetch(params(fake_zenodo.record_url, parts=("audio_speech",)), tmp_path / "raw", tmp_path / "a",
+                   progress=False)
+    assert report.clips == {"audio_speech": 240}
+    assert fake_zenodo.file_requests(AUDIO) == [None, None, None]
+
+
+def test_persistent_md5_mismatch_fails_naming_the_file_and_leaves_nothing(fake_zenodo, tmp_path):
+    fake_zenodo.faults.corrupt_times[AUDIO] = 99
+    with pytest.raises(DownloadError, match=rf"{AUDIO}.*md5 .* does not match .* after 4 attempts"):
+        fetch(params(fake_zenodo.record_url, parts=("audio_speech",)), tmp_path / "raw", tmp_path / "a",
+              progress=False)
+    assert not (tmp_path / "raw").exists() and not (tmp_path / ".raw.partial").exists()
+    assert not list((tmp_path / "a").iterdir())
+
+
+def test_corrupt_archive_on_disk_is_detected_and_fetched_again(fake_zenodo, zenodo_archives, tmp_path):
+    (tmp_path / "a").mkdir()
+    damaged = bytearray((zenodo_archives / AUDIO).read_bytes())
+    damaged[1000] ^= 0xFF
+    (tmp_path / "a" / AUDIO).write_bytes(bytes(damaged))
+    fetch(params(fake_zenodo.record_url, parts=("audio_speech",)), tmp_path / "raw", tmp_path / "a",
+          progress=False)
+    assert fake_zenodo.file_requests(AUDIO) == [None]
+    assert (tmp_path / "a" / AUDIO).read_bytes() == (zenodo_archives / AUDIO).read_bytes()
+
+
+def test_server_error_is_retried_with_backoff(fake_zenodo, tmp_path):
+    fake_zenodo.faults.fail_times[AUDIO] = 2
+    report = fetch(params(fake_zenodo.record_url, parts=("audio_speech",), backoff_seconds=0.05),
+                   tmp_path / "raw", tmp_path / "a", progress=False)
+    assert report.clips == {"audio_speech": 240}
+    assert len(fake_zenodo.file_requests(AUDIO)) == 3
+
+
+def test_file_missing_from_the_record_is_named(zenodo_archives, tmp_path):
+    with FakeZenodo(zenodo_archives, unlisted=(VIDEO_23,)) as server:
+        with pytest.raises(MissingClipsError, match=VIDEO_23):
+            fetch(params(server.record_url), tmp_path / "raw", tmp_path / "a", progress=False)
+
+
+def test_file_listed_but_not_served_is_named(fake_zenodo, tmp_path):
+    fake_zenodo.faults.missing.add(VIDEO_23)
+    with pytest.raises(DownloadError, match=rf"HTTP 404 for {VIDEO_23}"):
+        fetch(params(fake_zenodo.record_url), tmp_path / "raw", tmp_path / "a", progress=False)
+    assert not (tmp_path / "raw").exists()
+
+
+def test_archive_lacking_clips_stops_with_the_list(zenodo_archives, tmp_path):
+    served = tmp_path / "served"
+    served.mkdir()
+    for path in zenodo_archives.glob("*.zip"):
+        (served / path.name).write_bytes(path.read_bytes())
+    with zipfile.ZipFile(zenodo_archives / VIDEO_23) as full, \
+            zipfile.ZipFile(served / VIDEO_23, "w") as short:
+        for info in full.infolist():
+            if "-01-02-23" not in info.filename:  # drop statement 01, repetition 02 of every emotion
+                short.writestr(info, full.read(info))
+    with FakeZenodo(served) as server:
+        with pytest.raises(MissingClipsError) as caught:
+            fetch(params(server.record_url), tmp_path / "raw", tmp_path / "a", progress=False)
+    message = str(caught.value)
+    assert "15 of 480 expected clips are missing" in message
+    assert "video_speech/Actor_23/02-01-01-01-01-02-23" in message
+
+
+def test_no_network_fails_fast_with_mirror_hint(tmp_path):
+    with socket.socket() as probe:  # a port nobody listens on
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    start = time.monotonic()
+    with pytest.raises(SourceUnreachable, match=r"data\.source"):
+        fetch(params(f"http://127.0.0.1:{port}/api/records/1188976"), tmp_path / "raw", tmp_path / "a",
+              progress=False)
+    assert time.monotonic() - start < 5  # no retry loop on an unreachable host
+    assert not (tmp_path / "raw").exists()
+
+
+def test_record_json_shapes():
+    legacy = {"files": [{"key": "a.zip", "size": 3, "checksum": "md5:ABC",
+                         "links": {"self": "https://zenodo.org/api/records/1/files/a.zip/content"}}]}
+    rdm = {"files": {"entries": {"a.zip": {"key": "a.zip", "size": 3, "checksum": "md5:abc",
+                                           "links": {"content": "https://x/a.zip/content"}}}}}
+    assert parse_record(legacy)["a.zip"].md5 == "abc"
+    assert parse_record(rdm)["a.zip"].url == "https://x/a.zip/content"
+    with pytest.raises(DownloadError, match="md5"):
+        parse_record({"files": [{"key": "a.zip", "links": {"self": "u"}, "checksum": "sha1:00"}]})

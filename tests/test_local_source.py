@@ -1,0 +1,82 @@
+"""The download stage from a local mirror folder: any layout, read only, verified, complete."""
+
+import shutil
+
+import pytest
+
+from conftest import FIXTURE_ACTORS, tree_snapshot
+from emo.download import DuplicateClipError, MissingClipsError, fetch
+from emo.params import DataParams
+from emo.ravdess import RavdessNameError
+from emo.zenodo import DownloadError
+
+
+def audio_params(source, **overrides):
+    return DataParams(source=str(source), parts=("audio_speech",), actors=FIXTURE_ACTORS, **overrides)
+
+
+@pytest.fixture
+def flat_mirror(fixture_dataset, tmp_path):
+    """The fixture's audio flattened into one folder, with a stray non-RAVDESS file beside it."""
+    folder = tmp_path / "mirror"
+    folder.mkdir()
+    for path in (fixture_dataset / "audio_speech").rglob("*.wav"):
+        shutil.copy(path, folder / path.name)
+    (folder / "notes.txt").write_text("not a clip")
+    (folder / "._03-01-01-01-01-01-01.wav").write_bytes(b"macOS resource fork")
+    return folder
+
+
+def test_any_layout_becomes_canonical_and_source_is_untouched(flat_mirror, tmp_path):
+    before = tree_snapshot(flat_mirror)
+    report = fetch(audio_params(flat_mirror), tmp_path / "raw", tmp_path / "a", progress=False)
+    assert report.clips == {"audio_speech": 240}
+    assert len(list((tmp_path / "raw/audio_speech/Actor_02").glob("*.wav"))) == 60
+    assert tree_snapshot(flat_mirror) == before
+
+
+def test_video_parts_from_a_folder(fixture_dataset, tmp_path):
+    params = DataParams(source=str(fixture_dataset), parts=("video_speech",), actors=(21,))
+    report = fetch(params, tmp_path / "raw", tmp_path / "a", progress=False)
+    assert report.clips == {"video_speech": 60}
+
+
+def test_missing_clip_is_listed(flat_mirror, tmp_path):
+    (flat_mirror / "03-01-04-02-01-01-21.wav").unlink()
+    expected = r"(?s)1 of 240 expected clips .*audio_speech/Actor_21/03-01-04-02-01-01-21"
+    with pytest.raises(MissingClipsError, match=expected):
+        fetch(audio_params(flat_mirror), tmp_path / "raw", tmp_path / "a", progress=False)
+    assert not (tmp_path / "raw").exists()
+
+
+def test_malformed_name_in_the_mirror_is_named(flat_mirror, tmp_path):
+    (flat_mirror / "03-01-09-01-01-01-01.wav").write_bytes(b"")
+    with pytest.raises(RavdessNameError, match=r"mirror/03-01-09-01-01-01-01.wav.*emotion 09"):
+        fetch(audio_params(flat_mirror), tmp_path / "raw", tmp_path / "a", progress=False)
+
+
+def test_same_clip_twice_is_refused(flat_mirror, tmp_path):
+    shutil.copy(flat_mirror / "03-01-03-01-01-01-01.wav", flat_mirror / "03-01-03-01-01-01-01.flac")
+    with pytest.raises(DuplicateClipError, match="03-01-03-01-01-01-01 appears twice"):
+        fetch(audio_params(flat_mirror), tmp_path / "raw", tmp_path / "a", progress=False)
+
+
+def test_manifest_checksums_are_verified(flat_mirror, tmp_path):
+    name = "03-01-03-01-01-01-01.wav"
+    (flat_mirror / "MANIFEST.tsv").write_text(f"path\tsha256\n{name}\t{'0' * 64}\n")
+    with pytest.raises(DownloadError, match=rf"{name}: sha256 .* does not match the mirror's MANIFEST"):
+        fetch(audio_params(flat_mirror), tmp_path / "raw", tmp_path / "a", progress=False)
+    assert not (tmp_path / "raw").exists()
+
+
+def test_failed_run_keeps_the_previous_output(flat_mirror, tmp_path):
+    fetch(audio_params(flat_mirror), tmp_path / "raw", tmp_path / "a", progress=False)
+    (flat_mirror / "03-01-04-02-01-01-21.wav").unlink()
+    with pytest.raises(MissingClipsError):
+        fetch(audio_params(flat_mirror), tmp_path / "raw", tmp_path / "a", progress=False)
+    assert len(list((tmp_path / "raw").rglob("*.wav"))) == 240
+
+
+def test_missing_folder_is_a_clear_error(tmp_path):
+    with pytest.raises(Exception, match="no such folder"):
+        fetch(audio_params(tmp_path / "nowhere"), tmp_path / "raw", tmp_path / "a", progress=False)

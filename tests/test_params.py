@@ -1,0 +1,49 @@
+"""params.yaml is validated: unknown keys and wrong types are rejected with the valid keys listed."""
+
+import dataclasses
+
+import pytest
+import yaml
+
+from conftest import REPO
+from emo.params import DataParams, Params, ParamsError, from_dict, load, valid_keys
+
+
+def test_repository_params_load_and_list_every_key():
+    params = load(REPO / "params.yaml")
+    assert isinstance(params, Params)
+    raw = yaml.safe_load((REPO / "params.yaml").read_text())
+    flat = {f"{section}.{key}" for section, values in raw.items() for key in values}
+    assert flat == set(valid_keys()), "params.yaml should document every key with its default"
+    # The one deliberate difference: this repository reads the local mirror, emo defaults to Zenodo.
+    assert params.data.source == "../shared/ravdess" and Params().data.source == "zenodo"
+    assert dataclasses.replace(params, data=dataclasses.replace(params.data, source="zenodo")) == Params(), \
+        "params.yaml and the dataclass defaults disagree"
+
+
+def test_unknown_key_is_rejected_with_the_valid_keys():
+    with pytest.raises(ParamsError, match=r"unknown parameter\(s\) data\.sourc .*Valid keys: data\.source"):
+        from_dict(Params, {"data": {"sourc": "x"}})
+    with pytest.raises(ParamsError, match=r"unknown parameter\(s\) trian"):
+        from_dict(Params, {"trian": {}})
+
+
+@pytest.mark.parametrize("section, problem", [
+    ({"retries": "five"}, r"data\.retries: expected int"),
+    ({"parts": ["audio_speech", "video"]}, "unknown part"),
+    ({"actors": "some"}, "data.actors"),
+    ({"actors": [1, "x"]}, "data.actors"),
+    ({"keep_archives": "yes"}, "expected bool"),
+])
+def test_wrong_types_are_rejected(section, problem):
+    with pytest.raises(ParamsError, match=problem):
+        from_dict(Params, {"data": section})
+
+
+def test_values_convert_and_validate():
+    data = from_dict(DataParams, {"actors": [24, 1, 1], "backoff_seconds": 1, "parts": ["video_song"]}, "data")
+    assert data.actor_list == (1, 24) and data.backoff_seconds == 1.0 and data.parts == ("video_song",)
+    with pytest.raises(ParamsError, match="unknown actor"):
+        _ = dataclasses.replace(data, actors=(0, 3)).actor_list
+    with pytest.raises(ParamsError, match="split: .*both"):
+        from_dict(Params, {"split": {"val": [1], "test": [1]}}).split.actor_split()
