@@ -32,3 +32,4 @@ test: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/python bench/download.py
+	$(BIN)/python bench/featurize.py

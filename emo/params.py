@@ -68,18 +68,115 @@ class SplitParams:
 
 
 @dataclass(frozen=True)
+class AugmentParams:
+    """The augmentation and class-balancing plan (the `augment` section)."""
+
+    seed: int = 0
+    splits: tuple[str, ...] = ("train",)  # the paper augmented every split: [train, val, test]
+    copies: tuple[str, ...] = ("pitch_up", "shift", "noise")  # one copy of each per clip
+    balance_copies: tuple[str, ...] = ("pitch_down", "shift", "noise")  # cycled for minority classes
+    balance_target: int = 0  # clips per class after balancing; 0 = as many as the largest class
+    shift_max_seconds: float = 0.5
+    noise_amplitude: float = 0.035
+    pitch_semitones: float = 1.0
+
+    def __post_init__(self) -> None:
+        ops = {"pitch_up", "pitch_down", "shift", "noise"}
+        for key, values in (("copies", self.copies), ("balance_copies", self.balance_copies)):
+            bad = sorted(set(values) - ops)
+            if bad:
+                raise ParamsError(f"augment.{key}: unknown augmentation(s) {bad}; valid: {sorted(ops)}")
+        bad = sorted(set(self.splits) - {"train", "val", "test"})
+        if bad:
+            raise ParamsError(f"augment.splits: unknown split(s) {bad}; valid: train, val, test")
+        if not self.balance_copies:
+            raise ParamsError("augment.balance_copies: needs at least one augmentation")
+
+
+@dataclass(frozen=True)
+class AudioParams:
+    """How a clip becomes log-mel and MFCC features (the `audio` section; paper settings)."""
+
+    sample_rate: int = 44100
+    offset: float = 1.0
+    duration: float = 2.5
+    n_fft: int = 2048
+    hop_length: int = 512
+    n_mels: int = 128
+    n_mfcc: int = 30
+    workers: int = 2
+    skip_damaged: bool = False  # true: leave unreadable clips out and count them; false: stop naming them
+
+    @property
+    def samples(self) -> int:
+        return int(round(self.sample_rate * self.duration))
+
+    @property
+    def frames(self) -> int:
+        return 1 + self.samples // self.hop_length
+
+
+@dataclass(frozen=True)
+class TrainSettings:
+    """One training recipe: architecture, optimiser and regularisation."""
+
+    model: str = "emocnn"  # 'paper' = AudioCNN of SPEC section 4; 'emocnn' = ours
+    speaker_norm: bool = True  # standardise each actor's features by that actor's own statistics
+    lr: float = 1e-3
+    weight_decay: float = 1e-4
+    batch_size: int = 32
+    max_epochs: int = 60
+    patience: int = 10
+    spec_augment: bool = True  # random time and frequency masks on training batches
+    dropout: float = 0.3
+
+    def __post_init__(self) -> None:
+        if self.model not in ("paper", "emocnn"):
+            raise ParamsError(f"train model {self.model!r}: expected 'paper' or 'emocnn'")
+
+
+PAPER = TrainSettings(model="paper", speaker_norm=False, lr=1e-5, weight_decay=0.0, batch_size=32,
+                      max_epochs=50, patience=10, spec_augment=False, dropout=0.5)
+
+
+@dataclass(frozen=True)
+class TrainParams:
+    """Which recipe trains, with which seeds and on which device (the `train` section)."""
+
+    preset: str = "ours"  # 'ours' or 'paper'
+    ours: TrainSettings = TrainSettings()
+    paper: TrainSettings = PAPER
+    seeds: tuple[int, ...] = (0,)
+    device: str = "auto"  # auto (CUDA when present), cpu, cuda
+    threads: int = 0  # torch CPU threads; 0 = torch's default
+
+    def __post_init__(self) -> None:
+        if self.preset not in ("ours", "paper"):
+            raise ParamsError(f"train.preset: {self.preset!r}; expected 'ours' or 'paper'")
+        if not self.seeds:
+            raise ParamsError("train.seeds: give at least one seed")
+
+    @property
+    def settings(self) -> TrainSettings:
+        return self.ours if self.preset == "ours" else self.paper
+
+
+@dataclass(frozen=True)
 class Params:
     """All of params.yaml."""
 
     data: DataParams = DataParams()
     split: SplitParams = SplitParams()
+    augment: AugmentParams = AugmentParams()
+    audio: AudioParams = AudioParams()
+    train: TrainParams = TrainParams()
 
 
-def _convert(value: Any, hint: Any, key: str) -> Any:
+def _convert(value: Any, hint: Any, key: str, base: Any = None) -> Any:
     """Check `value` against a type hint, turning YAML lists into tuples and dicts into dataclasses."""
     origin = typing.get_origin(hint)
     if dataclasses.is_dataclass(hint):
-        return from_dict(hint, value, prefix=key)
+        return from_dict(hint, value, prefix=key, base=base)
     if origin in (Union, types.UnionType):
         for option in typing.get_args(hint):
             try:
@@ -118,8 +215,11 @@ def valid_keys(cls: type = Params, prefix: str = "") -> list[str]:
     return keys
 
 
-def from_dict(cls: type, mapping: Any, prefix: str = "") -> Any:
-    """Build a params dataclass from a mapping, rejecting keys the dataclass does not have."""
+def from_dict(cls: type, mapping: Any, prefix: str = "", base: Any = None) -> Any:
+    """Build a params dataclass from a mapping, rejecting keys the dataclass does not have.
+
+    Keys the mapping leaves out keep their value in `base` (by default the dataclass's defaults).
+    """
     where = prefix or "params.yaml"
     if mapping is None:
         mapping = {}
@@ -133,8 +233,10 @@ def from_dict(cls: type, mapping: Any, prefix: str = "") -> Any:
         raise ParamsError(
             f"unknown parameter(s) {', '.join(full)} in params.yaml (a typo in `dvc exp run -S`?). "
             f"Valid keys: {', '.join(valid_keys(cls, prefix + '.' if prefix else ''))}")
-    values = {k: _convert(v, hints[k], f"{prefix}.{k}" if prefix else k) for k, v in mapping.items()}
-    return cls(**values)
+    base = base if base is not None else cls()
+    values = {k: _convert(v, hints[k], f"{prefix}.{k}" if prefix else k, getattr(base, k))
+              for k, v in mapping.items()}
+    return dataclasses.replace(base, **values)
 
 
 def load(path: str | Path = "params.yaml") -> Params:

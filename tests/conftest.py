@@ -181,3 +181,11 @@ def mirror() -> Path:
             pytest.fail(f"{MIRROR} is missing: CI must run the real-data tests")
         pytest.skip(f"real RAVDESS mirror not found at {MIRROR}")
     return MIRROR
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _one_torch_thread():
+    """Tiny test models run faster on one thread than with two threads contending for two cores."""
+    import torch
+
+    torch.set_num_threads(1)

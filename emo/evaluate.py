@@ -1,0 +1,89 @@
+"""Test-set metrics over seeds, confusion data for `dvc plots`, and a confusion-matrix PNG."""
+
+from __future__ import annotations
+
+import csv
+from pathlib import Path
+
+import numpy as np
+from sklearn.metrics import accuracy_score, balanced_accuracy_score, confusion_matrix, f1_score, recall_score
+
+from emo.ravdess import EMOTIONS
+
+LABELS = list(range(len(EMOTIONS)))
+
+
+def scores(y_true: np.ndarray, y_pred: np.ndarray) -> dict:
+    """Accuracy, macro-F1, UAR (balanced accuracy) and recall per class."""
+    recall = recall_score(y_true, y_pred, labels=LABELS, average=None, zero_division=0)
+    return {"accuracy": float(accuracy_score(y_true, y_pred)),
+            "macro_f1": float(f1_score(y_true, y_pred, labels=LABELS, average="macro", zero_division=0)),
+            "uar": float(balanced_accuracy_score(y_true, y_pred)),
+            "recall": {EMOTIONS[c]: float(r) for c, r in zip(LABELS, recall)}}
+
+
+def summarise(per_seed: list[dict]) -> dict:
+    """Mean and standard deviation over seeds of each headline score."""
+    out = {}
+    for key in ("accuracy", "macro_f1", "uar"):
+        values = np.array([s[key] for s in per_seed])
+        out[key] = float(values.mean())
+        out[f"{key}_std"] = float(values.std(ddof=1)) if len(values) > 1 else 0.0
+    out["recall"] = {e: float(np.mean([s["recall"][e] for s in per_seed])) for e in EMOTIONS}
+    return out
+
+
+def normalised_confusion(y_true: np.ndarray, y_pred: np.ndarray) -> np.ndarray:
+    """Confusion matrix with each true-class row summing to 1."""
+    matrix = confusion_matrix(y_true, y_pred, labels=LABELS).astype(float)
+    return matrix / np.maximum(matrix.sum(axis=1, keepdims=True), 1)
+
+
+def write_confusion_csv(y_true: np.ndarray, y_pred: np.ndarray, path: Path) -> None:
+    """One row per test clip (actual, predicted) for `dvc plots` with the `confusion` template."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "w", newline="") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(["actual", "predicted"])
+        writer.writerows((EMOTIONS[t], EMOTIONS[p]) for t, p in zip(y_true, y_pred))
+
+
+def plot_confusion(matrix: np.ndarray, title: str, path: Path) -> None:
+    """Save a normalised confusion matrix as a PNG."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from matplotlib import pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(6, 5.2), dpi=110)
+    image = ax.imshow(matrix, vmin=0, vmax=1, cmap="Blues")
+    ax.set_xticks(LABELS, EMOTIONS, rotation=45, ha="right")
+    ax.set_yticks(LABELS, EMOTIONS)
+    ax.set_xlabel("predicted")
+    ax.set_ylabel("actual")
+    ax.set_title(title, fontsize=10)
+    for i in LABELS:
+        for j in LABELS:
+            ax.text(j, i, f"{matrix[i, j]:.2f}", ha="center", va="center", fontsize=7,
+                    color="white" if matrix[i, j] > 0.5 else "black")
+    fig.colorbar(image, ax=ax, fraction=0.046)
+    fig.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path)
+    plt.close(fig)
+
+
+def evaluate_runs(saved: dict, test_x: np.ndarray, test_y: np.ndarray, device) -> tuple[dict, np.ndarray]:
+    """Test metrics of every saved run, their mean and std, and the first run's predictions."""
+    from emo.train import predict_proba, rebuild
+
+    per_seed, first_pred = [], None
+    for run in saved["runs"]:
+        pred = predict_proba(rebuild(saved, run), test_x, device).argmax(1)
+        first_pred = pred if first_pred is None else first_pred
+        per_seed.append({"seed": run["seed"], "best_epoch": run["best_epoch"],
+                         "train_seconds": round(run["seconds"], 2), **scores(test_y, pred)})
+    metrics = {**summarise(per_seed), "n_test": int(len(test_y)), "seeds": [s["seed"] for s in per_seed],
+               "best_epoch": [s["best_epoch"] for s in per_seed],
+               "train_seconds": round(sum(s["train_seconds"] for s in per_seed), 2), "per_seed": per_seed}
+    return metrics, first_pred

@@ -1,0 +1,104 @@
+"""Compute the plan's features in parallel into two compact arrays: log-mel and MFCC, one row per plan row."""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections import defaultdict
+from multiprocessing import get_context
+from pathlib import Path
+
+import numpy as np
+from threadpoolctl import threadpool_limits
+from tqdm.auto import tqdm
+
+from emo import audio
+from emo.augment import PlannedClip
+from emo.params import AudioParams
+
+log = logging.getLogger(__name__)
+
+
+def render(wave: np.ndarray, row: PlannedClip, params: AudioParams, noise_amplitude: float) -> np.ndarray:
+    """Apply one planned augmentation to an original waveform."""
+    if row.op in ("pitch_up", "pitch_down"):
+        return audio.pitch_shift(wave, params.sample_rate, row.pitch)
+    if row.op == "shift":
+        return audio.time_shift(wave, row.shift)
+    if row.op == "noise":
+        return audio.add_noise(wave, noise_amplitude, np.random.default_rng(row.noise_seed))
+    return wave
+
+
+def clip_features(job: tuple[str, list[PlannedClip], AudioParams, float]):
+    """Worker: load one source clip once and compute the features of all its planned rows."""
+    path, rows, params, noise_amplitude = job
+    try:
+        wave = audio.load_clip(path, params)
+    except audio.DamagedAudioError as err:
+        return path, [r.index for r in rows], None, None, str(err)
+    pairs = [audio.features(render(wave, row, params, noise_amplitude), params) for row in rows]
+    return path, [r.index for r in rows], np.stack([p[0] for p in pairs]), np.stack([p[1] for p in pairs]), None
+
+
+def featurize(plan_rows: list[PlannedClip], params: AudioParams, noise_amplitude: float, out: Path,
+              progress: bool = True) -> dict:
+    """Write out/logmel.npy [N, n_mels, T], out/mfcc.npy [N, n_mfcc, T], out/valid.npy [N] (bool).
+
+    Each source clip is decoded once; clips are spread over `params.workers` processes. The result does
+    not depend on the number of workers (every random choice is in the plan).
+    """
+    out.mkdir(parents=True, exist_ok=True)
+    n, frames = len(plan_rows), params.frames
+    tmp = {name: out / f"{name}.tmp.npy" for name in ("logmel", "mfcc")}
+    logmel = np.lib.format.open_memmap(tmp["logmel"], mode="w+", dtype=np.float32, shape=(n, params.n_mels, frames))
+    mfcc = np.lib.format.open_memmap(tmp["mfcc"], mode="w+", dtype=np.float32, shape=(n, params.n_mfcc, frames))
+    valid = np.ones(n, bool)
+    groups = defaultdict(list)
+    for row in plan_rows:
+        groups[row.path].append(row)
+    jobs = [(path, rows, params, noise_amplitude) for path, rows in groups.items()]
+    damaged = []
+    workers = max(1, min(params.workers, os.cpu_count() or 1))
+    # One BLAS thread per worker: with several, the workers' threads spin against each other on 2 cores.
+    with get_context().Pool(workers, initializer=threadpool_limits, initargs=(1,)) if workers > 1 \
+            else _Serial() as pool:
+        results = pool.imap_unordered(clip_features, jobs, chunksize=8)
+        for path, indices, mel_block, mfcc_block, error in tqdm(results, total=len(jobs), unit="clip",
+                                                              desc="featurize", disable=not progress):
+            if error:
+                if not params.skip_damaged:
+                    raise audio.DamagedAudioError(error)
+                log.warning("skipping damaged clip: %s", error)
+                damaged.append(path)
+                valid[indices] = False
+                continue
+            logmel[indices] = mel_block
+            mfcc[indices] = mfcc_block
+    logmel.flush()
+    mfcc.flush()
+    del logmel, mfcc
+    for name, path in tmp.items():
+        path.replace(out / f"{name}.npy")
+    np.save(out / "valid.npy", valid)
+    return {"rows": n, "source_clips": len(jobs), "damaged_clips": len(damaged), "damaged": sorted(damaged),
+            "rows_left_out": int((~valid).sum())}
+
+
+class _Serial:
+    """A stand-in for a process pool that runs jobs in this process (workers: 1), also with one BLAS thread.
+
+    One thread keeps the floating-point summation order, and so the features, the same as in the workers.
+    """
+
+    def __enter__(self):
+        self._limits = threadpool_limits(1)
+        return self
+
+    def __exit__(self, *exc):
+        self._limits.restore_original_limits()
+        return False
+
+    @staticmethod
+    def imap_unordered(func, jobs, chunksize=1):
+        return map(func, jobs)

@@ -1,0 +1,60 @@
+"""The networks: the paper's AudioCNN (SPEC section 4) and our EmoCNN."""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+
+class PaperCNN(nn.Module):
+    """The paper's AudioCNN / VideoCNN: Conv2d(1, 16, 3, 1, 1) -> ReLU -> MaxPool2d(2) -> Dropout -> Linear."""
+
+    def __init__(self, input_shape: tuple[int, int], n_classes: int = 8, dropout: float = 0.5):
+        super().__init__()
+        self.features = nn.Sequential(nn.Conv2d(1, 16, kernel_size=3, stride=1, padding=1), nn.ReLU(),
+                                      nn.MaxPool2d(2), nn.Dropout(dropout), nn.Flatten())
+        height, width = input_shape
+        self.classifier = nn.Linear(16 * (height // 2) * (width // 2), n_classes)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.classifier(self.features(x.unsqueeze(1)))
+
+
+def _block(cin: int, cout: int, stride: int = 1) -> nn.Sequential:
+    return nn.Sequential(nn.Conv2d(cin, cout, 3, stride=stride, padding=1, bias=False), nn.BatchNorm2d(cout),
+                         nn.ReLU())
+
+
+class EmoCNN(nn.Module):
+    """Ours: a strided stem, three conv blocks with batch norm, and mean + max pooling over time.
+
+    The strided stem keeps it fast on a CPU; pooling over time rather than flattening keeps the classifier
+    small (less to overfit with 20 training speakers) and indifferent to where in the window a cue falls.
+    """
+
+    def __init__(self, input_shape: tuple[int, int], n_classes: int = 8, dropout: float = 0.3,
+                 widths: tuple[int, ...] = (24, 48, 96, 160)):
+        super().__init__()
+        layers = [_block(1, widths[0], stride=2)]
+        for cin, cout in zip(widths, widths[1:]):
+            layers += [_block(cin, cout), nn.MaxPool2d(2, ceil_mode=True)]  # ceil: small inputs never vanish
+        self.features = nn.Sequential(*layers)
+        self.dropout = nn.Dropout(dropout)
+        self.classifier = nn.Linear(2 * widths[-1], n_classes)
+
+    def embed(self, x: torch.Tensor) -> torch.Tensor:
+        """Clip embedding [batch, 2 * widths[-1]]: mean and max over time of the frequency-averaged maps."""
+        maps = self.features(x.unsqueeze(1)).mean(dim=2)  # [batch, channels, time]
+        return torch.cat([maps.mean(dim=2), maps.amax(dim=2)], dim=1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.classifier(self.dropout(self.embed(x)))
+
+
+def build(name: str, input_shape: tuple[int, int], n_classes: int = 8, dropout: float = 0.5) -> nn.Module:
+    """The network a train recipe names ('paper' or 'emocnn') for inputs [batch, height, width]."""
+    if name == "paper":
+        return PaperCNN(input_shape, n_classes, dropout)
+    if name == "emocnn":
+        return EmoCNN(input_shape, n_classes, dropout)
+    raise ValueError(f"unknown model {name!r}; expected 'paper' or 'emocnn'")

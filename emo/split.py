@@ -1,0 +1,63 @@
+"""Speaker-independent train/val/test row selection and normalisation statistics from training rows only."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from emo.augment import PlannedClip
+
+
+def select(plan_rows: list[PlannedClip], valid: np.ndarray, balanced: bool) -> dict[str, np.ndarray]:
+    """Row indices per split. Validation and test hold only original clips unless the plan augmented them."""
+    chosen = {}
+    for split in ("train", "val", "test"):
+        chosen[split] = np.array([p.index for p in plan_rows if p.split == split and valid[p.index]
+                                  and (balanced or not p.balance)], dtype=np.int64)
+    return chosen
+
+
+def speaker_stats(features: np.ndarray, plan_rows: list[PlannedClip], valid: np.ndarray) -> dict[str, np.ndarray]:
+    """Per actor, the mean and std of each feature bin over that actor's original clips (no labels used)."""
+    actors = sorted({p.actor for p in plan_rows})
+    n_bins = features.shape[1]
+    mean = np.zeros((max(actors) + 1, n_bins), np.float32)
+    std = np.ones((max(actors) + 1, n_bins), np.float32)
+    for actor in actors:
+        rows = [p.index for p in plan_rows if p.actor == actor and p.op == "original" and valid[p.index]]
+        if rows:
+            block = np.asarray(features[np.sort(rows)], dtype=np.float64)  # [clips, bins, frames]
+            mean[actor] = block.mean(axis=(0, 2))
+            std[actor] = block.std(axis=(0, 2)) + 1e-6
+    return {"speaker_mean": mean, "speaker_std": std}
+
+
+def speaker_normalize(x: np.ndarray, actors: np.ndarray, stats: dict[str, np.ndarray]) -> np.ndarray:
+    """Standardise each clip [bins, frames] by its actor's per-bin statistics."""
+    return (x - stats["speaker_mean"][actors][:, :, None]) / stats["speaker_std"][actors][:, :, None]
+
+
+def global_stats(x: np.ndarray) -> dict[str, np.ndarray]:
+    """Element-wise mean and std over training clips (the paper's normalisation)."""
+    x = np.asarray(x, dtype=np.float64)
+    return {"mean": x.mean(axis=0).astype(np.float32), "std": (x.std(axis=0) + 1e-6).astype(np.float32)}
+
+
+def prepare(features: np.ndarray, plan_rows: list[PlannedClip], valid: np.ndarray, balanced: bool,
+            out: Path) -> dict:
+    """Save indices, actors, labels and both normalisations' statistics for one feature and balance."""
+    chosen = select(plan_rows, valid, balanced)
+    actors = np.array([p.actor for p in plan_rows], np.int64)
+    labels = np.array([p.label for p in plan_rows], np.int64)
+    speakers = speaker_stats(features, plan_rows, valid)
+    train = np.sort(chosen["train"])
+    train_x = np.asarray(features[train])
+    plain = global_stats(train_x)
+    after_speaker = global_stats(speaker_normalize(train_x, actors[train], speakers))
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = out.with_name(out.stem + ".tmp.npz")
+    np.savez(tmp, **{f"{k}_idx": v for k, v in chosen.items()}, actors=actors, labels=labels, **speakers,
+             **plain, **{f"post_speaker_{k}": v for k, v in after_speaker.items()})
+    tmp.replace(out)
+    return {k: int(len(v)) for k, v in chosen.items()}

@@ -1,0 +1,186 @@
+"""Training: normalised arrays per split, seeded mini-batch Adam, early stopping, best-validation weights."""
+
+from __future__ import annotations
+
+import copy
+import logging
+import random
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import nn
+from tqdm.auto import tqdm
+
+from emo import models, split
+from emo.params import TrainSettings
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class Arrays:
+    """Normalised features and labels of one split."""
+
+    x: np.ndarray  # float32 [clips, bins, frames]
+    y: np.ndarray  # int64 [clips]
+    index: np.ndarray  # rows of the feature array
+
+
+@dataclass
+class FitResult:
+    """Best-validation weights of one seed's run, and what happened on the way."""
+
+    seed: int
+    state: dict
+    best_epoch: int
+    seconds: float
+    history: list[dict] = field(default_factory=list)
+
+
+def seed_everything(seed: int) -> None:
+    """Seed python, numpy and torch (CPU and CUDA)."""
+    random.seed(seed)
+    np.random.seed(seed)
+    torch.manual_seed(seed)
+
+
+def resolve_device(name: str) -> torch.device:
+    """'auto' picks CUDA when present."""
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if name == "cuda" and not torch.cuda.is_available():
+        raise RuntimeError("train.device is 'cuda' but torch sees no CUDA device; use 'auto' or 'cpu'")
+    return torch.device(name)
+
+
+def load_arrays(features: np.ndarray, split_file: Path, speaker_norm: bool,
+                splits: tuple[str, ...] = ("train", "val", "test")) -> dict[str, Arrays]:
+    """Per split, the selected rows normalised with training statistics (after per-speaker ones if asked)."""
+    saved = dict(np.load(split_file))
+    mean, std = ((saved["post_speaker_mean"], saved["post_speaker_std"]) if speaker_norm
+                 else (saved["mean"], saved["std"]))
+    arrays = {}
+    for name in splits:
+        index = np.sort(saved[f"{name}_idx"])
+        x = np.asarray(features[index], dtype=np.float32)
+        if speaker_norm:
+            x = split.speaker_normalize(x, saved["actors"][index], saved)
+        arrays[name] = Arrays(x=((x - mean) / std).astype(np.float32), y=saved["labels"][index], index=index)
+    return arrays
+
+
+def mask_batch(x: torch.Tensor, generator: torch.Generator, max_fraction: float = 0.15) -> torch.Tensor:
+    """SpecAugment-style: zero one random band of bins and one random span of frames in each clip."""
+    batch, bins, frames = x.shape
+    out = x.clone()
+    for size, axis in ((bins, 1), (frames, 2)):
+        width = (torch.rand(batch, generator=generator) * max_fraction * size).long()
+        start = (torch.rand(batch, generator=generator) * (size - width)).long()
+        positions = torch.arange(size).unsqueeze(0)
+        band = (positions >= start.unsqueeze(1)) & (positions < (start + width).unsqueeze(1))
+        out = out.masked_fill(band.unsqueeze(2) if axis == 1 else band.unsqueeze(1), 0.0)
+    return out
+
+
+def _evaluate(model: nn.Module, x: torch.Tensor, y: torch.Tensor, batch_size: int) -> tuple[float, float]:
+    model.eval()
+    loss, correct = 0.0, 0
+    with torch.no_grad():
+        for start in range(0, len(x), batch_size):
+            logits = model(x[start:start + batch_size])
+            loss += nn.functional.cross_entropy(logits, y[start:start + batch_size], reduction="sum").item()
+            correct += (logits.argmax(1) == y[start:start + batch_size]).sum().item()
+    return loss / len(x), correct / len(x)
+
+
+def fit(train: Arrays, val: Arrays, settings: TrainSettings, seed: int, device: torch.device,
+        progress: bool = True, desc: str = "train") -> FitResult:
+    """Train one model; stop when validation loss has not improved for `patience` epochs; keep the best."""
+    seed_everything(seed)
+    generator = torch.Generator().manual_seed(seed)
+    model = models.build(settings.model, train.x.shape[1:], dropout=settings.dropout).to(device)
+    optimizer = torch.optim.Adam(model.parameters(), lr=settings.lr, weight_decay=settings.weight_decay)
+    x_train, y_train = torch.from_numpy(train.x), torch.from_numpy(train.y)
+    x_val, y_val = torch.from_numpy(val.x).to(device), torch.from_numpy(val.y).to(device)
+    best_loss, best_epoch, best_state, history = float("inf"), 0, None, []
+    start = time.perf_counter()
+    bar = tqdm(range(1, settings.max_epochs + 1), desc=f"{desc} seed {seed}", unit="epoch", disable=not progress)
+    for epoch in bar:
+        model.train()
+        order = torch.randperm(len(x_train), generator=generator)
+        total, correct = 0.0, 0
+        for batch in order.split(settings.batch_size):
+            xb, yb = x_train[batch], y_train[batch]
+            if settings.spec_augment:
+                xb = mask_batch(xb, generator)
+            xb, yb = xb.to(device), yb.to(device)
+            logits = model(xb)
+            loss = nn.functional.cross_entropy(logits, yb)
+            optimizer.zero_grad()
+            loss.backward()
+            optimizer.step()
+            total += loss.item() * len(batch)
+            correct += (logits.argmax(1) == yb).sum().item()
+        val_loss, val_acc = _evaluate(model, x_val, y_val, 256)
+        history.append({"epoch": epoch, "train_loss": total / len(x_train), "train_acc": correct / len(x_train),
+                        "val_loss": val_loss, "val_acc": val_acc})
+        bar.set_postfix(val_loss=f"{val_loss:.3f}", val_acc=f"{val_acc:.3f}")
+        if val_loss < best_loss:
+            best_loss, best_epoch = val_loss, epoch
+            best_state = copy.deepcopy({k: v.detach().cpu() for k, v in model.state_dict().items()})
+        elif epoch - best_epoch >= settings.patience:
+            log.info("%s seed %d: early stop at epoch %d (best %d)", desc, seed, epoch, best_epoch)
+            break
+    return FitResult(seed=seed, state=best_state, best_epoch=best_epoch, seconds=time.perf_counter() - start,
+                     history=history)
+
+
+def predict_proba(model: nn.Module, x: np.ndarray, device: torch.device, batch_size: int = 256) -> np.ndarray:
+    """Class probabilities [clips, classes]."""
+    model.eval().to(device)
+    out = []
+    with torch.no_grad():
+        for start in range(0, len(x), batch_size):
+            batch = torch.from_numpy(np.ascontiguousarray(x[start:start + batch_size])).to(device)
+            out.append(torch.softmax(model(batch), dim=1).cpu().numpy())
+    return np.concatenate(out)
+
+
+def train_seeds(arrays: dict[str, Arrays], settings: TrainSettings, seeds: tuple[int, ...], device: torch.device,
+                progress: bool = True, desc: str = "train") -> list[FitResult]:
+    """One model per seed on the same data."""
+    return [fit(arrays["train"], arrays["val"], settings, seed, device, progress, desc) for seed in seeds]
+
+
+def checkpoint(results: list[FitResult], settings: TrainSettings, input_shape: tuple[int, ...], **info) -> dict:
+    """Everything needed to rebuild and describe the trained models (weights on CPU)."""
+    return {"settings": dict(vars(settings)), "input_shape": tuple(input_shape), **info,
+            "runs": [{"seed": r.seed, "state": r.state, "best_epoch": r.best_epoch, "seconds": r.seconds,
+                      "history": r.history} for r in results]}
+
+
+def rebuild(saved: dict, run: dict) -> nn.Module:
+    """The network of one saved run, weights loaded."""
+    settings = saved["settings"]
+    model = models.build(settings["model"], saved["input_shape"], dropout=settings["dropout"])
+    model.load_state_dict(run["state"])
+    return model
+
+
+def save(obj: dict, path: Path) -> None:
+    """torch.save through a temporary file."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".tmp")
+    torch.save(obj, tmp)
+    tmp.replace(path)
+
+
+def write_history(history: list[dict], path: Path) -> None:
+    """Per-epoch losses and accuracies as CSV for `dvc plots`."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    columns = ["epoch", "train_loss", "val_loss", "train_acc", "val_acc"]
+    lines = [",".join(columns)] + [",".join(f"{h[c]:.6g}" for c in columns) for h in history]
+    path.write_text("\n".join(lines) + "\n")

@@ -1,0 +1,19 @@
+"""DVC stage `featurize`: log-mel and MFCC arrays for every planned clip (data/features/*.npy)."""
+
+import logging
+from pathlib import Path
+
+from emo import augment, params
+from emo.errors import reported
+from emo.featurize import featurize
+from emo.io import write_json
+
+logging.basicConfig(level=logging.INFO, format="%(levelname)s %(message)s")
+if __name__ == "__main__":  # worker processes import this file too
+    with reported():
+        p = params.load()
+        report = featurize(augment.read(Path("data/augment/plan.csv")), p.audio, p.augment.noise_amplitude,
+                           Path("data/features"))
+    write_json(Path("metrics/featurize.json"), report)
+    print(f"featurize: {report['rows']} rows from {report['source_clips']} clips, "
+          f"{report['damaged_clips']} damaged clips left out")

@@ -1,0 +1,134 @@
+"""Models, split statistics, training (determinism, early stopping) and scores."""
+
+import dataclasses
+
+import numpy as np
+import pytest
+import torch
+from torch import nn
+
+from emo import evaluate, split, train
+from emo.augment import PlannedClip
+from emo.models import EmoCNN, PaperCNN, build
+from emo.params import PAPER, TrainSettings
+
+
+def test_paper_cnn_is_exactly_the_spec():
+    model = PaperCNN((128, 216))
+    layers = list(model.features) + [model.classifier]
+    assert [type(m) for m in layers] == [nn.Conv2d, nn.ReLU, nn.MaxPool2d, nn.Dropout, nn.Flatten, nn.Linear]
+    conv = layers[0]
+    assert (conv.in_channels, conv.out_channels, conv.kernel_size, conv.stride, conv.padding) == \
+        (1, 16, (3, 3), (1, 1), (1, 1))
+    assert layers[3].p == 0.5 and model.classifier.in_features == 16 * 64 * 108
+    assert sum(p.numel() for p in model.parameters()) == 884904
+    assert model(torch.zeros(2, 128, 216)).shape == (2, 8)
+
+
+@pytest.mark.parametrize("shape", [(128, 216), (30, 216), (13, 79), (2, 3)])
+def test_emocnn_takes_any_feature_shape(shape):
+    assert EmoCNN(shape)(torch.zeros(3, *shape)).shape == (3, 8)
+    with pytest.raises(ValueError, match="unknown model"):
+        build("resnet", shape)
+
+
+def planned(actor, label, split_name, op="original", balance=False, index=0):
+    return PlannedClip(index=index, path=f"{actor}-{label}-{op}", split=split_name, actor=actor, label=label,
+                       performance="x", op=op, balance=balance, pitch=0.0, shift=0, noise_seed=0)
+
+
+@pytest.fixture
+def toy():
+    """12 clips: actor 1 trains (with an augmented and a balancing copy), actor 2 validates, actor 3 tests."""
+    specs = [(1, c % 4, "train") for c in range(6)] + [(1, 0, "train", "shift"), (1, 1, "train", "noise", True)]
+    specs += [(2, c, "val") for c in range(2)] + [(3, c, "test") for c in range(2)]
+    plan = [planned(*spec, index=i) for i, spec in enumerate(specs)]
+    rng = np.random.default_rng(0)
+    features = rng.normal(size=(len(plan), 4, 5)).astype(np.float32) + np.array([p.actor for p in plan])[:, None, None]
+    return plan, features
+
+
+def test_split_selects_by_actor_and_balance(toy):
+    plan, _ = toy
+    valid = np.ones(len(plan), bool)
+    unbalanced, balanced = split.select(plan, valid, False), split.select(plan, valid, True)
+    assert list(unbalanced["train"]) == list(range(7)) and list(balanced["train"]) == list(range(8))
+    assert list(balanced["val"]) == [8, 9] and list(balanced["test"]) == [10, 11]
+    valid[3] = False
+    assert 3 not in split.select(plan, valid, True)["train"]
+
+
+def test_statistics_come_from_training_rows_only(toy, tmp_path):
+    plan, features = toy
+    valid = np.ones(len(plan), bool)
+    split.prepare(features, plan, valid, True, tmp_path / "a.npz")
+    changed = features.copy()
+    changed[8:] += 100  # val and test
+    split.prepare(changed, plan, valid, True, tmp_path / "b.npz")
+    a, b = np.load(tmp_path / "a.npz"), np.load(tmp_path / "b.npz")
+    assert np.array_equal(a["mean"], b["mean"]) and np.array_equal(a["std"], b["std"])
+    assert not np.array_equal(a["speaker_mean"][3], b["speaker_mean"][3])  # test actor's own statistics
+
+
+def test_speaker_normalisation_centres_each_actor(toy, tmp_path):
+    plan, features = toy
+    split.prepare(features, plan, np.ones(len(plan), bool), True, tmp_path / "s.npz")
+    arrays = train.load_arrays(features, tmp_path / "s.npz", speaker_norm=True)
+    saved = np.load(tmp_path / "s.npz")
+    raw_test = split.speaker_normalize(features[10:12], np.array([3, 3]), saved)
+    assert abs(raw_test.mean()) < 1e-5  # actor 3's originals centred on themselves
+    assert arrays["test"].x.shape == (2, 4, 5) and list(arrays["test"].y) == [0, 1]
+
+
+def test_fit_is_deterministic_and_keeps_the_best_epoch(fixture_arrays):
+    settings = dataclasses.replace(TrainSettings(), max_epochs=4, patience=2, batch_size=16)
+    first = train.fit(*fixture_arrays, settings, seed=0, device=torch.device("cpu"), progress=False)
+    again = train.fit(*fixture_arrays, settings, seed=0, device=torch.device("cpu"), progress=False)
+    other = train.fit(*fixture_arrays, settings, seed=1, device=torch.device("cpu"), progress=False)
+    assert first.history == again.history
+    assert all(torch.equal(first.state[k], again.state[k]) for k in first.state)
+    assert first.history != other.history
+    losses = [h["val_loss"] for h in first.history]
+    assert first.best_epoch == 1 + int(np.argmin(losses))
+
+
+def test_early_stopping_stops_after_patience(fixture_arrays):
+    settings = dataclasses.replace(PAPER, lr=0.0, max_epochs=20, patience=3)  # lr 0: loss never improves
+    result = train.fit(*fixture_arrays, settings, seed=0, device=torch.device("cpu"), progress=False)
+    assert result.best_epoch == 1 and len(result.history) == 4
+
+
+@pytest.fixture(scope="module")
+def fixture_arrays():
+    """A small learnable problem: 8 classes told apart by which bins are loud."""
+    rng = np.random.default_rng(0)
+
+    def make(n):
+        y = rng.integers(0, 8, n)
+        x = rng.normal(size=(n, 16, 20)).astype(np.float32)
+        x[np.arange(n), y * 2] += 3
+        return train.Arrays(x=x, y=y, index=np.arange(n))
+
+    return make(128), make(64)
+
+
+def test_mask_batch_zeroes_a_band_and_a_span():
+    x = torch.ones(64, 40, 50)
+    masked = train.mask_batch(x, torch.Generator().manual_seed(0), max_fraction=0.2)
+    zero_rows = (masked == 0).all(dim=2).sum(dim=1)
+    zero_cols = (masked == 0).all(dim=1).sum(dim=1)
+    assert zero_rows.max() <= 8 and zero_cols.max() <= 10 and (masked == 0).any()
+    assert torch.equal(x, torch.ones(64, 40, 50))  # the input is left alone
+
+
+def test_scores():
+    y_true = np.array([0, 0, 1, 1, 2, 2, 2, 2])
+    y_pred = np.array([0, 1, 1, 1, 2, 2, 0, 0])
+    s = evaluate.scores(y_true, y_pred)
+    assert s["accuracy"] == pytest.approx(5 / 8)
+    assert s["uar"] == pytest.approx((0.5 + 1 + 0.5) / 3)
+    assert s["recall"]["neutral"] == 0.5 and s["recall"]["happy"] == 0.5
+    summary = evaluate.summarise([s, {**s, "accuracy": 0.5}])
+    assert summary["accuracy"] == pytest.approx(0.5625) and summary["accuracy_std"] > 0
+    matrix = evaluate.normalised_confusion(y_true, y_pred)
+    assert matrix.shape == (8, 8) and matrix[2, 0] == 0.5 and matrix[:3].sum(axis=1) == pytest.approx([1, 1, 1])
