@@ -19,7 +19,7 @@ def scores(y_true: np.ndarray, y_pred: np.ndarray) -> dict:
     return {"accuracy": float(accuracy_score(y_true, y_pred)),
             "macro_f1": float(f1_score(y_true, y_pred, labels=LABELS, average="macro", zero_division=0)),
             "uar": float(balanced_accuracy_score(y_true, y_pred)),
-            "recall": {EMOTIONS[c]: float(r) for c, r in zip(LABELS, recall)}}
+            "recall": {EMOTIONS[c]: float(r) for c, r in zip(LABELS, recall, strict=True)}}
 
 
 def summarise(per_seed: list[dict]) -> dict:
@@ -45,7 +45,7 @@ def write_confusion_csv(y_true: np.ndarray, y_pred: np.ndarray, path: Path) -> N
     with open(path, "w", newline="") as handle:
         writer = csv.writer(handle)
         writer.writerow(["actual", "predicted"])
-        writer.writerows((EMOTIONS[t], EMOTIONS[p]) for t, p in zip(y_true, y_pred))
+        writer.writerows((EMOTIONS[t], EMOTIONS[p]) for t, p in zip(y_true, y_pred, strict=True))
 
 
 def plot_confusion(matrix: np.ndarray, title: str, path: Path) -> None:

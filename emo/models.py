@@ -26,7 +26,8 @@ def _block(cin: int, cout: int, stride: int = 1) -> nn.Sequential:
 
 
 class EmoCNN(nn.Module):
-    """Ours: a strided stem, three conv blocks with batch norm, and mean + max pooling over time.
+    """Ours: a strided stem (pooled again for tall inputs), three conv blocks with batch norm, and mean + max
+    pooling over time.
 
     The strided stem keeps it fast on a CPU; pooling over time rather than flattening keeps the classifier
     small (less to overfit with 20 training speakers) and indifferent to where in the window a cue falls.
@@ -36,7 +37,9 @@ class EmoCNN(nn.Module):
                  widths: tuple[int, ...] = (24, 48, 96, 160)):
         super().__init__()
         layers = [_block(1, widths[0], stride=2)]
-        for cin, cout in zip(widths, widths[1:]):
+        if input_shape[0] > 64:  # e.g. 128 mel bands: pool once more so the blocks cost what 30 MFCCs cost
+            layers.append(nn.MaxPool2d(2))
+        for cin, cout in zip(widths, widths[1:], strict=False):
             layers += [_block(cin, cout), nn.MaxPool2d(2, ceil_mode=True)]  # ceil: small inputs never vanish
         self.features = nn.Sequential(*layers)
         self.dropout = nn.Dropout(dropout)

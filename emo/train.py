@@ -102,7 +102,8 @@ def fit(train: Arrays, val: Arrays, settings: TrainSettings, seed: int, device: 
     seed_everything(seed)
     generator = torch.Generator().manual_seed(seed)
     model = models.build(settings.model, train.x.shape[1:], dropout=settings.dropout).to(device)
-    optimizer = torch.optim.Adam(model.parameters(), lr=settings.lr, weight_decay=settings.weight_decay)
+    optimizer_class = torch.optim.AdamW if settings.optimizer == "adamw" else torch.optim.Adam
+    optimizer = optimizer_class(model.parameters(), lr=settings.lr, weight_decay=settings.weight_decay)
     x_train, y_train = torch.from_numpy(train.x), torch.from_numpy(train.y)
     x_val, y_val = torch.from_numpy(val.x).to(device), torch.from_numpy(val.y).to(device)
     best_loss, best_epoch, best_state, history = float("inf"), 0, None, []

@@ -19,7 +19,8 @@ metrics, predicted = evaluate.evaluate_runs(saved, test.x, test.y, torch.device(
 metrics = {"model": name, "preset": saved["preset"], "architecture": saved["settings"]["model"], **metrics}
 write_json(Path(f"metrics/{name}.json"), metrics)
 evaluate.write_confusion_csv(test.y, predicted, Path(f"plots/confusion/{name}.csv"))
-title = f"{name} ({saved['preset']}), seed {saved['runs'][0]['seed']}: accuracy {metrics['per_seed'][0]['accuracy']:.3f}"
+first = metrics["per_seed"][0]
+title = f"{name} ({saved['preset']}), seed {first['seed']}: accuracy {first['accuracy']:.3f}"
 evaluate.plot_confusion(evaluate.normalised_confusion(test.y, predicted), title, Path(f"plots/confusion/{name}.png"))
 print(f"evaluate {name}: accuracy {metrics['accuracy']:.3f} ± {metrics['accuracy_std']:.3f} "
       f"(n_test {metrics['n_test']}, seeds {metrics['seeds']})")

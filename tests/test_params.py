@@ -6,14 +6,22 @@ import pytest
 import yaml
 
 from conftest import REPO
-from emo.params import DataParams, Params, ParamsError, from_dict, load, valid_keys
+from emo.params import PAPER, DataParams, Params, ParamsError, from_dict, load, valid_keys
 
 
 def test_repository_params_load_and_list_every_key():
     params = load(REPO / "params.yaml")
     assert isinstance(params, Params)
     raw = yaml.safe_load((REPO / "params.yaml").read_text())
-    flat = {f"{section}.{key}" for section, values in raw.items() for key in values}
+
+    def flatten(mapping, prefix=""):
+        for key, value in mapping.items():
+            if isinstance(value, dict):
+                yield from flatten(value, f"{prefix}{key}.")
+            else:
+                yield f"{prefix}{key}"
+
+    flat = set(flatten(raw))
     assert flat == set(valid_keys()), "params.yaml should document every key with its default"
     # The one deliberate difference: this repository reads the local mirror, emo defaults to Zenodo.
     assert params.data.source == "../shared/ravdess" and Params().data.source == "zenodo"
@@ -38,6 +46,15 @@ def test_unknown_key_is_rejected_with_the_valid_keys():
 def test_wrong_types_are_rejected(section, problem):
     with pytest.raises(ParamsError, match=problem):
         from_dict(Params, {"data": section})
+
+
+def test_nested_sections_keep_their_own_defaults():
+    params = from_dict(Params, {"train": {"paper": {"lr": 0.001}, "preset": "paper"}})
+    assert params.train.settings == dataclasses.replace(PAPER, lr=0.001)  # not the `ours` defaults
+    with pytest.raises(ParamsError, match=r"unknown parameter\(s\) train\.ours\.lrr"):
+        from_dict(Params, {"train": {"ours": {"lrr": 1}}})
+    with pytest.raises(ParamsError, match="train.preset"):
+        from_dict(Params, {"train": {"preset": "best"}})
 
 
 def test_values_convert_and_validate():

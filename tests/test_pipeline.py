@@ -16,7 +16,8 @@ MATRIX = [f"{feature}_{balance}" for feature in ("mfcc", "logmel") for balance i
 def project(fixture_dataset, tmp_path_factory):
     project = copy_project(tmp_path_factory.mktemp("project"))
     set_params(project,
-               data={"source": str(fixture_dataset), "actors": [1, 2, 21, 23], "parts": ["audio_speech", "video_speech"]},
+               data={"source": str(fixture_dataset), "actors": [1, 2, 21, 23],
+                     "parts": ["audio_speech", "video_speech"]},
                # small features and few epochs keep this test quick; the stages are the real ones
                audio={"sample_rate": 16000, "n_mels": 32, "n_mfcc": 13},
                train={"ours": {"max_epochs": 8}, "threads": 1})

@@ -1,0 +1,72 @@
+"""Wall time and peak memory of every pipeline stage on the real mirror, in a scratch copy of the project.
+
+Peak memory is the stage process's own (featurize's worker processes are not included).
+
+Runs the commands `dvc repro --dry` lists, in order, each as a child process, with any parameter
+overrides given, e.g. `--set train.preset=paper --only mfcc`.
+Run: .venv/bin/python bench/stages.py [--set KEY=VALUE ...] [--only TEXT]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import re
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import yaml
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
+
+from project import BIN, REPO, copy_project, dvc, set_params  # noqa: E402
+
+
+def overrides(pairs: list[str]) -> dict:
+    """KEY=VALUE pairs (dotted keys, YAML values) as nested sections for set_params."""
+    sections: dict = {}
+    for pair in pairs:
+        key, value = pair.split("=", 1)
+        *path, last = key.split(".")
+        node = sections
+        for part in path:
+            node = node.setdefault(part, {})
+        node[last] = yaml.safe_load(value)
+    return sections
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE")
+    parser.add_argument("--only", default="", help="run train/evaluate stages whose name contains this")
+    args = parser.parse_args()
+    mirror = (REPO.parent / "shared" / "ravdess").resolve()
+    with tempfile.TemporaryDirectory() as scratch:
+        project = copy_project(Path(scratch) / "project")
+        set_params(project, data={"source": str(mirror)}, **overrides(args.set))
+        dry = dvc(project, "repro", "--dry", "--force").stdout
+        stages = re.findall(r"Running stage '([^']+)':\n> (.+)", dry)
+        env = dict(os.environ, PATH=f"{BIN}{os.pathsep}{os.environ['PATH']}")
+        print(f"{'stage':32} {'wall s':>8} {'peak MB':>8}")
+        for name, command in stages:
+            if args.only and name.startswith(("train", "evaluate")) and args.only not in name:
+                continue
+            start = time.perf_counter()
+            child = subprocess.Popen(command.split(), cwd=project, env=env, stdout=subprocess.DEVNULL,
+                                     stderr=subprocess.PIPE, text=True)
+            _, status, usage = os.wait4(child.pid, 0)  # this child's own peak RSS, not the largest so far
+            if status:
+                raise SystemExit(f"{name} failed:\n{child.stderr.read()[-3000:]}")
+            print(f"{name:32} {time.perf_counter() - start:8.1f} {usage.ru_maxrss / 1024:8.0f}", flush=True)
+            for metrics in sorted((project / "metrics").glob("audio_*.json")):
+                if name.startswith("evaluate") and name.split("@")[1].replace("-", "_") in metrics.name:
+                    score = yaml.safe_load(metrics.read_text())
+                    print(f"    {metrics.name}: accuracy {score['accuracy']:.3f}, uar {score['uar']:.3f}, "
+                          f"best epoch {score['best_epoch']}, preset {score['preset']}")
+
+
+if __name__ == "__main__":
+    main()
