@@ -12,6 +12,9 @@ import yaml
 
 REPO = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent
+# `dvc exp run` commits; a machine with no git identity configured must still pass.
+IDENTITY = {"GIT_AUTHOR_NAME": "emo-tests", "GIT_AUTHOR_EMAIL": "tests@emo.invalid",
+            "GIT_COMMITTER_NAME": "emo-tests", "GIT_COMMITTER_EMAIL": "tests@emo.invalid"}
 
 
 def copy_project(dest: Path) -> Path:
@@ -31,8 +34,7 @@ def copy_project(dest: Path) -> Path:
 
 
 def git(cwd: Path, *args: str) -> None:
-    subprocess.run(["git", "-c", "user.name=emo-tests", "-c", "user.email=tests@emo.invalid", *args], cwd=cwd,
-                   check=True)
+    subprocess.run(["git", *args], cwd=cwd, check=True, env=dict(os.environ, **IDENTITY))
 
 
 def set_params(project: Path, **sections: dict) -> None:
@@ -46,7 +48,7 @@ def set_params(project: Path, **sections: dict) -> None:
 
 def dvc(project: Path, *args: str, check: bool = True) -> subprocess.CompletedProcess:
     """Run the venv's dvc in `project` with the venv first on PATH, as `make repro` does."""
-    env = dict(os.environ, PATH=f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}")
+    env = dict(os.environ, PATH=f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}", **IDENTITY)
     result = subprocess.run([str(BIN / "dvc"), *args], cwd=project, env=env, capture_output=True, text=True)
     if check and result.returncode:
         raise AssertionError(f"dvc {' '.join(args)} failed ({result.returncode}):\n{result.stdout}\n{result.stderr}")
