@@ -1,7 +1,7 @@
 """Benchmark augment + featurize on the real mirror: ours (plan, one decode per clip, 2 processes) vs a
 naive per-file librosa loop in the style of the paper's code (one process, decode again for every copy).
 
-Run: .venv/bin/python bench/featurize.py [MIRROR] [--naive-clips N]
+Run: .venv/bin/python bench/featurize.py [MIRROR] [--naive-rows N]
 """
 
 from __future__ import annotations

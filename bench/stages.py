@@ -55,11 +55,14 @@ def main() -> None:
             if args.only and name.startswith(("train", "evaluate")) and args.only not in name:
                 continue
             start = time.perf_counter()
-            child = subprocess.Popen(command.split(), cwd=project, env=env, stdout=subprocess.DEVNULL,
-                                     stderr=subprocess.PIPE, text=True)
-            _, status, usage = os.wait4(child.pid, 0)  # this child's own peak RSS, not the largest so far
-            if status:
-                raise SystemExit(f"{name} failed:\n{child.stderr.read()[-3000:]}")
+            # stderr to a file, not a pipe: progress bars would fill a pipe and block the stage
+            with tempfile.TemporaryFile("w+") as log:
+                child = subprocess.Popen(command.split(), cwd=project, env=env, stdout=subprocess.DEVNULL,
+                                         stderr=log)
+                _, status, usage = os.wait4(child.pid, 0)  # this child's own peak RSS, not the largest so far
+                if status:
+                    log.seek(0)
+                    raise SystemExit(f"{name} failed:\n{log.read()[-3000:]}")
             print(f"{name:32} {time.perf_counter() - start:8.1f} {usage.ru_maxrss / 1024:8.0f}", flush=True)
             for metrics in sorted((project / "metrics").glob("audio_*.json")):
                 if name.startswith("evaluate") and name.split("@")[1].replace("-", "_") in metrics.name:
