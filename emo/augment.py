@@ -10,6 +10,7 @@ from pathlib import Path
 import numpy as np
 
 from emo.inventory import Row
+from emo.io import write_csv
 from emo.params import AudioParams, AugmentParams
 
 
@@ -18,7 +19,8 @@ class PlannedClip:
     """One row of features to compute: an original clip, or an augmented copy of one."""
 
     index: int
-    path: str
+    path: str  # the audio-only (03) clip; '' when the performance has no audio
+    video: str  # the video-only (02) clip of the same performance; '' when there is none
     split: str
     actor: int
     label: int
@@ -30,29 +32,59 @@ class PlannedClip:
     noise_seed: int
 
 
-def _copy(source: Row, op: str, balance: bool, rng: np.random.Generator, augment: AugmentParams,
+@dataclass(frozen=True)
+class Performance:
+    """One performance: its audio-only and video-only files (either may be missing) and its labels."""
+
+    audio: str
+    video: str
+    split: str
+    actor: int
+    label: int
+    key: str
+
+
+def performances(rows: list[Row]) -> list[Performance]:
+    """Pair each performance's audio-only (03) and video-only (02) clips, ordered by audio path, then video."""
+    by_key: dict[str, dict] = defaultdict(dict)
+    for row in rows:
+        if row.modality in (2, 3):
+            by_key[row.performance][row.modality] = row
+    out = []
+    for key, clips in by_key.items():
+        some = clips.get(3) or clips[2]
+        out.append(Performance(audio=clips[3].path if 3 in clips else "", video=clips[2].path if 2 in clips else "",
+                               split=some.split, actor=some.actor, label=some.label, key=key))
+    # Audio-first order keeps an audio-only plan (and so its features) the same as before video joined.
+    return sorted(out, key=lambda p: (p.audio == "", p.audio or p.video))
+
+
+def _copy(source: Performance, op: str, balance: bool, rng: np.random.Generator, augment: AugmentParams,
           audio: AudioParams) -> dict:
     limit = int(augment.shift_max_seconds * audio.sample_rate)
-    return dict(path=source.path, split=source.split, actor=source.actor, label=source.label,
-                performance=source.performance, op=op, balance=balance,
+    return dict(path=source.audio, video=source.video, split=source.split, actor=source.actor, label=source.label,
+                performance=source.key, op=op, balance=balance,
                 pitch={"pitch_up": augment.pitch_semitones, "pitch_down": -augment.pitch_semitones}.get(op, 0.0),
                 shift=int(rng.integers(-limit, limit + 1)) if op == "shift" else 0,
                 noise_seed=int(rng.integers(2**31)) if op == "noise" else 0)
 
 
 def plan(rows: list[Row], augment: AugmentParams, audio: AudioParams) -> list[PlannedClip]:
-    """Originals of every split, `augment.copies` of each clip in the augmented splits, then balancing copies.
+    """Originals of every performance, `augment.copies` of each in the augmented splits, then balancing copies.
+
+    A row stands for a performance, so its audio and its video get the same augmentation slot (see
+    `emo.video_features` for how audio operations map to face-crop ones).
 
     Deterministic: the same rows and params give the same plan. Balancing adds copies to each class of an
     augmented split until it holds `balance_target` clips (default: as many as its largest class),
     cycling through the class's clips and through `augment.balance_copies`.
     """
     rng = np.random.default_rng(augment.seed)
-    audio_rows = sorted((r for r in rows if r.modality == 3), key=lambda r: r.path)
-    planned = [dict(path=r.path, split=r.split, actor=r.actor, label=r.label, performance=r.performance,
-                    op="original", balance=False, pitch=0.0, shift=0, noise_seed=0) for r in audio_rows]
+    sources = performances(rows)
+    planned = [dict(path=r.audio, video=r.video, split=r.split, actor=r.actor, label=r.label, performance=r.key,
+                    op="original", balance=False, pitch=0.0, shift=0, noise_seed=0) for r in sources]
     for split in augment.splits:
-        members = [r for r in audio_rows if r.split == split]
+        members = [r for r in sources if r.split == split]
         for source in members:
             planned += [_copy(source, op, False, rng, augment, audio) for op in augment.copies]
         per_class = Counter(p["label"] for p in planned if p["split"] == split)
@@ -70,13 +102,7 @@ def plan(rows: list[Row], augment: AugmentParams, audio: AudioParams) -> list[Pl
 
 def write(plan_rows: list[PlannedClip], path: Path) -> None:
     """Write the plan as CSV through a temporary file."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    with open(tmp, "w", newline="") as handle:
-        writer = csv.DictWriter(handle, fieldnames=[f.name for f in fields(PlannedClip)])
-        writer.writeheader()
-        writer.writerows(asdict(p) for p in plan_rows)
-    tmp.replace(path)
+    write_csv(path, [f.name for f in fields(PlannedClip)], (asdict(p) for p in plan_rows))
 
 
 def read(path: Path) -> list[PlannedClip]:

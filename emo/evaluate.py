@@ -73,17 +73,38 @@ def plot_confusion(matrix: np.ndarray, title: str, path: Path) -> None:
     plt.close(fig)
 
 
-def evaluate_runs(saved: dict, test_x: np.ndarray, test_y: np.ndarray, device) -> tuple[dict, np.ndarray]:
-    """Test metrics of every saved run, their mean and std, and the first run's predictions."""
+def provenance(saved: dict) -> dict:
+    """How a fusion model's inputs were paired, with a warning when labels built them (pairing: class)."""
+    fusion = saved.get("fusion")
+    if not fusion:
+        return {}
+    out = {"audio_feature": fusion["audio_feature"], "balance": fusion["balance"], "pairing": fusion["pairing"]}
+    if fusion["pairing"] == "class":
+        out["warning"] = ("pairing 'class' (the paper's): each audio clip, test clips included, is paired with a "
+                          "random video of the SAME CLASS, so the label helps build the input; this is not a "
+                          "recognition score")
+    return out
+
+
+def evaluate_runs(saved: dict, tests: dict, device) -> tuple[dict, np.ndarray, np.ndarray]:
+    """Test metrics of every saved run (seed, and fold in k-fold mode), their mean and std, and the first
+    seed's labels and predictions over all test sets (`tests`: fold or None -> Arrays)."""
     from emo.train import predict_proba, rebuild
 
-    per_seed, first_pred = [], None
+    per_run, actual, predicted = [], [], []
+    first_seed = saved["runs"][0]["seed"]
     for run in saved["runs"]:
-        pred = predict_proba(rebuild(saved, run), test_x, device).argmax(1)
-        first_pred = pred if first_pred is None else first_pred
-        per_seed.append({"seed": run["seed"], "best_epoch": run["best_epoch"],
-                         "train_seconds": round(run["seconds"], 2), **scores(test_y, pred)})
-    metrics = {**summarise(per_seed), "n_test": int(len(test_y)), "seeds": [s["seed"] for s in per_seed],
-               "best_epoch": [s["best_epoch"] for s in per_seed],
-               "train_seconds": round(sum(s["train_seconds"] for s in per_seed), 2), "per_seed": per_seed}
-    return metrics, first_pred
+        test = tests[run.get("fold")]
+        pred = predict_proba(rebuild(saved, run), test.x, device).argmax(1)
+        if run["seed"] == first_seed:
+            actual.append(test.y)
+            predicted.append(pred)
+        where = {} if run.get("fold") is None else {"fold": run["fold"]}
+        per_run.append({"seed": run["seed"], **where, "best_epoch": run["best_epoch"],
+                        "train_seconds": round(run["seconds"], 2), **scores(test.y, pred)})
+    actual, predicted = np.concatenate(actual), np.concatenate(predicted)
+    folds = {} if None in tests else {"folds": len(tests)}
+    metrics = {**summarise(per_run), "n_test": int(len(actual)), **folds,
+               "seeds": sorted({s["seed"] for s in per_run}), "best_epoch": [s["best_epoch"] for s in per_run],
+               "train_seconds": round(sum(s["train_seconds"] for s in per_run), 2), "per_seed": per_run}
+    return metrics, actual, predicted

@@ -56,7 +56,10 @@ def featurize(plan_rows: list[PlannedClip], params: AudioParams, noise_amplitude
     valid = np.ones(n, bool)
     groups = defaultdict(list)
     for row in plan_rows:
-        groups[row.path].append(row)
+        if row.path:
+            groups[row.path].append(row)
+        else:  # a performance we have only the video of
+            valid[row.index] = False
     jobs = [(path, rows, params, noise_amplitude) for path, rows in groups.items()]
     damaged = []
     workers = max(1, min(params.workers, os.cpu_count() or 1))
@@ -81,7 +84,8 @@ def featurize(plan_rows: list[PlannedClip], params: AudioParams, noise_amplitude
     for name, path in tmp.items():
         path.replace(out / f"{name}.npy")
     np.save(out / "valid.npy", valid)
-    return {"rows": n, "source_clips": len(jobs), "damaged_clips": len(damaged), "damaged": sorted(damaged),
+    return {"rows": n, "source_clips": len(jobs), "rows_without_audio": sum(not r.path for r in plan_rows),
+            "damaged_clips": len(damaged), "damaged": sorted(damaged),
             "rows_left_out": int((~valid).sum())}
 
 

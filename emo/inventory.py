@@ -12,6 +12,7 @@ import cv2
 import soundfile
 
 from emo.errors import EmoError
+from emo.io import write_csv
 from emo.ravdess import ActorSplit, is_media_file, parse_name
 
 COLUMNS = ("path", "part", "modality", "channel", "emotion", "label", "intensity", "statement",
@@ -76,13 +77,7 @@ def build(raw: Path, split: ActorSplit) -> list[Row]:
 
 def write(rows: Iterable[Row], path: Path) -> None:
     """Write rows as CSV through a temporary file."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    with open(tmp, "w", newline="") as handle:
-        writer = csv.DictWriter(handle, fieldnames=COLUMNS)
-        writer.writeheader()
-        writer.writerows(asdict(r) for r in rows)
-    tmp.replace(path)
+    write_csv(path, COLUMNS, (asdict(r) for r in rows))
 
 
 def read(path: Path) -> list[Row]:
@@ -103,3 +98,13 @@ def summary(rows: list[Row]) -> dict:
         "actors": len({r.actor for r in rows}),
         "hours": round(sum(r.duration for r in rows) / 3600, 4),
     }
+
+
+def video_only_clips(rows: list[Row]) -> list[tuple[str, str]]:
+    """(performance, path) of each video-only (02) clip, the input of the face stage; an error when none."""
+    clips = sorted((r.performance, r.path) for r in rows if r.modality == 2)
+    if not clips:
+        raise EmoError("data/inventory.csv lists no video-only (02) clips: the video and fusion models need "
+                       "video_speech in data.parts (with network). For the audio models alone run "
+                       "`dvc repro evaluate` (see README)")
+    return clips

@@ -1,4 +1,4 @@
-"""The networks: the paper's AudioCNN (SPEC section 4) and our EmoCNN."""
+"""The networks: the paper's AudioCNN / VideoCNN / FusionCNN (SPEC section 4) and ours (EmoCNN, fused)."""
 
 from __future__ import annotations
 
@@ -14,10 +14,15 @@ class PaperCNN(nn.Module):
         self.features = nn.Sequential(nn.Conv2d(1, 16, kernel_size=3, stride=1, padding=1), nn.ReLU(),
                                       nn.MaxPool2d(2), nn.Dropout(dropout), nn.Flatten())
         height, width = input_shape
-        self.classifier = nn.Linear(16 * (height // 2) * (width // 2), n_classes)
+        self.width = 16 * (height // 2) * (width // 2)  # of the flattened branch
+        self.classifier = nn.Linear(self.width, n_classes)
+
+    def embed(self, x: torch.Tensor) -> torch.Tensor:
+        """The flattened conv branch (what FusionCNN concatenates)."""
+        return self.features(x.unsqueeze(1))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.classifier(self.features(x.unsqueeze(1)))
+        return self.classifier(self.embed(x))
 
 
 def _block(cin: int, cout: int, stride: int = 1) -> nn.Sequential:
@@ -36,6 +41,7 @@ class EmoCNN(nn.Module):
     def __init__(self, input_shape: tuple[int, int], n_classes: int = 8, dropout: float = 0.3,
                  widths: tuple[int, ...] = (24, 48, 96, 160)):
         super().__init__()
+        self.width = 2 * widths[-1]  # of the clip embedding
         layers = [_block(1, widths[0], stride=2)]
         if input_shape[0] > 64:  # e.g. 128 mel bands: pool once more so the blocks cost what 30 MFCCs cost
             layers.append(nn.MaxPool2d(2))
@@ -43,7 +49,7 @@ class EmoCNN(nn.Module):
             layers += [_block(cin, cout), nn.MaxPool2d(2, ceil_mode=True)]  # ceil: small inputs never vanish
         self.features = nn.Sequential(*layers)
         self.dropout = nn.Dropout(dropout)
-        self.classifier = nn.Linear(2 * widths[-1], n_classes)
+        self.classifier = nn.Linear(self.width, n_classes)
 
     def embed(self, x: torch.Tensor) -> torch.Tensor:
         """Clip embedding [batch, 2 * widths[-1]]: mean and max over time of the frequency-averaged maps."""
@@ -54,10 +60,41 @@ class EmoCNN(nn.Module):
         return self.classifier(self.dropout(self.embed(x)))
 
 
-def build(name: str, input_shape: tuple[int, int], n_classes: int = 8, dropout: float = 0.5) -> nn.Module:
-    """The network a train recipe names ('paper' or 'emocnn') for inputs [batch, height, width]."""
+class FusionCNN(nn.Module):
+    """One conv branch per input (audio, video) without its Linear; their outputs concatenated; one Linear.
+
+    With 'paper' branches this is the paper's FusionCNN (flattened maps); with 'emocnn' branches each
+    contributes its pooled clip embedding.
+    """
+
+    def __init__(self, branches: list[nn.Module], n_classes: int = 8, dropout: float = 0.5):
+        super().__init__()
+        self.branches = nn.ModuleList(branches)
+        for branch in self.branches:  # a branch's own head is unused; dropping it keeps the state small
+            branch.classifier = nn.Identity()
+        self.dropout = nn.Dropout(dropout)
+        self.classifier = nn.Linear(sum(b.width for b in self.branches), n_classes)
+
+    def forward(self, *inputs: torch.Tensor) -> torch.Tensor:
+        joined = torch.cat([branch.embed(x) for branch, x in zip(self.branches, inputs, strict=True)], dim=1)
+        return self.classifier(self.dropout(joined))
+
+
+def _single(name: str, input_shape: tuple[int, int], n_classes: int, dropout: float) -> nn.Module:
     if name == "paper":
         return PaperCNN(input_shape, n_classes, dropout)
     if name == "emocnn":
         return EmoCNN(input_shape, n_classes, dropout)
     raise ValueError(f"unknown model {name!r}; expected 'paper' or 'emocnn'")
+
+
+def build(name: str, input_shapes: tuple[int, int] | list[tuple[int, int]], n_classes: int = 8,
+          dropout: float = 0.5) -> nn.Module:
+    """The network a recipe names ('paper' | 'emocnn'): one input shape, or a fusion with a branch per shape."""
+    if isinstance(input_shapes[0], int):
+        return _single(name, tuple(input_shapes), n_classes, dropout)
+    if len(input_shapes) == 1:
+        return _single(name, tuple(input_shapes[0]), n_classes, dropout)
+    # In the fusion the branches' own dropout (paper: inside the conv branch) stays where it is.
+    return FusionCNN([_single(name, tuple(s), n_classes, dropout) for s in input_shapes], n_classes,
+                     dropout if name == "emocnn" else 0.0)

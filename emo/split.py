@@ -9,6 +9,23 @@ import numpy as np
 from emo.augment import PlannedClip
 
 
+def fold_actors(folds: tuple[tuple[int, ...], ...], k: int, actors: set[int]) -> dict[str, set[int]]:
+    """Fold k of an actor-grouped k-fold: its actors test, the next fold's validate, all others train."""
+    test, val = set(folds[k]), set(folds[(k + 1) % len(folds)])
+    return {"train": actors - test - val, "val": val, "test": test}
+
+
+def select_fold(plan_rows: list[PlannedClip], valid: np.ndarray, balanced: bool,
+                members: dict[str, set[int]]) -> dict[str, np.ndarray]:
+    """Row indices per split of one fold: training actors with their copies, others' original clips only."""
+    chosen = {}
+    for split, actors in members.items():
+        chosen[split] = np.array([p.index for p in plan_rows if p.actor in actors and valid[p.index]
+                                  and (p.op == "original" or (split == "train" and (balanced or not p.balance)))],
+                                 dtype=np.int64)
+    return chosen
+
+
 def select(plan_rows: list[PlannedClip], valid: np.ndarray, balanced: bool) -> dict[str, np.ndarray]:
     """Row indices per split. Validation and test hold only original clips unless the plan augmented them."""
     chosen = {}
@@ -44,20 +61,37 @@ def global_stats(x: np.ndarray) -> dict[str, np.ndarray]:
     return {"mean": x.mean(axis=0).astype(np.float32), "std": (x.std(axis=0) + 1e-6).astype(np.float32)}
 
 
-def prepare(features: np.ndarray, plan_rows: list[PlannedClip], valid: np.ndarray, balanced: bool,
-            out: Path) -> dict:
-    """Save indices, actors, labels and both normalisations' statistics for one feature and balance."""
-    chosen = select(plan_rows, valid, balanced)
-    actors = np.array([p.actor for p in plan_rows], np.int64)
-    labels = np.array([p.label for p in plan_rows], np.int64)
-    speakers = speaker_stats(features, plan_rows, valid)
+def _split_arrays(features: np.ndarray, chosen: dict[str, np.ndarray], actors: np.ndarray,
+                  speakers: dict[str, np.ndarray], prefix: str) -> dict[str, np.ndarray]:
     train = np.sort(chosen["train"])
+    if not len(train):
+        return {f"{prefix}{k}_idx": v for k, v in chosen.items()}  # nothing to train on: datasets says so
     train_x = np.asarray(features[train])
     plain = global_stats(train_x)
     after_speaker = global_stats(speaker_normalize(train_x, actors[train], speakers))
+    return {**{f"{prefix}{k}_idx": v for k, v in chosen.items()}, **{f"{prefix}{k}": v for k, v in plain.items()},
+            **{f"{prefix}post_speaker_{k}": v for k, v in after_speaker.items()}}
+
+
+def prepare(features: np.ndarray, plan_rows: list[PlannedClip], valid: np.ndarray, balanced: bool,
+            out: Path, folds: tuple[tuple[int, ...], ...] = ()) -> dict:
+    """Save indices, actors, labels and both normalisations' statistics for one feature and balance.
+
+    With `folds`, also each fold's rows and statistics under the prefix `fold<k>_`.
+    """
+    actors = np.array([p.actor for p in plan_rows], np.int64)
+    labels = np.array([p.label for p in plan_rows], np.int64)
+    speakers = speaker_stats(features, plan_rows, valid)
+    chosen = select(plan_rows, valid, balanced)
+    arrays = _split_arrays(features, chosen, actors, speakers, "")
+    counts = {k: int(len(v)) for k, v in chosen.items()}
+    present = {p.actor for p in plan_rows}
+    for k in range(len(folds)):
+        fold = select_fold(plan_rows, valid, balanced, fold_actors(folds, k, present))
+        arrays.update(_split_arrays(features, fold, actors, speakers, f"fold{k}_"))
+        counts[f"fold{k}"] = {name: int(len(v)) for name, v in fold.items()}
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = out.with_name(out.stem + ".tmp.npz")
-    np.savez(tmp, **{f"{k}_idx": v for k, v in chosen.items()}, actors=actors, labels=labels, **speakers,
-             **plain, **{f"post_speaker_{k}": v for k, v in after_speaker.items()})
+    np.savez(tmp, actors=actors, labels=labels, folds=np.array(len(folds)), **speakers, **arrays)
     tmp.replace(out)
-    return {k: int(len(v)) for k, v in chosen.items()}
+    return counts

@@ -24,9 +24,19 @@ log = logging.getLogger(__name__)
 class Arrays:
     """Normalised features and labels of one split."""
 
-    x: np.ndarray  # float32 [clips, bins, frames]
+    x: np.ndarray | tuple[np.ndarray, ...]  # float32 [clips, bins, frames]; one per input for a fusion
     y: np.ndarray  # int64 [clips]
     index: np.ndarray  # rows of the feature array
+
+    @property
+    def inputs(self) -> tuple[np.ndarray, ...]:
+        """The model's inputs, a one-element tuple unless this is a fusion."""
+        return self.x if isinstance(self.x, tuple) else (self.x,)
+
+    @property
+    def shapes(self) -> list[tuple[int, ...]]:
+        """Per input, the shape of one clip."""
+        return [tuple(a.shape[1:]) for a in self.inputs]
 
 
 @dataclass
@@ -38,6 +48,7 @@ class FitResult:
     best_epoch: int
     seconds: float
     history: list[dict] = field(default_factory=list)
+    fold: int | None = None  # k-fold mode: which fold's actors were held out
 
 
 def seed_everything(seed: int) -> None:
@@ -56,15 +67,26 @@ def resolve_device(name: str) -> torch.device:
     return torch.device(name)
 
 
+def folds_in(split_file: Path) -> list[int | None]:
+    """The folds a split file holds: [0, 1, ...] in k-fold mode, else [None] (the one hold-out split)."""
+    with np.load(split_file) as saved:
+        count = int(saved["folds"]) if "folds" in saved else 0
+    return list(range(count)) or [None]
+
+
 def load_arrays(features: np.ndarray, split_file: Path, speaker_norm: bool,
-                splits: tuple[str, ...] = ("train", "val", "test")) -> dict[str, Arrays]:
+                splits: tuple[str, ...] = ("train", "val", "test"), fold: int | None = None) -> dict[str, Arrays]:
     """Per split, the selected rows normalised with training statistics (after per-speaker ones if asked)."""
     saved = dict(np.load(split_file))
-    mean, std = ((saved["post_speaker_mean"], saved["post_speaker_std"]) if speaker_norm
-                 else (saved["mean"], saved["std"]))
+    prefix = "" if fold is None else f"fold{fold}_"
+    if f"{prefix}mean" not in saved:
+        return {name: Arrays(x=np.zeros((0, *features.shape[1:]), np.float32), y=np.zeros(0, np.int64),
+                             index=np.zeros(0, np.int64)) for name in splits}  # no training rows at all
+    mean, std = ((saved[f"{prefix}post_speaker_mean"], saved[f"{prefix}post_speaker_std"]) if speaker_norm
+                 else (saved[f"{prefix}mean"], saved[f"{prefix}std"]))
     arrays = {}
     for name in splits:
-        index = np.sort(saved[f"{name}_idx"])
+        index = np.sort(saved[f"{prefix}{name}_idx"])
         x = np.asarray(features[index], dtype=np.float32)
         if speaker_norm:
             x = split.speaker_normalize(x, saved["actors"][index], saved)
@@ -85,15 +107,15 @@ def mask_batch(x: torch.Tensor, generator: torch.Generator, max_fraction: float 
     return out
 
 
-def _evaluate(model: nn.Module, x: torch.Tensor, y: torch.Tensor, batch_size: int) -> tuple[float, float]:
+def _evaluate(model: nn.Module, xs: list[torch.Tensor], y: torch.Tensor, batch_size: int) -> tuple[float, float]:
     model.eval()
     loss, correct = 0.0, 0
     with torch.no_grad():
-        for start in range(0, len(x), batch_size):
-            logits = model(x[start:start + batch_size])
+        for start in range(0, len(y), batch_size):
+            logits = model(*(x[start:start + batch_size] for x in xs))
             loss += nn.functional.cross_entropy(logits, y[start:start + batch_size], reduction="sum").item()
             correct += (logits.argmax(1) == y[start:start + batch_size]).sum().item()
-    return loss / len(x), correct / len(x)
+    return loss / len(y), correct / len(y)
 
 
 def fit(train: Arrays, val: Arrays, settings: TrainSettings, seed: int, device: torch.device,
@@ -101,24 +123,24 @@ def fit(train: Arrays, val: Arrays, settings: TrainSettings, seed: int, device: 
     """Train one model; stop when validation loss has not improved for `patience` epochs; keep the best."""
     seed_everything(seed)
     generator = torch.Generator().manual_seed(seed)
-    model = models.build(settings.model, train.x.shape[1:], dropout=settings.dropout).to(device)
+    model = models.build(settings.model, train.shapes, dropout=settings.dropout).to(device)
     optimizer_class = torch.optim.AdamW if settings.optimizer == "adamw" else torch.optim.Adam
     optimizer = optimizer_class(model.parameters(), lr=settings.lr, weight_decay=settings.weight_decay)
-    x_train, y_train = torch.from_numpy(train.x), torch.from_numpy(train.y)
-    x_val, y_val = torch.from_numpy(val.x).to(device), torch.from_numpy(val.y).to(device)
+    x_train, y_train = [torch.from_numpy(a) for a in train.inputs], torch.from_numpy(train.y)
+    x_val, y_val = [torch.from_numpy(a).to(device) for a in val.inputs], torch.from_numpy(val.y).to(device)
     best_loss, best_epoch, best_state, history = float("inf"), 0, None, []
     start = time.perf_counter()
     bar = tqdm(range(1, settings.max_epochs + 1), desc=f"{desc} seed {seed}", unit="epoch", disable=not progress)
     for epoch in bar:
         model.train()
-        order = torch.randperm(len(x_train), generator=generator)
+        order = torch.randperm(len(y_train), generator=generator)
         total, correct = 0.0, 0
         for batch in order.split(settings.batch_size):
-            xb, yb = x_train[batch], y_train[batch]
+            xb, yb = [x[batch] for x in x_train], y_train[batch]
             if settings.spec_augment:
-                xb = mask_batch(xb, generator)
-            xb, yb = xb.to(device), yb.to(device)
-            logits = model(xb)
+                xb = [mask_batch(x, generator) for x in xb]
+            xb, yb = [x.to(device) for x in xb], yb.to(device)
+            logits = model(*xb)
             loss = nn.functional.cross_entropy(logits, yb)
             optimizer.zero_grad()
             loss.backward()
@@ -126,7 +148,7 @@ def fit(train: Arrays, val: Arrays, settings: TrainSettings, seed: int, device: 
             total += loss.item() * len(batch)
             correct += (logits.argmax(1) == yb).sum().item()
         val_loss, val_acc = _evaluate(model, x_val, y_val, 256)
-        history.append({"epoch": epoch, "train_loss": total / len(x_train), "train_acc": correct / len(x_train),
+        history.append({"epoch": epoch, "train_loss": total / len(y_train), "train_acc": correct / len(y_train),
                         "val_loss": val_loss, "val_acc": val_acc})
         bar.set_postfix(val_loss=f"{val_loss:.3f}", val_acc=f"{val_acc:.3f}")
         if val_loss < best_loss:
@@ -139,34 +161,40 @@ def fit(train: Arrays, val: Arrays, settings: TrainSettings, seed: int, device: 
                      history=history)
 
 
-def predict_proba(model: nn.Module, x: np.ndarray, device: torch.device, batch_size: int = 256) -> np.ndarray:
-    """Class probabilities [clips, classes]."""
+def predict_proba(model: nn.Module, x: np.ndarray | tuple[np.ndarray, ...], device: torch.device,
+                  batch_size: int = 256) -> np.ndarray:
+    """Class probabilities [clips, classes] for one input array, or a tuple of them for a fusion."""
+    inputs = x if isinstance(x, tuple) else (x,)
     model.eval().to(device)
     out = []
     with torch.no_grad():
-        for start in range(0, len(x), batch_size):
-            batch = torch.from_numpy(np.ascontiguousarray(x[start:start + batch_size])).to(device)
-            out.append(torch.softmax(model(batch), dim=1).cpu().numpy())
+        for start in range(0, len(inputs[0]), batch_size):
+            batch = [torch.from_numpy(np.ascontiguousarray(a[start:start + batch_size])).to(device) for a in inputs]
+            out.append(torch.softmax(model(*batch), dim=1).cpu().numpy())
     return np.concatenate(out)
 
 
 def train_seeds(arrays: dict[str, Arrays], settings: TrainSettings, seeds: tuple[int, ...], device: torch.device,
-                progress: bool = True, desc: str = "train") -> list[FitResult]:
+                progress: bool = True, desc: str = "train", fold: int | None = None) -> list[FitResult]:
     """One model per seed on the same data."""
-    return [fit(arrays["train"], arrays["val"], settings, seed, device, progress, desc) for seed in seeds]
+    results = [fit(arrays["train"], arrays["val"], settings, seed, device, progress, desc) for seed in seeds]
+    for result in results:
+        result.fold = fold
+    return results
 
 
-def checkpoint(results: list[FitResult], settings: TrainSettings, input_shape: tuple[int, ...], **info) -> dict:
+def checkpoint(results: list[FitResult], settings: TrainSettings, input_shapes: list[tuple[int, ...]],
+               **info) -> dict:
     """Everything needed to rebuild and describe the trained models (weights on CPU)."""
-    return {"settings": dict(vars(settings)), "input_shape": tuple(input_shape), **info,
-            "runs": [{"seed": r.seed, "state": r.state, "best_epoch": r.best_epoch, "seconds": r.seconds,
-                      "history": r.history} for r in results]}
+    return {"settings": dict(vars(settings)), "input_shapes": [tuple(s) for s in input_shapes], **info,
+            "runs": [{"seed": r.seed, "fold": r.fold, "state": r.state, "best_epoch": r.best_epoch,
+                      "seconds": r.seconds, "history": r.history} for r in results]}
 
 
 def rebuild(saved: dict, run: dict) -> nn.Module:
     """The network of one saved run, weights loaded."""
     settings = saved["settings"]
-    model = models.build(settings["model"], saved["input_shape"], dropout=settings["dropout"])
+    model = models.build(settings["model"], saved["input_shapes"], dropout=settings["dropout"])
     model.load_state_dict(run["state"])
     return model
 

@@ -12,4 +12,5 @@ with reported():
 plan = augment.plan(rows, p.augment, p.audio)
 augment.write(plan, Path("data/augment/plan.csv"))
 write_json(Path("metrics/augment.json"), augment.summary(plan))
-print(f"augment: {len(plan)} planned clips from {sum(r.modality == 3 for r in rows)} audio clips")
+print(f"augment: {len(plan)} planned rows from {sum(r.modality == 3 for r in rows)} audio and "
+      f"{sum(r.modality == 2 for r in rows)} video-only clips")

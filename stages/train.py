@@ -1,28 +1,33 @@
-"""DVC stage `train@FEATURE-BALANCE`: the `train.preset` recipe, one model per seed, best-validation weights."""
+"""DVC stage `train@FEATURE-BALANCE`, `video_train@BALANCE`, `fusion_train`: the `train.preset` recipe, one
+model per seed (and per fold in k-fold mode), best-validation weights."""
 
 import logging
 import sys
 from pathlib import Path
 
-import numpy as np
 import torch
 
-from emo import params, train
+from emo import datasets, params, train
 from emo.errors import reported
 
 logging.basicConfig(level=logging.INFO, format="%(levelname)s %(message)s")
-feature, balance = sys.argv[1], sys.argv[2]
+model, balance = sys.argv[1], sys.argv[2] if len(sys.argv) > 2 else ""
+name = datasets.model_name(model, balance)
 with reported():
-    p = params.load().train
-settings = p.settings
-if p.threads:
-    torch.set_num_threads(p.threads)
-features = np.load(f"data/features/{feature}.npy", mmap_mode="r")
-arrays = train.load_arrays(features, Path(f"data/split/{feature}_{balance}.npz"), settings.speaker_norm)
-device = train.resolve_device(p.device)
-results = train.train_seeds(arrays, settings, p.seeds, device, desc=f"audio {feature} {balance}")
-name = f"audio_{feature}_{balance}"
-train.save(train.checkpoint(results, settings, arrays["train"].x.shape[1:], preset=p.preset, feature=feature,
-                            balance=balance, device=str(device)), Path(f"models/{name}.pt"))
+    p = params.load()
+    settings = p.train.settings
+    folds = datasets.model_folds(model, balance, p.fusion)
+if p.train.threads:
+    torch.set_num_threads(p.train.threads)
+device = train.resolve_device(p.train.device)
+results = []
+for fold in folds:
+    with reported():
+        arrays = datasets.load_model_inputs(model, balance, settings.speaker_norm, p.fusion, fold=fold)
+    desc = name if fold is None else f"{name} fold {fold}"
+    results += train.train_seeds(arrays, settings, p.train.seeds, device, desc=desc, fold=fold)
+train.save(train.checkpoint(results, settings, arrays["train"].shapes, preset=p.train.preset, model=model,
+                            balance=balance, fusion=vars(p.fusion) if model == datasets.FUSION else None,
+                            device=str(device)), Path(f"models/{name}.pt"))
 train.write_history(results[0].history, Path(f"plots/history/{name}.csv"))
 print(f"train {name}: best epochs {[r.best_epoch for r in results]} on {device}")

@@ -64,3 +64,23 @@ def test_values_convert_and_validate():
         _ = dataclasses.replace(data, actors=(0, 3)).actor_list
     with pytest.raises(ParamsError, match="split: .*both"):
         from_dict(Params, {"split": {"val": [1], "test": [1]}}).split.actor_split()
+
+
+@pytest.mark.parametrize("section, problem", [
+    ({"video": {"embedder": "resnet"}}, "video.embedder 'resnet'"),
+    ({"video": {"contrast_percentiles": [99, 1]}}, "video.contrast_percentiles"),
+    ({"fusion": {"pairing": "random"}}, "fusion.pairing"),
+    ({"fusion": {"audio_feature": "video"}}, "fusion.audio_feature"),
+])
+def test_video_and_fusion_values_are_checked(section, problem):
+    with pytest.raises(ParamsError, match=problem):
+        from_dict(Params, section)
+
+
+@pytest.mark.parametrize("parts, targets", [(["audio_speech"], "evaluate"), (["audio_speech", "video_speech"], "")])
+def test_make_repro_runs_the_audio_models_alone_without_video(tmp_path, capsys, parts, targets):
+    from emo.cli import main
+
+    (tmp_path / "params.yaml").write_text(yaml.safe_dump({"data": {"parts": parts}}))
+    assert main(["targets", "--params", str(tmp_path / "params.yaml")]) == 0
+    assert capsys.readouterr().out.strip() == targets

@@ -19,8 +19,8 @@ def project(fixture_dataset, tmp_path_factory):
                data={"source": str(fixture_dataset), "actors": [1, 2, 21, 23],
                      "parts": ["audio_speech", "video_speech"]},
                # small features and few epochs keep this test quick; the stages are the real ones
-               audio={"sample_rate": 16000, "n_mels": 32, "n_mfcc": 13},
-               train={"ours": {"max_epochs": 8}, "threads": 1})
+               audio={"sample_rate": 16000, "n_mels": 32, "n_mfcc": 13}, video={"frames": 16},
+               train={"ours": {"max_epochs": 8}, "threads": 1, "seeds": [0]})
     dvc(project, "repro")
     git(project, "add", "-A")
     git(project, "commit", "-q", "-m", "after the first repro")
@@ -59,6 +59,27 @@ def test_every_audio_model_beats_chance_on_original_test_clips(project, name):
     assert history[0] == "epoch,train_loss,val_loss,train_acc,val_acc" and 2 <= len(history) <= 9
 
 
+@pytest.mark.parametrize("name", ["video_unbalanced", "video_balanced", "fusion"])
+def test_video_and_fusion_models_beat_chance_on_original_test_clips(project, name):
+    metrics = json.loads((project / f"metrics/{name}.json").read_text())
+    assert metrics["n_test"] == 60 and metrics["accuracy"] > 0.3 and metrics["uar"] > 0.3  # chance 0.125
+    confusion = (project / f"plots/confusion/{name}.csv").read_text().splitlines()
+    assert len(confusion) == 61 and (project / f"plots/confusion/{name}.png").exists()
+    assert (project / f"plots/history/{name}.csv").exists()
+
+
+def test_fusion_pairs_the_audio_and_video_of_each_performance(project):
+    metrics = json.loads((project / "metrics/fusion.json").read_text())
+    assert metrics["pairing"] == "clip" and metrics["audio_feature"] == "logmel" and "warning" not in metrics
+
+
+def test_faces_are_found_counted_and_embedded(project):
+    faces = json.loads((project / "metrics/faces.json").read_text())
+    assert faces["clips"] == 240 and faces["detection_rate"] > 0.9 and faces["damaged"]["count"] == 0
+    embedded = json.loads((project / "metrics/embed.json").read_text())
+    assert embedded["rows_embedded"] == embedded["rows"] and embedded["embedder"] == "fer-minixception"
+
+
 def test_features_have_the_planned_rows(project):
     augment = json.loads((project / "metrics/augment.json").read_text())
     featurize = json.loads((project / "metrics/featurize.json").read_text())
@@ -88,9 +109,11 @@ def test_retraining_gives_identical_metrics(project):
 def test_a_train_param_reruns_only_training_and_evaluation(project, restore_params):
     set_params(project, train={"ours": {"max_epochs": 8, "lr": 0.002}, "threads": 1})
     stale = json.loads(dvc(project, "status", "--json").stdout)
-    assert set(stale) == {f"train@{name.replace('_', '-')}" for name in MATRIX}
+    trained = {f"train@{name.replace('_', '-')}" for name in MATRIX} | {"video_train@unbalanced",
+                                                                          "video_train@balanced", "fusion_train"}
+    assert set(stale) == trained
     ran = set(re.findall(r"Running stage '([^']+)'", dvc(project, "repro").stdout))
-    assert ran == {f"{stage}@{name.replace('_', '-')}" for stage in ("train", "evaluate") for name in MATRIX}
+    assert ran == trained | {stage.replace("train", "evaluate") for stage in trained}
     git(project, "checkout", "--", ".")
     dvc(project, "checkout", "-q")  # back to the committed models and metrics for the other tests
 

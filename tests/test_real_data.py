@@ -36,12 +36,19 @@ def test_pipeline_brings_all_1440_real_clips_intact(mirror, project):
     assert "Running stage" not in again.stdout
 
 
+def test_video_stages_on_speech_audio_alone_say_what_to_do(project):
+    result = dvc(project, "repro", "faces", check=False)
+    assert result.returncode != 0
+    assert "no video-only (02) clips" in result.stderr and "dvc repro evaluate" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
 def test_real_speech_trains_an_mfcc_model_better_than_chance(project):
     """The audio stages on all 1440 real clips; three epochs keep it to a few minutes on two cores."""
-    set_params(project, train={"ours": {"max_epochs": 3}})
+    set_params(project, train={"ours": {"max_epochs": 3}, "seeds": [0]})
     dvc(project, "repro", "evaluate@mfcc-unbalanced")
     metrics = json.loads((project / "metrics/audio_mfcc_unbalanced.json").read_text())
     assert metrics["n_test"] == 120 and metrics["accuracy"] > 0.3  # chance is 0.125
     featurized = json.loads((project / "metrics/featurize.json").read_text())
     assert featurized == {"rows": 5360, "source_clips": 1440, "damaged_clips": 0, "damaged": [],
-                          "rows_left_out": 0}
+                          "rows_left_out": 0, "rows_without_audio": 0}

@@ -7,9 +7,9 @@ import pytest
 import torch
 from torch import nn
 
-from emo import evaluate, split, train
+from emo import evaluate, fusion, split, train
 from emo.augment import PlannedClip
-from emo.models import EmoCNN, PaperCNN, build
+from emo.models import EmoCNN, FusionCNN, PaperCNN, build
 from emo.params import PAPER, TrainSettings
 
 
@@ -33,8 +33,8 @@ def test_emocnn_takes_any_feature_shape(shape):
 
 
 def planned(actor, label, split_name, op="original", balance=False, index=0):
-    return PlannedClip(index=index, path=f"{actor}-{label}-{op}", split=split_name, actor=actor, label=label,
-                       performance="x", op=op, balance=balance, pitch=0.0, shift=0, noise_seed=0)
+    return PlannedClip(index=index, path=f"{actor}-{label}-{op}", video="", split=split_name, actor=actor,
+                       label=label, performance="x", op=op, balance=balance, pitch=0.0, shift=0, noise_seed=0)
 
 
 @pytest.fixture
@@ -132,3 +132,77 @@ def test_scores():
     assert summary["accuracy"] == pytest.approx(0.5625) and summary["accuracy_std"] > 0
     matrix = evaluate.normalised_confusion(y_true, y_pred)
     assert matrix.shape == (8, 8) and matrix[2, 0] == 0.5 and matrix[:3].sum(axis=1) == pytest.approx([1, 1, 1])
+
+
+def test_paper_fusion_is_both_conv_branches_flattened_and_one_linear():
+    model = build("paper", [(30, 216), (128, 32)])
+    assert isinstance(model, FusionCNN) and len(model.branches) == 2
+    assert model.classifier.in_features == 16 * 15 * 108 + 16 * 64 * 16
+    assert [type(m) for m in model.branches[0].features] == [nn.Conv2d, nn.ReLU, nn.MaxPool2d, nn.Dropout, nn.Flatten]
+    assert model(torch.zeros(2, 30, 216), torch.zeros(2, 128, 32)).shape == (2, 8)
+    ours = build("emocnn", [(30, 216), (128, 32)])
+    assert ours.classifier.in_features == 2 * 160 * 2
+
+
+def test_fit_trains_a_fusion_of_two_inputs(fixture_arrays):
+    train_set, val_set = fixture_arrays
+    rng = np.random.default_rng(1)
+    noise = [train.Arrays(x=(a.x, rng.normal(size=(len(a.y), 8, 6)).astype(np.float32)), y=a.y, index=a.index)
+             for a in (train_set, val_set)]
+    settings = dataclasses.replace(TrainSettings(), max_epochs=6, patience=6, batch_size=16)
+    result = train.fit(*noise, settings, seed=0, device=torch.device("cpu"), progress=False)
+    model = build("emocnn", noise[0].shapes, dropout=settings.dropout)
+    model.load_state_dict(result.state)
+    accuracy = (train.predict_proba(model, noise[1].x, torch.device("cpu")).argmax(1) == noise[1].y).mean()
+    assert accuracy > 0.5  # the audio-like input carries the class; chance is 0.125
+
+
+def _arrays(labels, index):
+    labels = np.asarray(labels)
+    return train.Arrays(x=np.asarray(index, np.float32)[:, None, None] * np.ones((1, 2, 3), np.float32), y=labels,
+                        index=np.asarray(index))
+
+
+def test_clip_pairing_joins_the_same_plan_rows():
+    audio = _arrays([0, 1, 2, 3], [2, 4, 6, 8])
+    video = _arrays([1, 2, 3, 4], [4, 6, 8, 10])  # row 2 has no video, row 10 no audio
+    paired = fusion.pair_by_clip(audio, video)
+    assert list(paired.index) == [4, 6, 8] and list(paired.y) == [1, 2, 3]
+    assert np.array_equal(paired.x[0][:, 0, 0], paired.x[1][:, 0, 0])  # each value is its row number
+
+
+def test_class_pairing_draws_a_video_of_the_same_class_and_is_seeded():
+    audio = _arrays([0, 0, 1, 1, 1], [0, 1, 2, 3, 4])
+    video = _arrays([1, 0, 1, 0], [10, 11, 12, 13])
+    first = fusion.pair({"test": audio}, {"test": video}, "class", seed=0)["test"]
+    again = fusion.pair({"test": audio}, {"test": video}, "class", seed=0)["test"]
+    partner_rows = first.x[1][:, 0, 0].astype(int)
+    assert [{10: 1, 11: 0, 12: 1, 13: 0}[r] for r in partner_rows] == [0, 0, 1, 1, 1]
+    assert np.array_equal(first.x[1], again.x[1])
+
+
+def test_kfold_rotates_actor_groups_and_tests_original_clips_only(toy, tmp_path):
+    plan, features = toy
+    valid = np.ones(len(plan), bool)
+    folds = ((1,), (2,), (3,))
+    assert split.fold_actors(folds, 2, {1, 2, 3}) == {"train": {2}, "val": {1}, "test": {3}}
+    counts = split.prepare(features, plan, valid, True, tmp_path / "k.npz", folds)
+    assert counts["fold0"] == {"train": 2, "val": 2, "test": 6}  # actor 1 tests on its 6 originals, no copies
+    assert counts["fold2"] == {"train": 2, "val": 6, "test": 2}
+    assert counts["train"] == 8  # the hold-out split is still there
+    assert train.folds_in(tmp_path / "k.npz") == [0, 1, 2]
+    fold0 = train.load_arrays(features, tmp_path / "k.npz", speaker_norm=False, fold=0)
+    assert list(fold0["test"].index) == list(range(6)) and list(fold0["train"].index) == [10, 11]
+    assert abs(fold0["train"].x.mean()) < 1e-3  # normalised with the fold's own training rows
+
+
+def test_kfold_params_need_every_actor_augmented():
+    from emo.params import Params, ParamsError, from_dict
+
+    folds = [[1, 2], [3, 4], [5, 6]]
+    with pytest.raises(ParamsError, match=r"augment.splits: \[train, val, test\]"):
+        from_dict(Params, {"split": {"folds": folds}})
+    ok = from_dict(Params, {"split": {"folds": folds}, "augment": {"splits": ["train", "val", "test"]}})
+    assert ok.split.folds == ((1, 2), (3, 4), (5, 6))
+    with pytest.raises(ParamsError, match="at most once"):
+        from_dict(Params, {"split": {"folds": [[1], [1], [2]]}, "augment": {"splits": ["train", "val", "test"]}})

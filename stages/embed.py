@@ -1,0 +1,15 @@
+"""DVC stage `embed`: per-frame face embeddings of every plan row, augmented as the plan says (data/video)."""
+
+import logging
+
+from emo import augment, layout, params
+from emo.errors import reported
+from emo.io import write_json
+from emo.video_features import embed_plan
+
+logging.basicConfig(level=logging.INFO, format="%(levelname)s %(message)s")
+with reported():
+    p = params.load()
+    report = embed_plan(augment.read(layout.PLAN), layout.FACES, p.video, layout.EMBEDDINGS)
+write_json(layout.metrics_file("embed"), report)
+print(f"embed: {report['rows_embedded']} of {report['rows']} plan rows, {report['dim']}-d {report['embedder']}")

@@ -1,0 +1,16 @@
+"""DVC stage `faces`: evenly spaced frames of every video-only clip, Haar face boxes, uint8 crops (data/faces)."""
+
+import logging
+
+from emo import faces, inventory, layout, params
+from emo.errors import reported
+from emo.io import write_json
+
+logging.basicConfig(level=logging.INFO, format="%(levelname)s %(message)s")
+if __name__ == "__main__":  # worker processes import this file too
+    with reported():
+        p = params.load()
+        clips = inventory.video_only_clips(inventory.read(layout.INVENTORY))
+        report = faces.extract(clips, p.video, layout.FACES, track=p.video.track_faces)
+    write_json(layout.metrics_file("faces"), report)
+    print(f"faces: {report['clips']} clips, face found in {report['detection_rate']:.1%} of frames")
