@@ -36,3 +36,4 @@ test: $(STAMP)
 bench: $(STAMP)
 	$(BIN)/python bench/download.py
 	$(BIN)/python bench/featurize.py
+	$(BIN)/python bench/video.py

@@ -27,7 +27,7 @@ import torch
 
 from emo.embedders import load_embedder
 from emo.faces import FaceDetector, cascade_path, crop_clip, extract
-from emo.fixtures import FixtureSpec, _face, synth_frames, write_video
+from emo.fixtures import FixtureSpec, face_photo, synth_frames, write_video
 from emo.params import VideoParams
 from emo.ravdess import Clip
 from emo.video import frame_indices, read_frames
@@ -39,7 +39,7 @@ SPEC = FixtureSpec(frame_size=(1280, 720), fps=30.0, seconds=3.5)
 
 def make_clips(folder: Path, count: int) -> list[tuple[str, str]]:
     """Write `count` face clips (different emotions and actors, so faces sit in different places)."""
-    face, clips = _face(), []
+    face, clips = face_photo(), []
     for i in range(count):
         # Emotions 2-8: the fixture draws the neutral face so dark that the cascade misses it at 720p, and a
         # clip without a face costs a whole-frame search in every frame (timed on its own below).

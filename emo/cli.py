@@ -19,6 +19,60 @@ def _fixture(args: argparse.Namespace) -> None:
     print(f"wrote {len(files)} clips under {args.out}")
 
 
+def _targets(args: argparse.Namespace) -> None:
+    from emo import params
+    from emo.errors import reported
+
+    with reported():
+        parts = params.load(args.params).data.parts
+    # Without video the face stages have nothing to read: the audio report, the audio models and what they need.
+    print("" if any(p.startswith("video") for p in parts) else "report_audio")
+
+
+def _check_metrics(args: argparse.Namespace) -> None:
+    """Compare metrics/*.json with a baseline; exit 1 naming every metric that dropped beyond the tolerance."""
+    from emo import gate
+    from emo.errors import reported
+
+    keys = tuple(args.keys)
+    if timed := [k for k in keys if gate.is_wall_clock(k)]:
+        sys.exit(f"error: {', '.join(timed)}: wall-clock times depend on the machine and are never gated")
+    with reported():
+        now = gate.current(args.metrics_dir)
+        if args.write_baseline:
+            written = gate.write_baseline(args.write_baseline, now, keys)
+            print(f"wrote {args.write_baseline}: {sum(map(len, written.values()))} values of {len(written)} files")
+            return
+        if args.rev:
+            baseline, source = gate.select(gate.at_rev(args.rev, args.metrics_dir), keys), f"git revision {args.rev}"
+        else:
+            baseline, source = gate.read_baseline(args.baseline), args.baseline
+    rows = gate.compare(baseline, now, keys, args.tolerance, args.relative)
+    print(gate.render(rows, source, keys, args.tolerance, args.relative, markdown=args.md), end="")
+    if any(row.failed for row in rows):
+        sys.exit(1)
+
+
+def _predict(args: argparse.Namespace) -> None:
+    """Per-class emotion probabilities of new files from the trained models; exit 1 if any file failed."""
+    from emo import predict
+    from emo.errors import reported
+
+    if not args.files and not args.pair:
+        sys.exit("error: emo predict: give at least one FILE or folder, or --pair AUDIO VIDEO")
+    with reported():
+        jobs = predict.predict(args.files, [tuple(p) for p in args.pair], Path(args.project), args.model,
+                               args.speaker_stats, pair=not args.no_pair)
+    if args.json:
+        print(predict.to_json(jobs), end="")
+    elif any(job.result for job in jobs):
+        print(predict.table(jobs), end="")
+    for line in predict.error_lines(jobs):
+        print(line, file=sys.stderr)
+    if any(job.error for job in jobs):
+        sys.exit(1)
+
+
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the `emo` console command."""
     parser = argparse.ArgumentParser(prog="emo", description=__doc__)
@@ -35,6 +89,42 @@ def main(argv: list[str] | None = None) -> int:
     fixture.add_argument("--fps", type=float, default=15.0)
     fixture.add_argument("--seed", type=int, default=0)
     fixture.set_defaults(run=_fixture)
+
+    targets = commands.add_parser("targets", help="the `dvc repro` targets params.yaml's data allows: all stages "
+                                  "when data.parts has video, else the audio models (prints nothing for all)")
+    targets.add_argument("--params", default="params.yaml")
+    targets.set_defaults(run=_targets)
+
+    check = commands.add_parser("check-metrics", help="compare metrics/*.json with a baseline (a file or a git "
+                                "revision); exit 1 when a gated metric drops by more than the tolerance")
+    source = check.add_mutually_exclusive_group(required=True)
+    source.add_argument("--baseline", metavar="FILE", help="JSON baseline: {metrics file: {key: value}}")
+    source.add_argument("--rev", help="git revision whose committed metrics are the baseline, e.g. origin/main")
+    source.add_argument("--write-baseline", metavar="FILE", help="write the current metrics as a baseline file")
+    check.add_argument("--keys", nargs="+", default=["accuracy", "uar", "macro_f1"],
+                       help="gated keys, higher is better; dotted for nested ones, e.g. recall.neutral")
+    check.add_argument("--tolerance", type=float, default=0.02, help="largest allowed drop (default 0.02 absolute)")
+    check.add_argument("--relative", action="store_true", help="tolerance is a fraction of the baseline value")
+    check.add_argument("--metrics-dir", default="metrics")
+    check.add_argument("--md", action="store_true", help="markdown table, e.g. for $GITHUB_STEP_SUMMARY")
+    check.set_defaults(run=_check_metrics)
+
+    guess = commands.add_parser("predict", help="per-class emotion probabilities of new audio / video files from "
+                                "the trained models (run `make repro` first)")
+    guess.add_argument("files", nargs="*", metavar="FILE", help="a wav/flac (audio model), a video-only mp4 (video "
+                       "model), an audio-video mp4 (fusion), or a folder: every such file under it")
+    guess.add_argument("--pair", nargs=2, action="append", default=[], metavar=("AUDIO", "VIDEO"),
+                       help="an audio file and a video of the same performance, for the fusion model; repeatable")
+    guess.add_argument("--model", action="append", default=[], metavar="NAME", help="a model of models/*.pt "
+                       "(e.g. audio_mfcc_unbalanced) instead of the default of its kind; repeatable")
+    guess.add_argument("--speaker-stats", choices=("auto", "own", "training"), default="auto",
+                       help="per-speaker normalisation: auto = a speaker's own statistics with at least "
+                       "8 clips, else the training actors' average (default); own; training")
+    guess.add_argument("--no-pair", action="store_true",
+                       help="do not pair audio and video files of the same RAVDESS performance")
+    guess.add_argument("--json", action="store_true", help="JSON instead of a table")
+    guess.add_argument("--project", default=".", help="the pipeline's folder: params.yaml, models/, data/split/")
+    guess.set_defaults(run=_predict)
 
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")

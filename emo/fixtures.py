@@ -55,7 +55,7 @@ def synth_audio(clip: Clip, spec: FixtureSpec) -> np.ndarray:
     return wave.astype(np.float32)
 
 
-def _face() -> np.ndarray:
+def face_photo() -> np.ndarray:
     """The astronaut's head and shoulders, grey-scale uint8 (a real photo that ships with scikit-image)."""
     from skimage import data  # test-time dependency; only the fixture generator needs it
 
@@ -101,7 +101,7 @@ def write_video(path: Path, frames: np.ndarray, fps: float) -> None:
 
 def make_fixture(out: Path, spec: FixtureSpec = FixtureSpec()) -> list[Path]:
     """Write the dataset as `<out>/<part>/Actor_NN/<RAVDESS name>`; return the files written."""
-    face = _face() if any(p.startswith("video") for p in spec.parts) else None
+    face = face_photo() if any(p.startswith("video") for p in spec.parts) else None
     written = []
     for part in spec.parts:
         for clip in expected_clips(part, spec.actors):

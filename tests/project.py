@@ -38,12 +38,19 @@ def git(cwd: Path, *args: str) -> None:
 
 
 def set_params(project: Path, **sections: dict) -> None:
-    """Overwrite keys of params.yaml, e.g. set_params(p, data={"source": "..."})."""
+    """Overwrite keys of params.yaml, nested ones included, e.g. set_params(p, train={"ours": {"lr": 0.01}})."""
     path = project / "params.yaml"
     params = yaml.safe_load(path.read_text())
-    for section, values in sections.items():
-        params.setdefault(section, {}).update(values)
+    _merge(params, sections)
     path.write_text(yaml.safe_dump(params, sort_keys=False))
+
+
+def _merge(target: dict, changes: dict) -> None:
+    for key, value in changes.items():
+        if isinstance(value, dict) and isinstance(target.get(key), dict):
+            _merge(target[key], value)
+        else:
+            target[key] = value
 
 
 def dvc(project: Path, *args: str, check: bool = True) -> subprocess.CompletedProcess:

@@ -13,7 +13,7 @@ import pytest
 from emo import face_augment as fa
 from emo import faces
 from emo.faces import FaceDetector, crop, crop_clip, detect_clip, extract, fill_boxes
-from emo.fixtures import FixtureSpec, _face, synth_frames, write_video
+from emo.fixtures import FixtureSpec, face_photo, synth_frames, write_video
 from emo.params import VideoParams
 from emo.ravdess import Clip
 from emo.video import DamagedVideoError, frame_indices, read_frames
@@ -25,7 +25,7 @@ PARAMS = VideoParams(workers=1)
 @pytest.fixture(scope="module")
 def face_frames() -> np.ndarray:
     """BGR frames of the astronaut drifting over a backdrop (54 x 180 x 320 x 3)."""
-    return synth_frames(Clip(2, 1, 5, 2, 1, 1, 1), SPEC, _face())
+    return synth_frames(Clip(2, 1, 5, 2, 1, 1, 1), SPEC, face_photo())
 
 
 @pytest.fixture(scope="module")

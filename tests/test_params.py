@@ -77,7 +77,7 @@ def test_video_and_fusion_values_are_checked(section, problem):
         from_dict(Params, section)
 
 
-@pytest.mark.parametrize("parts, targets", [(["audio_speech"], "evaluate"), (["audio_speech", "video_speech"], "")])
+@pytest.mark.parametrize("parts, targets", [(["audio_speech"], "report_audio"), (["audio_speech", "video_speech"], "")])
 def test_make_repro_runs_the_audio_models_alone_without_video(tmp_path, capsys, parts, targets):
     from emo.cli import main
 

@@ -1,12 +1,16 @@
 """`dvc repro` end to end in a scratch copy of the project, on the generated dataset."""
 
 import json
+import os
 import re
+import subprocess
 
 import pytest
+import yaml
 
 from emo import inventory
-from project import copy_project, dvc, git, set_params
+from emo.params import valid_keys
+from project import BIN, REPO, copy_project, dvc, git, set_params
 
 pytestmark = pytest.mark.slow
 MATRIX = [f"{feature}_{balance}" for feature in ("mfcc", "logmel") for balance in ("unbalanced", "balanced")]
@@ -106,14 +110,15 @@ def test_retraining_gives_identical_metrics(project):
     assert after == before
 
 
-def test_a_train_param_reruns_only_training_and_evaluation(project, restore_params):
-    set_params(project, train={"ours": {"max_epochs": 8, "lr": 0.002}, "threads": 1})
+def test_a_train_param_reruns_only_training_evaluation_and_the_reports(project, restore_params):
+    set_params(project, train={"ours": {"lr": 0.002}})
     stale = json.loads(dvc(project, "status", "--json").stdout)
     trained = {f"train@{name.replace('_', '-')}" for name in MATRIX} | {"video_train@unbalanced",
                                                                           "video_train@balanced", "fusion_train"}
-    assert set(stale) == trained
+    reports = {"report", "report_audio"}  # they print the parameters, so they declare them
+    assert set(stale) == trained | reports
     ran = set(re.findall(r"Running stage '([^']+)'", dvc(project, "repro").stdout))
-    assert ran == trained | {stage.replace("train", "evaluate") for stage in trained}
+    assert ran == trained | {stage.replace("train", "evaluate") for stage in trained} | reports
     git(project, "checkout", "--", ".")
     dvc(project, "checkout", "-q")  # back to the committed models and metrics for the other tests
 
@@ -124,7 +129,7 @@ def test_changing_split_does_not_download_again(project, restore_params):
     assert "inventory" in stale and "download" not in stale
 
 
-def test_misspelt_param_from_exp_run_is_rejected(project):
+def test_misspelt_param_from_exp_run_is_rejected(project, restore_params):
     plain = dvc(project, "exp", "run", "-S", "data.sorce=elsewhere", check=False)
     assert plain.returncode != 0 and "data.sorce" in plain.stderr  # dvc itself refuses a new key...
     added = dvc(project, "exp", "run", "-S", "+data.sorce=elsewhere", check=False)  # ...unless told to add it
@@ -132,3 +137,103 @@ def test_misspelt_param_from_exp_run_is_rejected(project):
     assert added.returncode != 0
     assert "unknown parameter(s) data.sorce" in output and "Valid keys: data.source" in output
     assert "Traceback" not in output
+
+
+# Metric gate and experiments (`emo check-metrics`, `dvc exp run -S`).
+FIXTURE_BASELINE = "tests/data/fixture_baseline.json"
+# Valid keys that no computing stage declares, on purpose: they change speed only, never a number, so setting them
+# must not re-run anything. (The report stages declare whole sections to print them; they do not count.)
+UNTRACKED_KEYS = {
+    "video.workers",  # processes for face detection: every clip is detected alone, so the crops never depend on it
+}
+
+
+def _emo(project, *args: str):
+    """Run the venv's `emo` in the scratch project."""
+    return subprocess.run([str(BIN / "emo"), *args], cwd=project, capture_output=True, text=True)
+
+
+def test_fixture_metrics_pass_the_committed_metric_gate(project):
+    baseline = str(REPO / FIXTURE_BASELINE)
+    if os.environ.get("EMO_UPDATE_BASELINE"):  # after a deliberate change to the fixture pipeline (README)
+        assert _emo(project, "check-metrics", "--write-baseline", baseline).returncode == 0
+    result = _emo(project, "check-metrics", "--baseline", baseline)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "tolerance 0.02 absolute" in result.stdout and "PASS" in result.stdout
+
+
+def test_a_tampered_metric_fails_the_gate_naming_it(project):
+    path = project / "metrics/audio_mfcc_balanced.json"
+    original = path.read_text()
+    before = json.loads((REPO / FIXTURE_BASELINE).read_text())["metrics/audio_mfcc_balanced.json"]["accuracy"]
+    try:
+        path.write_text(json.dumps(dict(json.loads(original), accuracy=before - 0.1)))
+        result = _emo(project, "check-metrics", "--baseline", str(REPO / FIXTURE_BASELINE))
+    finally:
+        path.write_text(original)
+    assert result.returncode == 1
+    assert (f"FAIL metrics/audio_mfcc_balanced.json accuracy: baseline {before:.4f}, now {before - 0.1:.4f}, "
+            "drop 0.1000 > tolerance 0.0200") in result.stdout
+    assert _emo(project, "check-metrics", "--baseline", str(REPO / FIXTURE_BASELINE)).returncode == 0
+
+
+def _declared_params() -> dict[str, set[str]]:
+    """The params.yaml keys or whole sections each dvc.yaml stage declares."""
+    declared = {}
+    for name, stage in yaml.safe_load((REPO / "dvc.yaml").read_text())["stages"].items():
+        # an entry is a key or section of params.yaml, or {file: [keys]}
+        entries = [e for entry in stage.get("params", [])
+                   for e in ([entry] if isinstance(entry, str) else entry.get("params.yaml", []))]
+        declared[name] = set(entries)
+    return declared
+
+
+def _covers(entry: str, key: str) -> bool:
+    """Whether a dvc.yaml params entry (a key or a section) tracks a dotted key."""
+    return key == entry or key.startswith(entry + ".")
+
+
+def test_every_documented_param_is_tracked_by_a_stage_that_uses_it():
+    keys = valid_keys()
+    declared = _declared_params()
+    unknown = sorted(e for entries in declared.values() for e in entries if not any(_covers(e, k) for k in keys))
+    assert unknown == [], "dvc.yaml declares params that params.yaml cannot hold"
+    computing = [e for name, entries in declared.items() if not name.startswith("report") for e in entries]
+    untracked = {k for k in keys if not any(_covers(e, k) for e in computing)}
+    assert untracked == UNTRACKED_KEYS, "declare new keys in a stage of dvc.yaml, or explain them in UNTRACKED_KEYS"
+
+
+def test_every_documented_param_is_in_params_yaml_so_exp_run_can_set_it():
+    def holds(mapping: object, key: str) -> bool:
+        head, _, rest = key.partition(".")
+        return isinstance(mapping, dict) and head in mapping and (not rest or holds(mapping[head], rest))
+
+    params = yaml.safe_load((REPO / "params.yaml").read_text())
+    # `dvc exp run -S key=value` refuses a key the file lacks (it would need `+key=value`)
+    assert [k for k in valid_keys() if not holds(params, k)] == []
+
+
+def _committed_workspace(project) -> None:
+    """Back to the committed params, metrics and models."""
+    git(project, "checkout", "--", ".")
+    dvc(project, "checkout", "-q")
+
+
+@pytest.fixture
+def committed_workspace(project):
+    _committed_workspace(project)  # a failed `dvc exp run` earlier leaves its params.yaml behind
+    yield
+    _committed_workspace(project)  # for the tests after this one
+
+
+def test_exp_run_sets_a_param_and_exp_show_tabulates_it_with_the_metrics(project, committed_workspace):
+    ran = dvc(project, "exp", "run", "-S", "train.ours.max_epochs=4", "evaluate@mfcc-unbalanced")
+    assert set(re.findall(r"Running stage '([^']+)'", ran.stdout)) == {"train@mfcc-unbalanced",
+                                                                       "evaluate@mfcc-unbalanced"}
+    lines = [line for line in dvc(project, "exp", "show", "--md").stdout.splitlines() if line.startswith("|")]
+    header = [cell.strip() for cell in lines[0].strip("|").split("|")]
+    rows = [[cell.strip() for cell in line.strip("|").split("|")] for line in lines[2:]]
+    for key in ("accuracy", "uar", "macro_f1"):
+        assert f"metrics/audio_mfcc_unbalanced.json:{key}" in header
+    epochs = header.index("train.ours.max_epochs")
+    assert {"8", "4"} <= {row[epochs] for row in rows}  # the committed workspace and the experiment

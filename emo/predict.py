@@ -1,0 +1,411 @@
+"""`emo predict`: the trained models applied to new audio and video files, with the pipeline's own preprocessing.
+
+A wav/flac goes to an audio model, a video-only mp4 to the video model, an audio-video pair (or an audio-video
+mp4) to the fusion model. Features are computed by the pipeline's functions with params.yaml's `audio` and `video`
+sections, and normalised with the statistics in the model's split file, as at training.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import soundfile
+import torch
+from tqdm.auto import tqdm
+
+from emo import audio, layout
+from emo.errors import EmoError
+from emo.params import Params
+from emo.params import load as load_params
+from emo.ravdess import EMOTIONS, RavdessNameError, parse_name
+from emo.train import predict_proba, rebuild
+
+#: A speaker group (one RAVDESS actor, or one folder) needs at least this many clips for its own per-bin
+#: statistics; with fewer, one emotion's clips would dominate the mean, so the training actors' average is used.
+MIN_OWN_CLIPS = 8
+AUDIO_SUFFIXES = (".wav", ".flac")
+VIDEO_SUFFIXES = (".mp4",)
+DEFAULT_MODELS = {"audio": "audio_logmel_balanced", "video": "video_balanced", "fusion": "fusion"}
+SPEAKER_STATS = ("auto", "own", "training")
+REPRO = "train the models first with `make repro` (or `dvc repro`)"
+
+
+class PredictError(EmoError):
+    """A file, model or split file that `emo predict` cannot use; the message says which and why."""
+
+
+@dataclass
+class Job:
+    """One prediction: an audio file, a video file, or both for the fusion model, and what came of it."""
+
+    audio: Path | None = None
+    video: Path | None = None
+    audio_from_video: bool = False  # the audio is the sound track of the (audio-video) mp4
+    label: str = ""  # what the output calls it
+    speaker: str = ""
+    model: str = ""  # the checkpoint it goes to
+    features: dict[str, np.ndarray] = field(default_factory=dict)
+    faces: dict | None = None
+    error: tuple[str, str] | None = None  # (the file it is about, one-line message)
+    result: dict | None = None
+
+    @property
+    def kind(self) -> str:
+        """Which kind of model this job needs: audio, video or fusion."""
+        return "fusion" if self.audio and self.video else "audio" if self.audio else "video"
+
+    def fail(self, where: str | Path, message: str) -> None:
+        """Record the job's error (only the first one counts)."""
+        self.error = self.error or (str(where), message)
+
+
+@dataclass
+class Model:
+    """A checkpoint, the feature of each of its inputs, and each input's split file (normalisation statistics)."""
+
+    name: str
+    saved: dict
+    inputs: list[str]  # mfcc | logmel | video, in the model's input order
+    splits: list[dict[str, np.ndarray]]
+
+    @property
+    def speaker_norm(self) -> bool:
+        """Whether the model was trained on speaker-normalised features."""
+        return bool(self.saved["settings"]["speaker_norm"])
+
+
+def load_model(root: Path, name: str) -> Model:
+    """models/<name>.pt and the split files of its inputs, or a PredictError saying what to run."""
+    path = root / "models" / f"{name}.pt"
+    if not path.is_file():
+        have = sorted(p.stem for p in (root / "models").glob("*.pt"))
+        raise PredictError(f"{path}: model not found; {REPRO}" + (f" (models here: {', '.join(have)})" if have else ""))
+    try:
+        saved = torch.load(path, map_location="cpu", weights_only=True)  # tensors and plain values: no code runs
+    except Exception as err:
+        raise PredictError(f"{path}: cannot read this checkpoint ({type(err).__name__}); {REPRO}") from None
+    # Checkpoints from before fusion existed say `feature` and `input_shape` (one input).
+    saved.setdefault("input_shapes", [tuple(saved.get("input_shape", ()))])
+    if saved.get("fusion"):
+        inputs, balance = [saved["fusion"]["audio_feature"], layout.VIDEO], saved["fusion"]["balance"]
+    else:
+        inputs, balance = [saved.get("model") or saved["feature"]], saved["balance"]
+    splits = []
+    for feature in inputs:
+        split_path = root / layout.split_file(feature, balance)
+        if not split_path.is_file():
+            raise PredictError(f"{split_path}: missing (it holds {name}'s normalisation statistics); {REPRO}")
+        with np.load(split_path) as stored:
+            splits.append(dict(stored))
+    return Model(name, saved, inputs, splits)
+
+
+class Featurizer:
+    """The pipeline's features of one file; the face detector and embedder load only when a video comes."""
+
+    def __init__(self, params: Params, root: Path):
+        self.params, self.root = params, root
+        self._detector = self._embedder = None
+
+    def audio(self, job: Job) -> dict[str, np.ndarray]:
+        """{'logmel': [n_mels, frames], 'mfcc': [n_mfcc, frames]} of the job's audio, as `featurize` computes them."""
+        wave = _mp4_wave(job.audio, self.params) if job.audio_from_video else audio.load_clip(str(job.audio),
+                                                                                              self.params.audio)
+        logmel, mfcc = audio.features(wave, self.params.audio)
+        return {"logmel": logmel, "mfcc": mfcc}
+
+    def video(self, job: Job) -> tuple[np.ndarray, dict]:
+        """Face embeddings [D, frames] of the job's video (frames -> Haar face crops -> embedder), and face counts."""
+        from emo.embedders import load_embedder
+        from emo.faces import FaceDetector, crop_clip
+        from emo.video import read_frames
+
+        p = self.params.video
+        if self._embedder is None:  # both or neither: a failed load is tried again (and named) for the next video
+            self._detector, self._embedder = FaceDetector(p), load_embedder(p.embedder, self.root / p.vgg19_weights)
+        frames, _ = read_frames(str(job.video), p.frames, threads=1)  # as the faces stage reads them
+        crops, counts = crop_clip(frames, self._detector, p, p.track_faces)
+        return self._embedder.embed(crops).T, counts  # stored [D, frames] like the audio's [bins, frames]
+
+
+def _mp4_wave(path: Path, params: Params) -> np.ndarray:
+    """The sound track of an mp4, windowed and resampled by `audio.load_clip`, the pipeline's own reader."""
+    try:
+        import av
+    except ImportError:
+        raise PredictError("reading the audio of an mp4 needs PyAV (`av` in requirements.txt): install it, or pass "
+                           "the audio and the video as separate files") from None
+    with av.open(str(path)) as container:
+        if not container.streams.audio:
+            raise PredictError("no audio track; pass a video-only mp4 under a 02-... name, or its audio with --pair")
+        stream = container.streams.audio[0]
+        planar = av.AudioResampler(format="fltp")  # float [channels, samples] whatever the codec's sample format
+        blocks = [out.to_ndarray() for frame in container.decode(stream) for out in planar.resample(frame)]
+        rate = stream.rate
+    if not blocks:
+        raise PredictError("the audio track holds no samples")
+    with tempfile.TemporaryDirectory() as tmp:
+        # Through a float WAV (exact) so that the offset, duration, mixing and resampling are load_clip's.
+        wav = Path(tmp) / "audio.wav"
+        soundfile.write(wav, np.concatenate(blocks, axis=1).T, rate, subtype="FLOAT")
+        return audio.load_clip(str(wav), params.audio)
+
+
+def _has_audio(path: Path) -> bool:
+    """Whether an mp4 carries sound: by its RAVDESS modality (01 audio-video), else by looking for an audio stream."""
+    try:
+        return parse_name(path).modality == 1
+    except RavdessNameError:
+        pass
+    try:
+        import av
+
+        with av.open(str(path)) as container:
+            return bool(container.streams.audio)
+    except Exception:  # no PyAV, or unreadable: the video reader names the problem
+        return False
+
+
+def speaker_of(path: Path) -> str:
+    """The speaker group of a file: its RAVDESS actor when the name parses, else its folder."""
+    try:
+        return f"actor {parse_name(path).actor:02d}"
+    except RavdessNameError:
+        return f"folder {path.parent}"
+
+
+def collect(paths: list[str], pairs: list[tuple[str, str]] = (), pair: bool = True) -> list[Job]:
+    """Jobs for the files, folders (every supported file under them) and explicit (audio, video) pairs given."""
+    jobs: list[Job] = []
+    seen: set[Path] = set()
+    for given in paths:
+        path = Path(given)
+        files = [path]
+        if path.is_dir():
+            files = sorted(f for f in path.rglob("*") if f.is_file() and not f.name.startswith(".")
+                           and f.suffix.lower() in AUDIO_SUFFIXES + VIDEO_SUFFIXES)
+            problem = "" if files else "no .wav, .flac or .mp4 file under this folder"
+        elif not path.is_file():
+            problem = "no such file or folder"
+        elif path.suffix.lower() not in AUDIO_SUFFIXES + VIDEO_SUFFIXES:
+            problem = f"unsupported file type {path.suffix!r}; expected .wav or .flac (audio), .mp4 (video)"
+        else:
+            problem = ""
+        if problem:
+            jobs.append(Job(label=given, error=(given, problem)))
+            continue
+        for file in files:
+            if file.resolve() in seen:
+                continue
+            seen.add(file.resolve())
+            if file.suffix.lower() in AUDIO_SUFFIXES:
+                jobs.append(Job(audio=file, label=str(file)))
+            else:
+                both = _has_audio(file)
+                jobs.append(Job(audio=file if both else None, video=file, audio_from_video=both, label=str(file)))
+    if pair:
+        jobs = _pair_by_performance(jobs)
+    for audio_file, video_file in pairs:
+        job = Job(audio=Path(audio_file), video=Path(video_file), label=f"{audio_file} + {video_file}")
+        for file, suffixes in ((job.audio, AUDIO_SUFFIXES), (job.video, VIDEO_SUFFIXES)):
+            if file.suffix.lower() not in suffixes:
+                job.fail(file, f"--pair AUDIO VIDEO: expected {' or '.join(suffixes)} here")
+        jobs.append(job)
+    for job in jobs:
+        job.speaker = speaker_of(job.audio or job.video) if not job.error else ""
+    return jobs
+
+
+def _performance(path: Path | None, modality: int) -> str | None:
+    """The RAVDESS performance key of a file of the given modality, else None."""
+    try:
+        clip = parse_name(path) if path else None
+    except RavdessNameError:
+        return None
+    return clip.performance if clip and clip.modality == modality else None
+
+
+def _pair_by_performance(jobs: list[Job]) -> list[Job]:
+    """Audio-only (03) and video-only (02) files of the same RAVDESS performance merged into one fusion job."""
+    videos: dict[str, Job] = {}
+    for job in jobs:
+        if job.kind == "video" and not job.error and (key := _performance(job.video, 2)):
+            videos.setdefault(key, job)
+    merged: set[int] = set()
+    for job in jobs:
+        partner = videos.get(_performance(job.audio, 3) or "") if job.kind == "audio" and not job.error else None
+        if partner is not None and id(partner) not in merged:
+            merged.add(id(partner))
+            job.video, job.label = partner.video, f"{job.audio} + {partner.video}"
+    return [j for j in jobs if id(j) not in merged]
+
+
+def _short(err: BaseException, path: Path | str) -> str:
+    """One line for a file that failed: without the file name the message may repeat or pipeline-only advice."""
+    text = (str(err).splitlines() or [""])[0] or type(err).__name__
+    text = re.split(r"(?:;| —) fetch the data again", text)[0].removeprefix(f"{path}: ")
+    return text if isinstance(err, EmoError) else f"{type(err).__name__}: {text}"
+
+
+def _own_stats(blocks: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
+    """Per-bin mean and std over a speaker's clips and frames, computed as `split.speaker_stats` does."""
+    block = np.stack(blocks).astype(np.float64)
+    return block.mean(axis=(0, 2)).astype(np.float32), (block.std(axis=(0, 2)) + 1e-6).astype(np.float32)
+
+
+def _training_stats(split: dict[str, np.ndarray], prefix: str) -> tuple[np.ndarray, np.ndarray]:
+    """The average of the training actors' per-bin statistics: the fallback for a speaker with too few clips."""
+    actors = np.unique(split["actors"][split[f"{prefix}train_idx"]])
+    return split["speaker_mean"][actors].mean(axis=0), split["speaker_std"][actors].mean(axis=0)
+
+
+def _normalise(x: np.ndarray, split: dict[str, np.ndarray], prefix: str,
+               speaker: tuple[np.ndarray, np.ndarray] | None) -> np.ndarray:
+    """Features [clips, bins, frames] normalised as `train.load_arrays` does: per speaker (if given), then globally."""
+    if speaker is not None:
+        x = (x - speaker[0][:, :, None]) / speaker[1][:, :, None]
+        mean, std = split[f"{prefix}post_speaker_mean"], split[f"{prefix}post_speaker_std"]
+    else:
+        mean, std = split[f"{prefix}mean"], split[f"{prefix}std"]
+    return ((x - mean) / std).astype(np.float32)
+
+
+def _run_model(model: Model, jobs: list[Job], own: dict, sources: dict) -> np.ndarray:
+    """Class probabilities [jobs, 8] from the model, averaged over its saved runs (seeds, folds)."""
+    stacked = [np.stack([j.features[f] for j in jobs]) for f in model.inputs]
+    for feature, x, shape in zip(model.inputs, stacked, model.saved["input_shapes"], strict=True):
+        if tuple(x.shape[1:]) != tuple(shape):
+            raise PredictError(f"{model.name} takes {feature} inputs of shape {tuple(shape)}, but params.yaml gives "
+                               f"{tuple(x.shape[1:])}; predict with the params the model was trained with")
+    probabilities = []
+    for run in model.saved["runs"]:
+        prefix = "" if run.get("fold") is None else f"fold{run['fold']}_"  # k-fold: each run has its statistics
+        inputs = []
+        for feature, x, split in zip(model.inputs, stacked, model.splits, strict=True):
+            speaker = None
+            if model.speaker_norm:
+                fallback = _training_stats(split, prefix)
+                rows = [own[(j.speaker, feature)] if sources[(j.speaker, feature)] == "own" else fallback
+                        for j in jobs]
+                speaker = (np.stack([r[0] for r in rows]), np.stack([r[1] for r in rows]))
+            inputs.append(_normalise(x, split, prefix, speaker))
+        net = rebuild(model.saved, run)
+        probabilities.append(predict_proba(net, tuple(inputs) if len(inputs) > 1 else inputs[0], torch.device("cpu")))
+    return np.mean(probabilities, axis=0)
+
+
+def predict(paths: list[str], pairs: list[tuple[str, str]] = (), root: Path = Path("."), models: list[str] = (),
+            speaker_stats: str = "auto", pair: bool = True, progress: bool | None = None) -> list[Job]:
+    """Every job's probabilities (`job.result`) or one-line error (`job.error`); a failed file never stops the rest."""
+    if speaker_stats not in SPEAKER_STATS:
+        raise PredictError(f"--speaker-stats {speaker_stats!r}: expected one of {', '.join(SPEAKER_STATS)}")
+    params = load_params(root / "params.yaml")
+    chosen = dict(DEFAULT_MODELS)
+    for name in models:
+        kind = "fusion" if name.startswith("fusion") else name.split("_")[0]
+        if kind not in chosen:
+            raise PredictError(f"--model {name}: expected a name of models/*.pt: audio_<feature>_<balance>, "
+                               "video_<balance> or fusion")
+        chosen[kind] = name
+    jobs = collect(paths, pairs, pair)
+    loaded: dict[str, Model | PredictError] = {}
+    featurizer = Featurizer(params, root)
+    todo = [j for j in jobs if not j.error]
+    # No bar for a single file; tqdm's own default (None) hides it when stderr is not a terminal.
+    for job in tqdm(todo, desc="predict", unit="file", disable=True if len(todo) < 2 else progress):
+        name = job.model = chosen[job.kind]
+        if name not in loaded:
+            try:
+                loaded[name] = load_model(root, name)
+            except PredictError as err:
+                loaded[name] = err
+        model = loaded[name]
+        if isinstance(model, PredictError):
+            job.fail(job.label, str(model))
+            continue
+        for feature in model.inputs:
+            path = job.video if feature == layout.VIDEO else job.audio
+            try:
+                if feature == layout.VIDEO:
+                    job.features[feature], job.faces = featurizer.video(job)
+                else:
+                    job.features[feature] = featurizer.audio(job)[feature]
+            except Exception as err:  # any unreadable file: name it and go on with the batch
+                job.fail(path, _short(err, path))
+                break
+    return _finish(jobs, loaded, speaker_stats)
+
+
+def _finish(jobs: list[Job], loaded: dict, mode: str) -> list[Job]:
+    """Speaker statistics from the jobs' own features, then each model's probabilities for its jobs."""
+    ok = [j for j in jobs if not j.error]
+    blocks: dict[tuple[str, str], list[np.ndarray]] = {}
+    for job in ok:
+        for feature, x in job.features.items():
+            blocks.setdefault((job.speaker, feature), []).append(x)
+    own = {key: _own_stats(found) for key, found in blocks.items()}
+    sources = {key: ("own" if len(found) >= MIN_OWN_CLIPS else "training") if mode == "auto" else mode
+               for key, found in blocks.items()}
+    for name, model in loaded.items():
+        mine = [j for j in ok if j.model == name]
+        if not mine or not isinstance(model, Model):
+            continue
+        try:
+            probabilities = _run_model(model, mine, own, sources)
+        except PredictError as err:
+            for job in mine:
+                job.fail(job.label, str(err))
+            continue
+        for job, row in zip(mine, probabilities, strict=True):
+            stats = {f: {"source": sources[(job.speaker, f)], "clips": len(blocks[(job.speaker, f)])}
+                     for f in model.inputs} if model.speaker_norm else None
+            job.result = {"file": job.label, "audio": str(job.audio) if job.audio else None,
+                          "video": str(job.video) if job.video else None, "model": name,
+                          "seeds": [r["seed"] for r in model.saved["runs"]], "speaker": job.speaker,
+                          "speaker_stats": stats, "faces": job.faces, "prediction": EMOTIONS[int(row.argmax())],
+                          "probabilities": {e: float(p) for e, p in zip(EMOTIONS, row, strict=True)}}
+    return jobs
+
+
+def _stats_text(stats: dict | None) -> str:
+    """The table's speaker-statistics cell: which statistics standardised each input."""
+    if stats is None:
+        return "not used"
+    parts = {f"{s['source']} ({s['clips']} clip{'s' * (s['clips'] != 1)})" for s in stats.values()}
+    if len(parts) == 1:
+        return parts.pop()
+    return ", ".join(f"{f}: {s['source']} ({s['clips']})" for f, s in stats.items())
+
+
+def table(jobs: list[Job]) -> str:
+    """The results as an aligned text table, one row per prediction."""
+    header = ["file", "model", "prediction", *EMOTIONS, "speaker", "speaker stats"]
+    rows = [[r["file"], r["model"], r["prediction"], *(f"{r['probabilities'][e]:.3f}" for e in EMOTIONS),
+             r["speaker"], _stats_text(r["speaker_stats"])] for r in (j.result for j in jobs if j.result)]
+    widths = [max(len(str(c)) for c in column) for column in zip(header, *rows, strict=True)]
+    numeric = range(3, 3 + len(EMOTIONS))
+    lines = ["  ".join(c.rjust(w) if i in numeric else c.ljust(w) for i, (c, w) in enumerate(zip(row, widths,
+                                                                                                strict=True)))
+             for row in [header, *rows]]
+    note = ("speaker stats: 'own' = the speaker group's own per-bin statistics, 'training' = the training actors' "
+            f"average (--speaker-stats auto: own from {MIN_OWN_CLIPS} clips up)")
+    return "\n".join(line.rstrip() for line in lines) + ("\n" + note if rows else "") + "\n"
+
+
+def to_json(jobs: list[Job]) -> str:
+    """The results and errors as JSON."""
+    return json.dumps({"emotions": list(EMOTIONS), "min_own_clips": MIN_OWN_CLIPS,
+                       "results": [j.result for j in jobs if j.result],
+                       "errors": [{"file": j.error[0], "error": j.error[1]} for j in jobs if j.error]}, indent=2) + "\n"
+
+
+def error_lines(jobs: list[Job]) -> list[str]:
+    """One `error: FILE: message` line per failed job, and a warning per video in which no face was found."""
+    lines = [f"error: {j.error[0]}: {j.error[1]}" for j in jobs if j.error]
+    return lines + [f"warning: {j.video}: no face found in any frame; centre crops were used"
+                    for j in jobs if j.result and j.faces and j.faces["detected"] == 0]

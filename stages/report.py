@@ -1,0 +1,13 @@
+"""DVC stages `report` (`python stages/report.py all`) and `report_audio` (`... audio`): reports/**/report.md
+with Table 1 beside the paper, confusion matrices, learning curves, data summary and provenance."""
+
+import sys
+from pathlib import Path
+
+from emo import report
+from emo.errors import reported
+
+scope = sys.argv[1] if len(sys.argv) > 1 else "all"
+with reported():
+    path = report.build_report(Path.cwd(), scope)
+print(f"report: wrote {path.relative_to(Path.cwd())}")

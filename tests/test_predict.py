@@ -1,0 +1,276 @@
+"""`emo predict`: new files through the pipeline's preprocessing give exactly what the evaluate path gives.
+
+One small trained project is built once, without DVC: generated clips of actors 1, 2 (train), 21 (val) and 23
+(test), features and face embeddings from the pipeline's own functions, split files from `split.prepare`,
+checkpoints from a few epochs of `train.fit`. The evaluate path's probabilities for actor 23's clips are the
+reference.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+from dataclasses import replace
+from fractions import Fraction
+from pathlib import Path
+
+import numpy as np
+import pytest
+import soundfile
+import torch
+import yaml
+
+from emo import cli, datasets, faces, layout, split, train
+from emo.audio import features, load_clip
+from emo.augment import PlannedClip
+from emo.featurize import featurize
+from emo.fixtures import FixtureSpec, face_photo, synth_audio, synth_frames, write_video
+from emo.params import PAPER, FusionParams, TrainSettings
+from emo.params import load as load_params
+from emo.predict import MIN_OWN_CLIPS, predict, table, to_json
+from emo.ravdess import EMOTIONS, ActorSplit, expected_clips
+from emo.video_features import embed_plan
+
+REPO = Path(__file__).resolve().parents[1]
+ACTORS = (1, 2, 21, 23)
+PER_ACTOR = 8  # = MIN_OWN_CLIPS: actor 23's folder uses its own statistics, as the split file's were computed
+CPU = torch.device("cpu")
+SPEC = FixtureSpec()
+
+
+def _models(root: Path, plan: list[PlannedClip]) -> dict[str, dict[str, np.ndarray]]:
+    """Train and save the four models; return each one's evaluate-path probabilities per test performance."""
+    # Enough steps to move the probabilities well away from uniform, so that the equality checks discriminate.
+    ours = TrainSettings(lr=1e-2, max_epochs=6, batch_size=8, patience=6)
+    paper = replace(PAPER, lr=1e-3, max_epochs=2)
+    fusion = FusionParams()
+    specs = {"audio_logmel_balanced": ("logmel", "balanced", ours, (0, 1)),  # two seeds: averaged
+             "audio_mfcc_unbalanced": ("mfcc", "unbalanced", paper, (0,)),  # no speaker normalisation
+             "video_balanced": ("video", "balanced", ours, (0,)), "fusion": ("fusion", "", ours, (0,))}
+    expected = {}
+    for name, (model, balance, settings, seeds) in specs.items():
+        arrays = datasets.load_model_inputs(model, balance, settings.speaker_norm, fusion)
+        runs = train.train_seeds(arrays, settings, seeds, CPU, progress=False)
+        saved = train.checkpoint(runs, settings, arrays["train"].shapes, preset="ours", model=model, balance=balance,
+                                 fusion=vars(fusion) if model == "fusion" else None)
+        train.save(saved, root / "models" / f"{name}.pt")
+        test = arrays["test"]  # what stages/evaluate.py scores
+        probs = np.mean([train.predict_proba(train.rebuild(saved, run), test.x, CPU) for run in saved["runs"]], axis=0)
+        expected[name] = {plan[i].performance: p for i, p in zip(test.index, probs, strict=True)}
+    return expected
+
+
+@pytest.fixture(scope="module")
+def project(tmp_path_factory) -> dict:
+    """A trained project in a temporary folder, its raw clips, and the evaluate path's probabilities."""
+    root = tmp_path_factory.mktemp("predict")
+    params = yaml.safe_load((REPO / "params.yaml").read_text())
+    params["audio"]["workers"] = params["video"]["workers"] = 1
+    params["video"]["frames"] = 8  # fewer frames: a faster test; predict must follow params.yaml
+    (root / "params.yaml").write_text(yaml.safe_dump(params))
+    p = load_params(root / "params.yaml")
+    face, plan = face_photo(), []
+    for actor in ACTORS:
+        for clip in expected_clips("audio_speech", [actor])[::7][:PER_ACTOR]:  # several emotions per actor
+            wav = root / "raw" / "audio" / f"Actor_{actor:02d}" / f"{clip.stem}.wav"
+            mp4 = root / "raw" / "video" / f"Actor_{actor:02d}" / f"02{clip.stem[2:]}.mp4"
+            for folder in (wav.parent, mp4.parent):
+                folder.mkdir(parents=True, exist_ok=True)
+            soundfile.write(wav, synth_audio(clip, SPEC), SPEC.sample_rate, subtype="PCM_16")
+            write_video(mp4, synth_frames(clip, SPEC, face), SPEC.fps)
+            plan.append(PlannedClip(index=len(plan), path=str(wav), video=str(mp4), split=ActorSplit().of(actor),
+                                    actor=actor, label=clip.label, performance=clip.performance, op="original",
+                                    balance=False, pitch=0.0, shift=0, noise_seed=0))
+    with pytest.MonkeyPatch.context() as patch:
+        patch.chdir(root)  # the pipeline's functions use paths relative to the project, as under `dvc repro`
+        featurize(plan, p.audio, p.augment.noise_amplitude, Path("data/features"), progress=False)
+        faces.extract([(r.performance, r.video) for r in plan], p.video, layout.FACES, progress=False)
+        embed_plan(plan, layout.FACES, p.video, layout.EMBEDDINGS, progress=False)
+        for feature, balance in (("logmel", "balanced"), ("mfcc", "unbalanced"), ("video", "balanced")):
+            split.prepare(np.load(layout.feature_file(feature)), plan, np.load(layout.valid_file(feature)),
+                          balance == "balanced", layout.split_file(feature, balance))
+        expected = _models(root, plan)
+    return {"root": root, "plan": plan, "expected": expected, "params": p}
+
+
+def _probs(result: dict) -> np.ndarray:
+    return np.array([result["probabilities"][e] for e in EMOTIONS])
+
+
+def _performance(result: dict) -> str:
+    return Path(result["audio"] or result["video"]).stem[3:]
+
+
+def _check_equal(jobs, expected: dict[str, np.ndarray], model: str, count: int = PER_ACTOR) -> None:
+    """Every job succeeded with `model`, and its probabilities equal the evaluate path's for that performance."""
+    assert [j.error for j in jobs] == [None] * count
+    for job in jobs:
+        assert job.result["model"] == model
+        assert _probs(job.result).sum() == pytest.approx(1.0, abs=1e-5)
+        np.testing.assert_allclose(_probs(job.result), expected[_performance(job.result)], rtol=1e-4, atol=1e-6)
+
+
+def test_audio_folder_matches_evaluate_and_averages_seeds(project):
+    jobs = predict([str(project["root"] / "raw/audio/Actor_23")], root=project["root"])
+    _check_equal(jobs, project["expected"]["audio_logmel_balanced"], "audio_logmel_balanced")
+    result = jobs[0].result
+    assert result["seeds"] == [0, 1] and result["speaker"] == "actor 23"
+    assert result["speaker_stats"] == {"logmel": {"source": "own", "clips": MIN_OWN_CLIPS}}
+
+
+def test_video_only_mp4_matches_evaluate(project):
+    jobs = predict([str(project["root"] / "raw/video/Actor_23")], root=project["root"])
+    _check_equal(jobs, project["expected"]["video_balanced"], "video_balanced")
+    assert jobs[0].result["faces"]["detected"] == 8  # the Haar cascade found the face in every frame
+
+
+def test_audio_and_video_folders_pair_into_fusion(project):
+    root = project["root"]
+    jobs = predict([str(root / "raw/audio/Actor_23"), str(root / "raw/video/Actor_23")], root=root)
+    _check_equal(jobs, project["expected"]["fusion"], "fusion")
+    assert jobs[0].result["speaker_stats"] == {f: {"source": "own", "clips": 8} for f in ("logmel", "video")}
+    separate = predict([str(root / "raw/audio/Actor_23"), str(root / "raw/video/Actor_23")], root=root, pair=False)
+    assert sorted(j.result["model"] for j in separate) == ["audio_logmel_balanced"] * 8 + ["video_balanced"] * 8
+
+
+def test_explicit_pair_with_few_clips_falls_back_to_training_statistics(project):
+    root = project["root"]
+    wav, mp4 = (sorted((root / "raw" / kind / "Actor_23").iterdir())[0] for kind in ("audio", "video"))
+    (job,) = predict([], pairs=[(str(wav), str(mp4))], root=root)
+    assert job.result["model"] == "fusion" and job.result["file"] == f"{wav} + {mp4}"
+    assert job.result["speaker_stats"]["video"] == {"source": "training", "clips": 1}
+    (own,) = predict([], pairs=[(str(wav), str(mp4))], root=root, speaker_stats="own")
+    assert own.result["speaker_stats"]["logmel"]["source"] == "own"
+    assert not np.allclose(_probs(own.result), _probs(job.result))
+
+
+def test_training_average_is_the_fallback_normalisation(project, tmp_path):
+    """Files with no RAVDESS name form a group by folder; with too few clips, the training actors' average."""
+    root, p = project["root"], project["params"]
+    alice = tmp_path / "alice"
+    alice.mkdir()
+    for i, source in enumerate(sorted((root / "raw/audio/Actor_23").iterdir())[:3]):
+        shutil.copy(source, alice / f"take{i}.wav")
+    jobs = predict([str(alice)], root=root)
+    assert {j.result["speaker"] for j in jobs} == {f"folder {alice}"}
+    assert jobs[0].result["speaker_stats"] == {"logmel": {"source": "training", "clips": 3}}
+    saved = torch.load(root / "models/audio_logmel_balanced.pt", weights_only=False)
+    stats = dict(np.load(root / "data/split/logmel_balanced.npz"))
+    actors = np.unique(stats["actors"][stats["train_idx"]])
+    assert actors.tolist() == [1, 2]
+    mean, std = stats["speaker_mean"][actors].mean(0), stats["speaker_std"][actors].mean(0)
+    x = np.stack([features(load_clip(str(alice / f"take{i}.wav"), p.audio), p.audio)[0] for i in range(3)])
+    x = ((x - mean[:, None]) / std[:, None] - stats["post_speaker_mean"]) / stats["post_speaker_std"]
+    want = np.mean([train.predict_proba(train.rebuild(saved, run), x.astype(np.float32), CPU)
+                    for run in saved["runs"]], axis=0)
+    np.testing.assert_allclose(np.stack([_probs(j.result) for j in jobs]), want, rtol=1e-4, atol=1e-6)
+
+
+def _av_mp4(path: Path, stem: str, source_wav: Path) -> None:
+    """An audio-video mp4 (MPEG-4 video, AAC sound) of a generated performance, as RAVDESS's 01-... files."""
+    import av
+
+    from emo.ravdess import parse_name
+
+    clip = parse_name(f"{stem}.mp4")
+    wave, rate = soundfile.read(source_wav, dtype="float32")
+    with av.open(str(path), "w") as out:
+        video = out.add_stream("mpeg4", rate=Fraction(SPEC.fps))
+        video.width, video.height, video.pix_fmt = *SPEC.frame_size, "yuv420p"
+        sound = out.add_stream("aac", rate=rate)
+        sound.layout = "mono"
+        for frame in synth_frames(clip, SPEC, face_photo()):
+            out.mux(video.encode(av.VideoFrame.from_ndarray(frame, format="bgr24")))
+        out.mux(video.encode())
+        block = av.AudioFrame.from_ndarray(wave[None, :], format="fltp", layout="mono")
+        block.sample_rate, block.pts, block.time_base = rate, 0, Fraction(1, rate)  # pts 0: AAC priming is cut
+        out.mux(sound.encode(block))
+        out.mux(sound.encode())
+
+
+def test_audio_video_mp4_goes_to_fusion(project, tmp_path):
+    root = project["root"]
+    wav = sorted((root / "raw/audio/Actor_23").iterdir())[0]
+    mp4 = tmp_path / f"01{wav.stem[2:]}.mp4"
+    _av_mp4(mp4, mp4.stem, wav)
+    (job,) = predict([str(mp4)], root=root, speaker_stats="own")
+    assert job.error is None and job.audio_from_video and job.result["model"] == "fusion"
+    # Without a RAVDESS name, the streams decide: sound -> fusion, none -> the video model.
+    shutil.copy(mp4, tmp_path / "clip.mp4")
+    shutil.copy(sorted((root / "raw/video/Actor_23").iterdir())[0], tmp_path / "face.mp4")
+    named = predict([str(tmp_path / "clip.mp4"), str(tmp_path / "face.mp4")], root=root)
+    assert [j.result["model"] for j in named] == ["fusion", "video_balanced"]
+    # AAC is lossy: the sound track's features are close to, not equal to, those of the wav it was made from.
+    p = project["params"]
+    logmel = features(load_clip(str(wav), p.audio), p.audio)[0]
+    assert np.corrcoef(logmel.ravel(), job.features["logmel"].ravel())[0, 1] > 0.95
+
+
+def test_cli_json_table_model_choice_and_errors(project, tmp_path, capsys):
+    root = project["root"]
+    batch = tmp_path / "batch"
+    batch.mkdir()
+    for source in sorted((root / "raw/audio/Actor_23").iterdir())[:2]:
+        shutil.copy(source, batch / source.name)
+    (batch / "03-01-05-01-01-01-23.wav").write_bytes(b"RIFF\x00\x00 this is not audio")
+    (batch / "02-01-08-02-02-02-23.mp4").write_bytes(b"\x00\x00\x00\x18ftypmp42 truncated")
+    (batch / "notes.txt").write_text("not a clip: a folder batch skips it")
+    stray = tmp_path / "stray.txt"
+    stray.write_text("given by name: reported")
+    with pytest.raises(SystemExit) as exit_:
+        cli.main(["predict", "--project", str(root), "--json", str(batch), str(stray)])
+    assert exit_.value.code == 1
+    out, err = capsys.readouterr()
+    report = json.loads(out)
+    assert report["emotions"] == list(EMOTIONS) and len(report["results"]) == 2
+    assert [e["file"] for e in report["errors"]] == [str(batch / "02-01-08-02-02-02-23.mp4"),
+                                                     str(batch / "03-01-05-01-01-01-23.wav"), str(stray)]
+    assert "OpenCV cannot open it" in report["errors"][0]["error"]
+    assert "unsupported file type '.txt'" in report["errors"][2]["error"]
+    lines = [line for line in err.splitlines() if line.startswith("error:")]
+    assert len(lines) == 3 and lines[1].startswith(f"error: {batch / '03-01-05-01-01-01-23.wav'}: ")
+    assert "fetch the data again" not in err  # the pipeline's advice does not apply to a user's file
+
+    good = str(sorted(batch.glob("*.wav"))[0])
+    assert cli.main(["predict", "--project", str(root), "--model", "audio_mfcc_unbalanced", good]) == 0
+    out, err = capsys.readouterr()
+    header, row = out.splitlines()[:2]
+    assert header.split()[:3 + len(EMOTIONS)] == ["file", "model", "prediction", *EMOTIONS]
+    assert row.startswith(good) and "audio_mfcc_unbalanced" in row and row.endswith("not used")
+    assert not err.strip()
+
+
+def test_missing_models_say_to_run_the_pipeline(project, tmp_path, capsys):
+    root = project["root"]
+    wav = str(sorted((root / "raw/audio/Actor_23").iterdir())[0])
+    (job,) = predict([wav], root=root, models=["audio_logmel_unbalanced"])
+    assert job.error[0] == wav
+    assert str(root / "models/audio_logmel_unbalanced.pt") in job.error[1] and "make repro" in job.error[1]
+    assert "audio_logmel_balanced" in job.error[1]  # the models that are there
+    bare = tmp_path / "bare"
+    bare.mkdir()
+    shutil.copy(root / "params.yaml", bare / "params.yaml")
+    with pytest.raises(SystemExit) as exit_:
+        cli.main(["predict", "--project", str(bare), wav])
+    assert exit_.value.code == 1
+    out, err = capsys.readouterr()
+    assert f"error: {wav}: {bare / 'models/audio_logmel_balanced.pt'}: model not found" in err
+    assert "`make repro` (or `dvc repro`)" in err
+    assert "file" not in out  # no table without results
+
+
+def test_table_and_json_render_results(project):
+    jobs = predict([str(project["root"] / "raw/audio/Actor_23")], root=project["root"])
+    text = table(jobs)
+    assert len(text.splitlines()) == 1 + PER_ACTOR + 1 and "own (8 clips)" in text
+    assert len(json.loads(to_json(jobs))["results"]) == PER_ACTOR
+
+
+def test_equality_checks_are_sensitive_to_the_normalisation(project):
+    """The other speaker statistics move the probabilities well beyond the tolerance of the equality checks."""
+    root = project["root"]
+    for folder, model in (("audio", "audio_logmel_balanced"), ("video", "video_balanced")):
+        jobs = predict([str(root / "raw" / folder / "Actor_23")], root=root, speaker_stats="training")
+        got = np.stack([_probs(j.result) for j in jobs])
+        want = np.stack([project["expected"][model][_performance(j.result)] for j in jobs])
+        assert np.abs(got - want).max() > 1e-2

@@ -1,0 +1,168 @@
+"""The report: Table 1 beside the paper, figures, data summary, provenance, and its two DVC stages."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+from emo import report
+from emo.ravdess import EMOTIONS
+
+REPO = Path(__file__).resolve().parents[1]
+PNG = b"\x89PNG\r\n\x1a\n"
+AUDIO = ("audio_mfcc_unbalanced", "audio_mfcc_balanced", "audio_logmel_unbalanced", "audio_logmel_balanced")
+
+
+def committed(tree: Path) -> Path:
+    """Copy the committed audio metrics, plots and params.yaml into `tree`."""
+    for folder in ("metrics", "plots/history", "plots/confusion"):
+        (tree / folder).mkdir(parents=True, exist_ok=True)
+        for path in (REPO / folder).iterdir():
+            if path.suffix in (".json", ".csv"):
+                shutil.copy2(path, tree / folder / path.name)
+    shutil.copy2(REPO / "params.yaml", tree / "params.yaml")
+    return tree
+
+
+def fake_metrics(name: str, accuracies: list[float], folds: int | None = None, **extra) -> dict:
+    """A metrics file in evaluate's format over several runs (seeds, or folds of seed 0)."""
+    runs = [{"seed": 0 if folds else i, **({"fold": i} if folds else {}), "best_epoch": 2, "accuracy": a,
+             "macro_f1": a - 0.1, "uar": a - 0.05, "recall": {e: a for e in EMOTIONS}}
+            for i, a in enumerate(accuracies)]
+    mean = sum(accuracies) / len(accuracies)
+    std = (sum((a - mean) ** 2 for a in accuracies) / (len(accuracies) - 1)) ** 0.5
+    return {"model": name, "preset": "paper", "architecture": "paper", **extra, "accuracy": mean, "accuracy_std": std,
+            "macro_f1": mean - 0.1, "macro_f1_std": std, "uar": mean - 0.05, "uar_std": std,
+            "recall": {e: mean for e in EMOTIONS}, "n_test": 40 * (folds or 1), **({"folds": folds} if folds else {}),
+            "seeds": [0] if folds else list(range(len(accuracies))), "best_epoch": [2] * len(accuracies),
+            "per_seed": runs}
+
+
+def write_model(tree: Path, metrics: dict) -> None:
+    """Write a model's metrics JSON, learning curve and confusion CSV into the tree."""
+    name = metrics["model"]
+    (tree / f"metrics/{name}.json").write_text(json.dumps(metrics))
+    (tree / f"plots/history/{name}.csv").write_text(
+        "epoch,train_loss,val_loss,train_acc,val_acc\n1,2.0,2.1,0.2,0.15\n2,1.5,1.8,0.4,0.3\n3,1.2,1.9,0.5,0.28\n")
+    pairs = [(e, e) for e in EMOTIONS] + [("neutral", "calm")]
+    (tree / f"plots/confusion/{name}.csv").write_text("actual,predicted\n" + "".join(f"{a},{p}\n" for a, p in pairs))
+
+
+@pytest.fixture
+def tree(tmp_path: Path) -> Path:
+    """Committed audio results plus synthetic video (3 folds; balanced absent) and fusion (2 seeds, class pairing)."""
+    root = committed(tmp_path / "project")
+    write_model(root, fake_metrics("video_unbalanced", [0.5, 0.6, 0.7], folds=3))
+    write_model(root, fake_metrics("fusion", [0.8, 0.9], audio_feature="logmel", balance="balanced", pairing="class",
+                                   warning="pairing 'class' (the paper's): labels build the test inputs"))
+    (root / "metrics/faces.json").write_text(json.dumps({
+        "clips": 10, "valid_clips": 9, "frames_per_clip": 32, "frames": 288, "detection_rate": 0.9375,
+        "fallbacks": {"detected": 270, "nearest": 14, "centre": 4}, "no_face": {"count": 0, "clips": []},
+        "damaged": {"count": 1, "clips": ["x"]}, "truncated": {"count": 0, "clips": []}}))
+    (root / "metrics/embed.json").write_text(json.dumps({"rows": 40, "rows_embedded": 36, "dim": 64, "frames": 32,
+                                                         "embedder": "fer-minixception"}))
+    return root
+
+
+def table_row(markdown: str, label: str) -> str:
+    """The Table 1 line that starts with `label`."""
+    return next(line for line in markdown.splitlines() if line.startswith(f"| {label}"))
+
+
+def test_table_one_beside_the_paper(tree: Path) -> None:
+    md = report.build_report(tree, "all").read_text()
+    for label, paper in (("MFCC, unbalanced", 43), ("MFCC, balanced", 47), ("log-mel, unbalanced", 45),
+                         ("log-mel, balanced", 49), ("video, unbalanced", 51), ("video, balanced", 53), ("fusion", 67)):
+        assert f" | {paper} | " in table_row(md, label)
+    ours = json.loads((tree / "metrics/audio_logmel_unbalanced.json").read_text())
+    line = table_row(md, "log-mel, unbalanced")
+    assert f"| {100 * ours['accuracy']:.1f} (seed 0) |" in line and f"| {100 * ours['uar']:.1f} |" in line
+    assert f"| {100 * ours['macro_f1']:.1f} |" in line and "| 120 |" in line and "ours (emocnn)" in line
+    # Several runs: mean ± sample std, and k-fold named.
+    assert "| 60.0 ± 10.0 (3-fold, seed 0) | +9.0 | 55.0 ± 10.0 | 50.0 ± 10.0 | 120 |" in table_row(md, "video, unbal")
+    assert "k-fold: video_unbalanced" in md
+    fusion = table_row(md, "fusion")
+    assert "85.0 ± 7.1 (2 seeds) ⚠ see warning" in fusion and "pairing: class" in fusion
+    assert "**Warning (fusion)**: pairing 'class' (the paper's): labels build the test inputs" in md
+    assert "| not run (no video data) |" in table_row(md, "video, balanced")
+
+
+def test_figures_and_sections(tree: Path) -> None:
+    md_path = report.build_report(tree, "all")
+    md = md_path.read_text()
+    links = re.findall(r"!\[[^\]]*\]\(([^)]+)\)", md)
+    assert len(links) == 2
+    for link in links:
+        assert not link.startswith(("/", "http")), link
+        assert (md_path.parent / link).read_bytes().startswith(PNG)
+    assert not re.search(r"https?://|<script|@import", md)
+    assert "Not shown (not run): video_balanced." in md
+    assert "| neutral | 96 | 320 | 640 | 8 | 8 |" in md  # inventory, train unbalanced/balanced, val, test
+    assert "Haar detection rate 93.8 %" in md and "14 frames took the nearest" in md and "4 a centre crop" in md
+    assert "fer-minixception, 64-d" in md
+    assert "not a git repository" in md and "preset: ours" in md
+    assert "## Recall per class" in md and "| fusion | 85 |" in md
+
+
+def test_deterministic_apart_from_provenance(tree: Path) -> None:
+    first = report.build_report(tree, "all").read_text()
+    pngs = {p: p.read_bytes() for p in (tree / "reports/figures").iterdir()}
+    second = report.build_report(tree, "all").read_text()
+    assert first.split("## Provenance")[0] == second.split("## Provenance")[0]
+    assert pngs == {p: p.read_bytes() for p in (tree / "reports/figures").iterdir()}
+
+
+def test_audio_scope_ignores_video_files(tree: Path) -> None:
+    md = report.build_report(tree, "audio").read_text()
+    assert (tree / "reports/audio/figures/confusion.png").read_bytes().startswith(PNG)
+    for label in ("video, unbalanced", "video, balanced", "fusion"):
+        assert "not run (no video data)" in table_row(md, label)  # present on disk, but not its deps
+    assert "Haar" not in md and "fusion:" not in md
+    assert not (tree / "reports/report.md").exists()
+    with pytest.raises(report.EmoError, match="unknown report scope"):
+        report.build_report(tree, "video")
+
+
+def test_git_revision_and_dirty_tree(tree: Path) -> None:
+    env = dict(os.environ, GIT_AUTHOR_NAME="t", GIT_AUTHOR_EMAIL="t@t", GIT_COMMITTER_NAME="t",
+               GIT_COMMITTER_EMAIL="t@t")
+    for args in (["init", "-q"], ["add", "-A"], ["commit", "-q", "-m", "x"]):
+        subprocess.run(["git", *args], cwd=tree, check=True, env=env)
+    head = subprocess.run(["git", "rev-parse", "HEAD"], cwd=tree, capture_output=True, text=True).stdout.strip()
+    assert f"`{head}` (clean working tree)" in report.build_report(tree, "audio").read_text()  # its own outs ignored
+    (tree / "params.yaml").write_text((tree / "params.yaml").read_text() + "\n")
+    assert "uncommitted changes: `params.yaml`" in report.build_report(tree, "audio").read_text()
+
+
+def test_dvc_stages_match_the_library() -> None:
+    stages = yaml.safe_load((REPO / "dvc.yaml").read_text())["stages"]
+    for stage, scope in (("report", "all"), ("report_audio", "audio")):
+        spec = stages[stage]
+        assert spec["cmd"] == f"python stages/report.py {scope}"
+        assert set(spec["deps"]) - {"stages/report.py", "emo/report.py"} == {p.as_posix() for p in report.inputs(scope)}
+        assert set(spec["params"]) == set(report.PARAM_SECTIONS[scope])
+        outs = {k: v for out in spec["outs"] for k, v in out.items()}
+        assert outs == {p.as_posix(): {"cache": False} for p in report.outputs(scope)}
+
+
+def test_stage_script_on_the_committed_metrics(tmp_path: Path) -> None:
+    root = committed(tmp_path / "copy")
+    (root / "stages").mkdir()
+    shutil.copy2(REPO / "stages/report.py", root / "stages/report.py")
+    done = subprocess.run([sys.executable, "stages/report.py", "audio"], cwd=root, capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    md = (root / "reports/audio/report.md").read_text()
+    mfcc = json.loads((REPO / "metrics/audio_mfcc_unbalanced.json").read_text())
+    assert f"| MFCC, unbalanced | 43 | {100 * mfcc['accuracy']:.1f} (seed 0) |" in md
+    for name in ("confusion", "learning_curves"):
+        assert (root / f"reports/audio/figures/{name}.png").read_bytes().startswith(PNG)
+    bad = subprocess.run([sys.executable, "stages/report.py", "nope"], cwd=root, capture_output=True, text=True)
+    assert bad.returncode == 1 and "unknown report scope" in bad.stderr
