@@ -6,7 +6,6 @@ without any face takes centre crops. Both fallbacks are counted, per clip and ov
 
 from __future__ import annotations
 
-import csv
 import logging
 import os
 from multiprocessing import get_context
@@ -18,6 +17,7 @@ from threadpoolctl import threadpool_limits
 from tqdm.auto import tqdm
 
 from emo.errors import EmoError
+from emo.io import write_csv
 from emo.params import VideoParams
 from emo.video import DamagedVideoError, read_frames
 
@@ -253,7 +253,8 @@ def extract(clips: list[tuple[str, str]], params: VideoParams, out: Path, progre
     tmp.replace(out / "crops.npy")
     np.save(out / "valid.tmp.npy", valid)
     (out / "valid.tmp.npy").replace(out / "valid.npy")
-    _write_csv(rows, out / "clips.csv")
+    # a damaged clip's row has no counts: its cells stay empty
+    write_csv(out / "clips.csv", FIELDS, ({field: row.get(field, "") for field in FIELDS} for row in rows))
     return report(rows, params)
 
 
@@ -268,16 +269,6 @@ def _row(clip: tuple[str, str], info: dict, error: str | None, params: VideoPara
     return {"performance": key, "path": path, "frames_decoded": info["frames_decoded"], "truncated": info["truncated"],
             "detected": info["detected"], "nearest": info["nearest"], "centre": info["centre"],
             "detection_rate": round(info["detected"] / params.frames, 4), "status": "ok"}
-
-
-def _write_csv(rows: list[dict], path: Path) -> None:
-    """The per-clip table, written under a temporary name and renamed."""
-    tmp = path.with_suffix(".tmp.csv")
-    with open(tmp, "w", newline="") as handle:
-        writer = csv.DictWriter(handle, FIELDS, restval="")
-        writer.writeheader()
-        writer.writerows(rows)
-    tmp.replace(path)
 
 
 def report(rows: list[dict], params: VideoParams) -> dict:

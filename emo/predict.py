@@ -89,12 +89,10 @@ def load_model(root: Path, name: str) -> Model:
         saved = torch.load(path, map_location="cpu", weights_only=True)  # tensors and plain values: no code runs
     except Exception as err:
         raise PredictError(f"{path}: cannot read this checkpoint ({type(err).__name__}); {REPRO}") from None
-    # Checkpoints from before fusion existed say `feature` and `input_shape` (one input).
-    saved.setdefault("input_shapes", [tuple(saved.get("input_shape", ()))])
     if saved.get("fusion"):
         inputs, balance = [saved["fusion"]["audio_feature"], layout.VIDEO], saved["fusion"]["balance"]
     else:
-        inputs, balance = [saved.get("model") or saved["feature"]], saved["balance"]
+        inputs, balance = [saved["model"]], saved["balance"]
     splits = []
     for feature in inputs:
         split_path = root / layout.split_file(feature, balance)
