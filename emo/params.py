@@ -176,11 +176,14 @@ class FusionParams:
                 raise ParamsError(f"fusion.{key}: {value!r}; expected one of {', '.join(options)}")
 
 
+MODELS = ("paper", "emocnn", "temporal")  # the networks of emo/models.py a recipe may name
+
+
 @dataclass(frozen=True)
 class TrainSettings:
     """One training recipe: architecture, optimiser and regularisation."""
 
-    model: str = "emocnn"  # 'paper' = AudioCNN of SPEC section 4; 'emocnn' = ours
+    model: str = "emocnn"  # 'paper' = AudioCNN of SPEC section 4; 'emocnn', 'temporal' = ours (emo/models.py)
     speaker_norm: bool = True  # standardise each actor's features by that actor's own statistics
     optimizer: str = "adamw"  # adam (L2 penalty in the gradient, the paper's) or adamw (decoupled decay)
     lr: float = 1e-3
@@ -190,12 +193,18 @@ class TrainSettings:
     patience: int = 8
     spec_augment: bool = False  # random time and frequency masks on training batches
     dropout: float = 0.3
+    schedule: str = "constant"  # constant lr, or onecycle: warm up to lr over 20 % of the steps, then anneal
+    keep: str = "best"  # best: early stopping, best-validation weights; last: all max_epochs, final weights
+    mixup: float = 0.0  # alpha of the Beta(alpha, alpha) mixing weight of mixup; 0 = off
 
     def __post_init__(self) -> None:
-        if self.model not in ("paper", "emocnn"):
-            raise ParamsError(f"train model {self.model!r}: expected 'paper' or 'emocnn'")
-        if self.optimizer not in ("adam", "adamw"):
-            raise ParamsError(f"train optimizer {self.optimizer!r}: expected 'adam' or 'adamw'")
+        for key, value, options in (("model", self.model, MODELS), ("optimizer", self.optimizer, ("adam", "adamw")),
+                                    ("schedule", self.schedule, ("constant", "onecycle")),
+                                    ("keep", self.keep, ("best", "last"))):
+            if value not in options:
+                raise ParamsError(f"train {key} {value!r}: expected one of {', '.join(options)}")
+        if self.mixup < 0:
+            raise ParamsError(f"train mixup {self.mixup}: expected 0 (off) or a positive Beta alpha")
 
 
 PAPER = TrainSettings(model="paper", speaker_norm=False, optimizer="adam", lr=1e-5, weight_decay=0.0,

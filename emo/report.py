@@ -341,7 +341,8 @@ def build_report(root: Path, scope: str = "all") -> Path:
              "k-fold mode)." + (f" Not shown (not run): {', '.join(missing)}." if missing else ""), "",
              "## Learning curves", "", f"![Learning curves]({rel[curves_png]})", "",
              "Training and validation loss and accuracy per epoch of each model's first run (first seed, first "
-             "fold); the dashed line marks the best validation epoch, whose weights are kept.", "",
+             "fold); the dashed line marks the epoch whose weights are kept: the best validation epoch, or the last "
+             "one for a recipe with `keep: last`.", "",
              "## Data", "", *data_summary(root, scope), "## Provenance", "", *provenance(root, scope), ""]
     md_path.write_text("\n".join(lines))
     return md_path

@@ -79,6 +79,10 @@ def prepare(features: np.ndarray, plan_rows: list[PlannedClip], valid: np.ndarra
 
     With `folds`, also each fold's rows and statistics under the prefix `fold<k>_`.
     """
+    if any(row.index != position for position, row in enumerate(plan_rows)):
+        # actors and labels below are looked up by feature row, so a filtered plan would mislabel clips
+        raise ValueError("split.prepare needs the whole plan (row i at position i); to leave clips out, mark "
+                         "them invalid instead")
     actors = np.array([p.actor for p in plan_rows], np.int64)
     labels = np.array([p.label for p in plan_rows], np.int64)
     speakers = speaker_stats(features, plan_rows, valid)

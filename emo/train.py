@@ -107,6 +107,17 @@ def mask_batch(x: torch.Tensor, generator: torch.Generator, max_fraction: float 
     return out
 
 
+def mix_batch(xs: list[torch.Tensor], alpha: float,
+              generator: torch.Generator) -> tuple[list[torch.Tensor], torch.Tensor, float]:
+    """mixup: blend each clip with a random partner from the batch by one Beta(alpha, alpha) weight (shared by
+    the inputs of a fusion); returns the blended inputs, each clip's partner, and the clips' own weight."""
+    # Both draws come from the run's generator, so a seed fixes the whole training.
+    draw_seed = int(torch.randint(2**31 - 1, (1,), generator=generator))
+    weight = float(np.random.default_rng(draw_seed).beta(alpha, alpha))
+    partner = torch.randperm(len(xs[0]), generator=generator)
+    return [weight * x + (1 - weight) * x[partner.to(x.device)] for x in xs], partner, weight
+
+
 def _evaluate(model: nn.Module, xs: list[torch.Tensor], y: torch.Tensor, batch_size: int) -> tuple[float, float]:
     model.eval()
     loss, correct = 0.0, 0
@@ -126,6 +137,10 @@ def fit(train: Arrays, val: Arrays, settings: TrainSettings, seed: int, device: 
     model = models.build(settings.model, train.shapes, dropout=settings.dropout).to(device)
     optimizer_class = torch.optim.AdamW if settings.optimizer == "adamw" else torch.optim.Adam
     optimizer = optimizer_class(model.parameters(), lr=settings.lr, weight_decay=settings.weight_decay)
+    steps_per_epoch = -(-len(train.y) // settings.batch_size)
+    scheduler = (torch.optim.lr_scheduler.OneCycleLR(optimizer, max_lr=settings.lr, pct_start=0.2,
+                                                     total_steps=settings.max_epochs * steps_per_epoch)
+                 if settings.schedule == "onecycle" else None)
     x_train, y_train = [torch.from_numpy(a) for a in train.inputs], torch.from_numpy(train.y)
     x_val, y_val = [torch.from_numpy(a).to(device) for a in val.inputs], torch.from_numpy(val.y).to(device)
     best_loss, best_epoch, best_state, history = float("inf"), 0, None, []
@@ -140,23 +155,35 @@ def fit(train: Arrays, val: Arrays, settings: TrainSettings, seed: int, device: 
             if settings.spec_augment:
                 xb = [mask_batch(x, generator) for x in xb]
             xb, yb = [x.to(device) for x in xb], yb.to(device)
-            logits = model(*xb)
-            loss = nn.functional.cross_entropy(logits, yb)
+            if settings.mixup:
+                xb, mixed_with, weight = mix_batch(xb, settings.mixup, generator)
+                logits = model(*xb)
+                loss = (weight * nn.functional.cross_entropy(logits, yb)
+                        + (1 - weight) * nn.functional.cross_entropy(logits, yb[mixed_with.to(device)]))
+            else:
+                logits = model(*xb)
+                loss = nn.functional.cross_entropy(logits, yb)
             optimizer.zero_grad()
             loss.backward()
             optimizer.step()
+            if scheduler is not None:
+                scheduler.step()
             total += loss.item() * len(batch)
             correct += (logits.argmax(1) == yb).sum().item()
         val_loss, val_acc = _evaluate(model, x_val, y_val, 256)
         history.append({"epoch": epoch, "train_loss": total / len(y_train), "train_acc": correct / len(y_train),
                         "val_loss": val_loss, "val_acc": val_acc})
         bar.set_postfix(val_loss=f"{val_loss:.3f}", val_acc=f"{val_acc:.3f}")
+        if settings.keep == "last":
+            continue  # the whole schedule runs; the final weights are saved below
         if val_loss < best_loss:
             best_loss, best_epoch = val_loss, epoch
             best_state = copy.deepcopy({k: v.detach().cpu() for k, v in model.state_dict().items()})
         elif epoch - best_epoch >= settings.patience:
             log.info("%s seed %d: early stop at epoch %d (best %d)", desc, seed, epoch, best_epoch)
             break
+    if settings.keep == "last":
+        best_epoch, best_state = len(history), {k: v.detach().cpu().clone() for k, v in model.state_dict().items()}
     return FitResult(seed=seed, state=best_state, best_epoch=best_epoch, seconds=time.perf_counter() - start,
                      history=history)
 

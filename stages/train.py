@@ -1,5 +1,5 @@
 """DVC stage `train@FEATURE-BALANCE`, `video_train@BALANCE`, `fusion_train`: the `train.preset` recipe, one
-model per seed (and per fold in k-fold mode), best-validation weights."""
+model per seed (and per fold in k-fold mode): best-validation or final weights, as `keep` says."""
 
 import logging
 import sys

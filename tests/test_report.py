@@ -87,7 +87,7 @@ def test_table_one_beside_the_paper(tree: Path) -> None:
     # the committed metrics: whatever seeds they hold, their own mean (± std) and the runs they come from
     assert f"| {report.score(ours, 'accuracy')} ({report.runs_note(ours)}) |" in line
     assert f"| {report.score(ours, 'uar')} | {report.score(ours, 'macro_f1')} | 120 |" in line
-    assert "ours (emocnn)" in line
+    assert f"ours ({ours['architecture']})" in line
     # Several runs: mean ± sample std, and k-fold named.
     assert "| 60.0 ± 10.0 (3-fold, seed 0) | +9.0 | 55.0 ± 10.0 | 50.0 ± 10.0 | 120 |" in table_row(md, "video, unbal")
     assert "k-fold: video_unbalanced" in md

@@ -9,8 +9,8 @@ from torch import nn
 
 from emo import evaluate, fusion, split, train
 from emo.augment import PlannedClip
-from emo.models import EmoCNN, FusionCNN, PaperCNN, build
-from emo.params import PAPER, TrainSettings
+from emo.models import EmoCNN, FusionCNN, PaperCNN, TemporalCNN, build
+from emo.params import PAPER, ParamsError, TrainSettings
 
 
 def test_paper_cnn_is_exactly_the_spec():
@@ -30,6 +30,28 @@ def test_emocnn_takes_any_feature_shape(shape):
     assert EmoCNN(shape)(torch.zeros(3, *shape)).shape == (3, 8)
     with pytest.raises(ValueError, match="unknown model"):
         build("resnet", shape)
+
+
+@pytest.mark.parametrize("shape", [(128, 216), (30, 216), (135, 32), (4, 5)])
+def test_temporal_cnn_takes_any_feature_shape(shape):
+    model = TemporalCNN(shape)
+    assert model(torch.zeros(3, *shape)).shape == (3, 8)
+    assert model.embed(torch.randn(3, *shape)).shape == (3, model.width)
+
+
+def test_temporal_cnn_halves_long_inputs_in_time_only():
+    assert isinstance(TemporalCNN((30, 216)).pool, nn.AvgPool1d)
+    assert isinstance(TemporalCNN((135, 32)).pool, nn.Identity)  # 32 video frames are kept
+    fusion = build("temporal", [(30, 216), (135, 32)])
+    assert isinstance(fusion, FusionCNN) and fusion.classifier.in_features == 2 * 4 * 96
+    assert fusion(torch.zeros(2, 30, 216), torch.zeros(2, 135, 32)).shape == (2, 8)
+
+
+@pytest.mark.parametrize(("key", "value"), [("model", "resnet"), ("schedule", "cosine"), ("keep", "worst"),
+                                            ("optimizer", "sgd"), ("mixup", -0.1)])
+def test_train_settings_reject_unknown_choices(key, value):
+    with pytest.raises(ParamsError, match=f"train {key}"):
+        TrainSettings(**{key: value})
 
 
 def planned(actor, label, split_name, op="original", balance=False, index=0):
@@ -68,6 +90,12 @@ def test_statistics_come_from_training_rows_only(toy, tmp_path):
     a, b = np.load(tmp_path / "a.npz"), np.load(tmp_path / "b.npz")
     assert np.array_equal(a["mean"], b["mean"]) and np.array_equal(a["std"], b["std"])
     assert not np.array_equal(a["speaker_mean"][3], b["speaker_mean"][3])  # test actor's own statistics
+
+
+def test_prepare_refuses_a_filtered_plan(toy, tmp_path):
+    plan, features = toy
+    with pytest.raises(ValueError, match="whole plan"):
+        split.prepare(features, plan[2:], np.ones(len(plan), bool), True, tmp_path / "f.npz")
 
 
 def test_speaker_normalisation_centres_each_actor(toy, tmp_path):
@@ -110,6 +138,32 @@ def fixture_arrays():
         return train.Arrays(x=x, y=y, index=np.arange(n))
 
     return make(128), make(64)
+
+
+def test_onecycle_keep_last_runs_every_epoch_and_is_deterministic(fixture_arrays):
+    settings = dataclasses.replace(TrainSettings(), model="temporal", schedule="onecycle", keep="last", mixup=0.4,
+                                   lr=3e-3, max_epochs=5, patience=1, batch_size=16)
+    first = train.fit(*fixture_arrays, settings, seed=0, device=torch.device("cpu"), progress=False)
+    again = train.fit(*fixture_arrays, settings, seed=0, device=torch.device("cpu"), progress=False)
+    assert len(first.history) == 5 and first.best_epoch == 5  # patience does not apply: the schedule runs out
+    assert first.history == again.history
+    assert all(torch.equal(first.state[k], again.state[k]) for k in first.state)
+    model = build("temporal", fixture_arrays[1].shapes, dropout=settings.dropout)
+    model.load_state_dict(first.state)
+    accuracy = (train.predict_proba(model, fixture_arrays[1].x, torch.device("cpu")).argmax(1)
+                == fixture_arrays[1].y).mean()
+    assert accuracy > 0.5  # chance is 0.125
+    assert first.history[-1]["val_acc"] == pytest.approx(accuracy)  # the saved weights are the final ones
+
+
+def test_mix_batch_blends_every_input_with_one_partner_and_weight():
+    xs = [torch.arange(8.0).reshape(8, 1, 1), 10 * torch.arange(8.0).reshape(8, 1, 1)]
+    mixed, partner, weight = train.mix_batch(xs, 0.4, torch.Generator().manual_seed(3))
+    assert 0.0 <= weight <= 1.0 and sorted(partner.tolist()) == list(range(8))
+    expected = weight * torch.arange(8.0) + (1 - weight) * partner.float()
+    assert torch.allclose(mixed[0].flatten(), expected) and torch.allclose(mixed[1].flatten(), 10 * expected)
+    again = train.mix_batch(xs, 0.4, torch.Generator().manual_seed(3))
+    assert again[2] == weight and torch.equal(again[1], partner)
 
 
 def test_mask_batch_zeroes_a_band_and_a_span():
