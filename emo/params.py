@@ -207,6 +207,7 @@ class TrainSettings:
             raise ParamsError(f"train mixup {self.mixup}: expected 0 (off) or a positive Beta alpha")
 
 
+OURS = TrainSettings(model="temporal", lr=2e-3, max_epochs=20, schedule="onecycle", keep="last")  # bench/cv.py chose it
 PAPER = TrainSettings(model="paper", speaker_norm=False, optimizer="adam", lr=1e-5, weight_decay=0.0,
                       batch_size=32, max_epochs=50, patience=10, spec_augment=False, dropout=0.5)
 
@@ -216,7 +217,7 @@ class TrainParams:
     """Which recipe trains, with which seeds and on which device (the `train` section)."""
 
     preset: str = "ours"  # 'ours' or 'paper'
-    ours: TrainSettings = TrainSettings()
+    ours: TrainSettings = OURS
     paper: TrainSettings = PAPER
     seeds: tuple[int, ...] = (0, 1, 2)
     device: str = "auto"  # auto (CUDA when present), cpu, cuda

@@ -111,7 +111,7 @@ def test_retraining_gives_identical_metrics(project):
 
 
 def test_a_train_param_reruns_only_training_evaluation_and_the_reports(project, restore_params):
-    set_params(project, train={"ours": {"lr": 0.002}})
+    set_params(project, train={"ours": {"lr": 0.003}})
     stale = json.loads(dvc(project, "status", "--json").stdout)
     trained = {f"train@{name.replace('_', '-')}" for name in MATRIX} | {"video_train@unbalanced",
                                                                           "video_train@balanced", "fusion_train"}
