@@ -220,7 +220,7 @@ def plot_histories(histories: dict[str, dict[str, np.ndarray]], best: dict[str, 
             ax.plot(h["epoch"], h[f"train_{kind}"], label="train")
             ax.plot(h["epoch"], h[f"val_{kind}"], label="validation")
             if name in best:
-                ax.axvline(best[name], color="grey", linestyle="--", linewidth=0.8, label="best epoch")
+                ax.axvline(best[name], color="grey", linestyle="--", linewidth=0.8, label="weights kept")
             ax.set_title(f"{name}: {'loss' if kind == 'loss' else 'accuracy'}", fontsize=9)
             ax.set_xlabel("epoch", fontsize=8)
             ax.tick_params(labelsize=7)
