@@ -4,7 +4,8 @@ Runs the pipeline's own k-fold code (emo.split.prepare with folds, emo.train.loa
 pipeline's features (data/features and data/augment/plan.csv: `dvc repro featurize` first). The test actors
 (params.yaml split.test) are dropped before anything else, so nothing here sees them. Fold k is scored, fold
 k + 1 validates (early stopping when keep: best), the others train with their augmented copies.
-Prints accuracy per fold and seed, and the mean over all of them; `--json FILE` keeps the numbers.
+Prints accuracy per fold and seed, and the mean over all of them; with several seeds, also the accuracy of
+their averaged class probabilities per fold (the seed ensemble). `--json FILE` keeps the numbers.
 Run: .venv/bin/python bench/cv.py mfcc unbalanced [--set lr=0.003 --set mixup=0.4] [--seeds 0,1] [--fold-size 4]
 """
 
@@ -60,25 +61,32 @@ def main() -> None:
     print(f"recipe: {settings}\nfolds (test actors {list(p.split.test)} left out): {[list(f) for f in folds]}",
           flush=True)
 
-    start, rows = time.perf_counter(), []
+    start, rows, ensembles = time.perf_counter(), [], []
     with tempfile.TemporaryDirectory() as tmp:
         split_file = Path(tmp) / "cv.npz"
         split.prepare(features, plan, valid, args.balance == "balanced", split_file, folds)
         saved_actors = np.load(split_file)["actors"]
         for fold in range(len(folds)):
             arrays = train.load_arrays(features, split_file, settings.speaker_norm, fold=fold)
+            probabilities = []
             for seed in seeds:
                 result = train.fit(arrays["train"], arrays["val"], settings, seed, torch.device("cpu"),
                                    progress=False)
                 model = build(settings.model, arrays["train"].shapes, dropout=settings.dropout)
                 model.load_state_dict(result.state)
                 assert not any(set(saved_actors[a.index]) & set(p.split.test) for a in arrays.values())
-                predicted = train.predict_proba(model, arrays["test"].x, torch.device("cpu")).argmax(1)
+                probabilities.append(train.predict_proba(model, arrays["test"].x, torch.device("cpu")))
+                predicted = probabilities[-1].argmax(1)
                 score = evaluate.scores(arrays["test"].y, predicted)
                 rows.append({"fold": list(folds[fold]), "seed": seed, "accuracy": score["accuracy"],
                              "uar": score["uar"], "best_epoch": result.best_epoch, "seconds": round(result.seconds, 1)})
                 print(f"fold {list(folds[fold])} seed {seed}: accuracy {score['accuracy']:.3f} uar {score['uar']:.3f}"
                       f" (epoch {result.best_epoch}, {result.seconds:.0f} s)", flush=True)
+            if len(seeds) > 1:
+                score = evaluate.scores(arrays["test"].y, np.mean(probabilities, axis=0).argmax(1))
+                ensembles.append({"fold": list(folds[fold]), "accuracy": score["accuracy"], "uar": score["uar"]})
+                print(f"fold {list(folds[fold])} ensemble of seeds {seeds}: accuracy {score['accuracy']:.3f} "
+                      f"uar {score['uar']:.3f}", flush=True)
     accuracy = np.array([r["accuracy"] for r in rows])
     spread = float(accuracy.std(ddof=1)) if len(rows) > 1 else 0.0
     summary = {"feature": args.feature, "balance": args.balance, "settings": vars(settings), "folds": rows,
@@ -86,6 +94,11 @@ def main() -> None:
                "uar": float(np.mean([r["uar"] for r in rows])), "seconds": round(time.perf_counter() - start, 1)}
     print(f"CV accuracy {summary['accuracy']:.3f} ± {summary['accuracy_std']:.3f} (UAR {summary['uar']:.3f}) over "
           f"{len(rows)} runs, {summary['seconds']:.0f} s")
+    if ensembles:
+        summary["ensemble"] = {"folds": ensembles, "accuracy": float(np.mean([e["accuracy"] for e in ensembles])),
+                               "uar": float(np.mean([e["uar"] for e in ensembles]))}
+        print(f"CV accuracy of the seed ensemble (mean probability) {summary['ensemble']['accuracy']:.3f} "
+              f"(UAR {summary['ensemble']['uar']:.3f}) over {len(ensembles)} folds")
     if args.json:
         args.json.write_text(json.dumps(summary, indent=2) + "\n")
 

@@ -87,15 +87,17 @@ def provenance(saved: dict) -> dict:
 
 
 def evaluate_runs(saved: dict, tests: dict, device) -> tuple[dict, np.ndarray, np.ndarray]:
-    """Test metrics of every saved run (seed, and fold in k-fold mode), their mean and std, and the first
-    seed's labels and predictions over all test sets (`tests`: fold or None -> Arrays)."""
+    """Test metrics of every saved run (seed, and fold in k-fold mode), their mean and std, the seed ensemble's,
+    and the first seed's labels and predictions over all test sets (`tests`: fold or None -> Arrays)."""
     from emo.train import predict_proba, rebuild
 
-    per_run, actual, predicted = [], [], []
+    per_run, actual, predicted, probabilities = [], [], [], {}
     first_seed = saved["runs"][0]["seed"]
     for run in saved["runs"]:
         test = tests[run.get("fold")]
-        pred = predict_proba(rebuild(saved, run), test.x, device).argmax(1)
+        proba = predict_proba(rebuild(saved, run), test.x, device)
+        probabilities.setdefault(run.get("fold"), []).append(proba)
+        pred = proba.argmax(1)
         if run["seed"] == first_seed:
             actual.append(test.y)
             predicted.append(pred)
@@ -107,4 +109,12 @@ def evaluate_runs(saved: dict, tests: dict, device) -> tuple[dict, np.ndarray, n
     metrics = {**summarise(per_run), "n_test": int(len(actual)), **folds,
                "seeds": sorted({s["seed"] for s in per_run}), "best_epoch": [s["best_epoch"] for s in per_run],
                "train_seconds": round(sum(s["train_seconds"] for s in per_run), 2), "per_seed": per_run}
+    if len(metrics["seeds"]) > 1:
+        metrics["ensemble"] = seed_ensemble({fold: tests[fold].y for fold in probabilities}, probabilities)
     return metrics, actual, predicted
+
+
+def seed_ensemble(labels: dict, probabilities: dict) -> dict:
+    """Scores of the seeds' mean class probabilities, per test set (fold), averaged over folds."""
+    per_fold = [scores(labels[fold], np.mean(probabilities[fold], axis=0).argmax(1)) for fold in labels]
+    return summarise(per_fold) if len(per_fold) > 1 else per_fold[0]

@@ -20,7 +20,7 @@ import soundfile
 import torch
 import yaml
 
-from emo import cli, datasets, faces, layout, split, train
+from emo import cli, datasets, evaluate, faces, layout, split, train
 from emo.audio import features, load_clip
 from emo.augment import PlannedClip
 from emo.featurize import featurize
@@ -116,6 +116,20 @@ def test_audio_folder_matches_evaluate_and_averages_seeds(project):
     result = jobs[0].result
     assert result["seeds"] == [0, 1] and result["speaker"] == "actor 23"
     assert result["speaker_stats"] == {"logmel": {"source": "own", "clips": MIN_OWN_CLIPS}}
+
+
+def test_evaluate_scores_the_seed_ensemble_that_predict_answers_with(project, monkeypatch):
+    root = project["root"]
+    monkeypatch.chdir(root)
+    saved = torch.load(root / "models/audio_logmel_balanced.pt", weights_only=False)
+    test = datasets.load_model_inputs("logmel", "balanced", saved["settings"]["speaker_norm"], FusionParams(),
+                                      ("test",))["test"]
+    metrics, _, _ = evaluate.evaluate_runs(saved, {None: test}, CPU)
+    labels = {clip.performance: clip.label for clip in project["plan"]}
+    jobs = predict([str(root / "raw/audio/Actor_23")], root=root)
+    right = [int(_probs(job.result).argmax()) == labels[_performance(job.result)] for job in jobs]
+    assert metrics["seeds"] == [0, 1] and len(right) == len(test.y) == PER_ACTOR
+    assert metrics["ensemble"]["accuracy"] == pytest.approx(np.mean(right))
 
 
 def test_video_only_mp4_matches_evaluate(project):

@@ -62,7 +62,8 @@ def tree(tmp_path: Path) -> Path:
     root = committed(tmp_path / "project")
     write_model(root, fake_metrics("video_unbalanced", [0.5, 0.6, 0.7], folds=3))
     write_model(root, fake_metrics("fusion", [0.8, 0.9], audio_feature="logmel", balance="balanced", pairing="class",
-                                   warning="pairing 'class' (the paper's): labels build the test inputs"))
+                                   warning="pairing 'class' (the paper's): labels build the test inputs",
+                                   ensemble={"accuracy": 0.925, "uar": 0.9, "macro_f1": 0.9}))
     (root / "metrics/faces.json").write_text(json.dumps({
         "clips": 10, "valid_clips": 9, "frames_per_clip": 32, "frames": 288, "detection_rate": 0.9375,
         "fallbacks": {"detected": 270, "nearest": 14, "centre": 4}, "no_face": {"count": 0, "clips": []},
@@ -86,13 +87,16 @@ def test_table_one_beside_the_paper(tree: Path) -> None:
     line = table_row(md, "log-mel, unbalanced")
     # the committed metrics: whatever seeds they hold, their own mean (± std) and the runs they come from
     assert f"| {report.score(ours, 'accuracy')} ({report.runs_note(ours)}) |" in line
-    assert f"| {report.score(ours, 'uar')} | {report.score(ours, 'macro_f1')} | 120 |" in line
+    assert (f"| {report.score(ours, 'uar')} | {report.score(ours, 'macro_f1')} | {report.ensemble_score(ours)} "
+            "| 120 |") in line
     assert f"ours ({ours['architecture']})" in line
     # Several runs: mean ± sample std, and k-fold named.
-    assert "| 60.0 ± 10.0 (3-fold, seed 0) | +9.0 | 55.0 ± 10.0 | 50.0 ± 10.0 | 120 |" in table_row(md, "video, unbal")
+    video = table_row(md, "video, unbal")
+    assert "| 60.0 ± 10.0 (3-fold, seed 0) | +9.0 | 55.0 ± 10.0 | 50.0 ± 10.0 |  | 120 |" in video
     assert "k-fold: video_unbalanced" in md
     fusion = table_row(md, "fusion")
     assert "85.0 ± 7.1 (2 seeds) ⚠ see warning" in fusion and "pairing: class" in fusion
+    assert "| 75.0 ± 7.1 | 92.5 | 40 |" in fusion  # macro-F1, then the two seeds' ensemble
     assert "**Warning (fusion)**: pairing 'class' (the paper's): labels build the test inputs" in md
     assert "| not run (no video data) |" in table_row(md, "video, balanced")
 

@@ -188,6 +188,17 @@ def test_scores():
     assert matrix.shape == (8, 8) and matrix[2, 0] == 0.5 and matrix[:3].sum(axis=1) == pytest.approx([1, 1, 1])
 
 
+def test_seed_ensemble_scores_the_mean_probability_per_fold():
+    # each seed alone gets one clip of two right; their mean probabilities get both
+    first, second = np.array([[0.9, 0.1], [0.6, 0.4]]), np.array([[0.4, 0.6], [0.1, 0.9]])
+    y = np.array([0, 1])
+    assert evaluate.scores(y, first.argmax(1))["accuracy"] == evaluate.scores(y, second.argmax(1))["accuracy"] == 0.5
+    assert evaluate.seed_ensemble({None: y}, {None: [first, second]})["accuracy"] == 1.0
+    # k-fold: one score per fold, then mean and std over folds
+    kfold = evaluate.seed_ensemble({0: y, 1: y}, {0: [first, second], 1: [first, first]})
+    assert kfold["accuracy"] == pytest.approx(0.75) and kfold["accuracy_std"] > 0
+
+
 def test_paper_fusion_is_both_conv_branches_flattened_and_one_linear():
     model = build("paper", [(30, 216), (128, 32)])
     assert isinstance(model, FusionCNN) and len(model.branches) == 2
