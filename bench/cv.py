@@ -83,7 +83,7 @@ def main() -> None:
                 print(f"fold {list(folds[fold])} seed {seed}: accuracy {score['accuracy']:.3f} uar {score['uar']:.3f}"
                       f" (epoch {result.best_epoch}, {result.seconds:.0f} s)", flush=True)
             if len(seeds) > 1:
-                score = evaluate.scores(arrays["test"].y, np.mean(probabilities, axis=0).argmax(1))
+                score = evaluate.seed_ensemble({fold: arrays["test"].y}, {fold: probabilities})
                 ensembles.append({"fold": list(folds[fold]), "accuracy": score["accuracy"], "uar": score["uar"]})
                 print(f"fold {list(folds[fold])} ensemble of seeds {seeds}: accuracy {score['accuracy']:.3f} "
                       f"uar {score['uar']:.3f}", flush=True)
