@@ -34,19 +34,18 @@ def _check_metrics(args: argparse.Namespace) -> None:
     from emo import gate
     from emo.errors import reported
 
-    keys = tuple(args.keys)
-    if timed := [k for k in keys if gate.is_wall_clock(k)]:
-        sys.exit(f"error: {', '.join(timed)}: wall-clock times depend on the machine and are never gated")
+    keys = tuple(dict.fromkeys(args.keys))  # a key given twice is gated once
     with reported():
         now = gate.current(args.metrics_dir)
         if args.write_baseline:
-            written = gate.write_baseline(args.write_baseline, now, keys)
+            written = gate.write_baseline(args.write_baseline, now, keys, args.metrics_dir)
             print(f"wrote {args.write_baseline}: {sum(map(len, written.values()))} values of {len(written)} files")
             return
         if args.rev:
-            baseline, source = gate.select(gate.at_rev(args.rev, args.metrics_dir), keys), f"git revision {args.rev}"
+            baseline, source = gate.select(gate.at_rev(args.rev), keys), f"git revision {args.rev}"
         else:
-            baseline, source = gate.read_baseline(args.baseline), args.baseline
+            baseline, source = gate.read_baseline(args.baseline), f"baseline {args.baseline}"
+        gate.require_gated(baseline, keys, source)
     rows = gate.compare(baseline, now, keys, args.tolerance, args.relative)
     print(gate.render(rows, source, keys, args.tolerance, args.relative, markdown=args.md), end="")
     if any(row.failed for row in rows):
@@ -95,17 +94,24 @@ def main(argv: list[str] | None = None) -> int:
     targets.add_argument("--params", default="params.yaml")
     targets.set_defaults(run=_targets)
 
+    from emo import gate  # only the check-metrics arguments need it
+
     check = commands.add_parser("check-metrics", help="compare metrics/*.json with a baseline (a file or a git "
                                 "revision); exit 1 when a gated metric drops by more than the tolerance")
     source = check.add_mutually_exclusive_group(required=True)
-    source.add_argument("--baseline", metavar="FILE", help="JSON baseline: {metrics file: {key: value}}")
-    source.add_argument("--rev", help="git revision whose committed metrics are the baseline, e.g. origin/main")
-    source.add_argument("--write-baseline", metavar="FILE", help="write the current metrics as a baseline file")
-    check.add_argument("--keys", nargs="+", default=["accuracy", "uar", "macro_f1"],
+    source.add_argument("--baseline", metavar="FILE", type=gate.path_arg,
+                        help="JSON baseline: {metrics file: {key: number}}")
+    source.add_argument("--rev", type=gate.rev_arg,
+                        help="git revision whose committed metrics are the baseline, e.g. origin/main")
+    source.add_argument("--write-baseline", metavar="FILE", type=gate.path_arg,
+                        help="write the current metrics as a baseline file")
+    check.add_argument("--keys", nargs="+", type=gate.key_arg, default=list(gate.GATED),
                        help="gated keys, higher is better; dotted for nested ones, e.g. recall.neutral")
-    check.add_argument("--tolerance", type=float, default=0.02, help="largest allowed drop (default 0.02 absolute)")
+    check.add_argument("--tolerance", type=gate.tolerance_arg, default=gate.TOLERANCE,
+                       help="largest allowed drop, a finite number >= 0 (default 0.02 absolute)")
     check.add_argument("--relative", action="store_true", help="tolerance is a fraction of the baseline value")
-    check.add_argument("--metrics-dir", default="metrics")
+    check.add_argument("--metrics-dir", type=gate.path_arg, default=gate.METRICS,
+                       help="folder of the current metrics JSON files; a baseline names them metrics/<path in it>")
     check.add_argument("--md", action="store_true", help="markdown table, e.g. for $GITHUB_STEP_SUMMARY")
     check.set_defaults(run=_check_metrics)
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import json
 from pathlib import Path
 
@@ -30,6 +31,19 @@ def check(*args: str) -> tuple[int, str]:
     except SystemExit as stop:
         return (stop.code if isinstance(stop.code, int) else 1), str(stop.code if stop.code else "")
     return 0, ""
+
+
+def refused(capsys, *args: str) -> tuple[int, str]:
+    """Run `emo check-metrics ARGS` expecting a refusal: exit status and the one error line (never a traceback)."""
+    status, _ = check(*args)
+    captured = capsys.readouterr()
+    lines = captured.err.splitlines()
+    assert status in (1, 2) and captured.out == "", captured
+    if status == 1:  # an error of ours: one line
+        assert len(lines) == 1 and lines[0].startswith("error: "), lines
+    else:  # argparse's usage, then its error line
+        assert lines[-1].startswith("emo check-metrics: error: argument "), lines
+    return status, lines[-1]
 
 
 @pytest.fixture
@@ -92,7 +106,7 @@ def test_a_missing_file_fails_and_a_new_file_is_listed_only(workspace, capsys):
     assert "FAIL metrics/video" not in out
 
 
-@pytest.mark.parametrize("value", [None, "n/a", float("nan"), True])
+@pytest.mark.parametrize("value", [None, "n/a", float("nan"), float("inf"), 10**400, True])
 def test_a_gated_metric_that_vanishes_or_stops_being_a_number_fails(workspace, capsys, value):
     doc = {k: v for k, v in AUDIO.items() if k != "uar"} if value is None else dict(AUDIO, uar=value)
     write_metrics(workspace, audio=doc)
@@ -101,18 +115,18 @@ def test_a_gated_metric_that_vanishes_or_stops_being_a_number_fails(workspace, c
 
 
 def test_wall_clock_keys_are_refused_and_nested_keys_can_be_gated(workspace, capsys):
-    status, message = check("--baseline", "baseline.json", "--keys", "accuracy", "train_seconds")
-    assert status == 1 and "train_seconds" in message and "never gated" in message
+    status, message = refused(capsys, "--baseline", "baseline.json", "--keys", "accuracy", "train_seconds")
+    assert status == 2 and "train_seconds" in message and "never gated" in message
     assert check("--write-baseline", "nested.json", "--keys", "recall.neutral", "accuracy")[0] == 0
     write_metrics(workspace, audio=dict(AUDIO, recall={"neutral": 0.0, "calm": 1.0}))
     assert check("--baseline", "nested.json", "--keys", "recall.neutral", "accuracy")[0] == 1
     assert "FAIL metrics/audio.json recall.neutral: baseline 0.2500, now 0.0000" in capsys.readouterr().out
 
 
-def test_baseline_values_that_are_not_numbers_or_are_timings_are_ignored(workspace):
+def test_timings_in_a_baseline_are_ignored(workspace):
     (workspace / "baseline.json").write_text(json.dumps(
-        {"metrics/audio.json": {"accuracy": 0.6, "uar": "0.9", "train_seconds": 1.0, "macro_f1": None}}))
-    write_metrics(workspace, audio=dict(AUDIO, uar=0.0, macro_f1=0.0, train_seconds=1e6))
+        {"metrics/audio.json": {"accuracy": 0.6, "uar": 0.55, "macro_f1": 0.5, "train_seconds": 1.0}}))
+    write_metrics(workspace, audio=dict(AUDIO, train_seconds=1e6))
     assert check("--baseline", "baseline.json")[0] == 0
 
 
@@ -136,8 +150,9 @@ def test_a_bad_baseline_file_is_an_error_not_a_pass(workspace, capsys, text, mes
 
 
 def test_a_missing_baseline_file_says_how_to_write_one(workspace, capsys):
-    assert check("--baseline", "nowhere.json")[0] == 1
-    assert "--write-baseline nowhere.json" in capsys.readouterr().err
+    assert refused(capsys, "--baseline", "nowhere.json") == (
+        1, "error: baseline nowhere.json does not exist; give a baseline JSON file; "
+        "`emo check-metrics --write-baseline FILE` writes one")
 
 
 def test_a_baseline_source_is_required(workspace, capsys):
@@ -212,3 +227,214 @@ def test_ci_workflow_runs_the_readme_commands_and_the_gates():
     checkout = next(s for s in workflow["jobs"]["repro"]["steps"] if s.get("uses", "").startswith("actions/checkout"))
     assert checkout["with"]["fetch-depth"] == 0
     assert (REPO / ".ci/run").read_text().strip().endswith("make test")  # local CI stays the README's command
+
+
+# Hostile input (issue 12): one clear line and a non-zero exit, never a traceback, never a pass by omission.
+@pytest.mark.parametrize("relative", [(), ("--relative",)])
+@pytest.mark.parametrize("value", ["nan", "-0.1", "inf", "1e999", "abc"])
+def test_the_tolerance_must_be_a_finite_number_not_below_zero(workspace, capsys, value, relative):
+    write_metrics(workspace, audio=dict(AUDIO, accuracy=0.45))  # a drop of 0.15, which NaN used to let through
+    status, message = refused(capsys, "--baseline", "baseline.json", "--tolerance", value, *relative)
+    assert status == 2 and f"argument --tolerance: '{value}' is not allowed: give a finite number >= 0" in message
+
+
+def test_a_zero_tolerance_is_allowed(workspace):
+    assert check("--baseline", "baseline.json", "--tolerance", "0")[0] == 0
+
+
+@pytest.mark.parametrize("value, shown", [('"0.55"', '"0.55"'), ("NaN", "NaN"), ("Infinity", "Infinity"),
+                                          ("true", "true"), ("null", "null"), ('{"mean": 0.55}', '{"mean": 0.55}'),
+                                          ("1" + "0" * 400, "1" + "0" * 36 + "...")])
+def test_a_baseline_value_that_is_not_a_finite_number_is_refused_naming_it(workspace, capsys, value, shown):
+    (workspace / "baseline.json").write_text(f'{{"metrics/audio.json": {{"accuracy": 0.6, "uar": {value}}}}}')
+    assert refused(capsys, "--baseline", "baseline.json") == (
+        1, f"error: baseline baseline.json: metrics/audio.json uar is {shown}, not a finite number; write a number "
+        "there, or rewrite the baseline with --write-baseline")
+
+
+@pytest.mark.parametrize("doc, keys, absent", [
+    ({"metrics/data.json": {}}, (), "accuracy, uar, macro_f1"),  # presence only: nothing is compared
+    ({"metrics/audio.json": {"clips": 1440}}, (), "accuracy, uar, macro_f1"),
+    ({"metrics/audio.json": {"accuracy": 0.6}}, (), "uar, macro_f1"),
+    (None, ("--keys", "accuracy", "acuracy"), "acuracy"),  # a misspelt key
+])
+def test_a_baseline_without_a_number_for_some_key_is_refused(workspace, capsys, doc, keys, absent):
+    if doc is not None:
+        (workspace / "baseline.json").write_text(json.dumps(doc))
+    status, message = refused(capsys, "--baseline", "baseline.json", *keys)
+    assert status == 1 and f"error: baseline baseline.json has no number under {absent} in any file" in message
+
+
+def test_rev_and_write_baseline_refuse_a_key_that_no_file_has(repo, capsys):
+    status, message = refused(capsys, "--rev", "main", "--keys", "recall.angry")
+    assert status == 1 and "error: git revision main has no number under recall.angry" in message
+    status, message = refused(capsys, "--write-baseline", "new.json", "--keys", "recall.angry")
+    assert status == 1 and "error: the metrics in metrics has no number under recall.angry" in message
+    assert not (repo / "new.json").exists()
+
+
+@pytest.mark.parametrize("content, problem", [
+    (b"\x89PNG\r\n\x1a\n\x00\xff", "is not a UTF-8 text file (binary?)"),
+    (b"", "is empty"),
+    (b" \n", "is empty"),
+    (b"[" * 100_000 + b"]" * 100_000, "is nested too deeply to read"),
+    (b'{"metrics/audio.json": {"accuracy": 0.6}, "metrics/audio.json": {"accuracy": 0.1}}',
+     'is not valid JSON (the key "metrics/audio.json" appears twice)'),
+    (b'{"metrics/audio.json": {"accuracy": 0.6, "accuracy": "x"}}', 'is not valid JSON (the key "accuracy" appears'),
+    (b'{"metrics/audio.json": 0.6}', ": metrics/audio.json holds 0.6, expected {key: number}"),
+    (b'"metrics"', ' holds "metrics", expected a JSON object'),
+])
+def test_an_unreadable_baseline_is_one_clear_error(workspace, capsys, content, problem):
+    (workspace / "baseline.json").write_bytes(content)
+    status, message = refused(capsys, "--baseline", "baseline.json")
+    assert status == 1 and message.startswith(f"error: baseline baseline.json{'' if problem[0] in ': ' else ' '}")
+    assert problem in message and "--write-baseline" in message
+
+
+@pytest.mark.parametrize("path, problem", [
+    ("metrics", "is a folder, not a file"), ("/dev/zero", "is larger than 16 MiB, far too large for metrics"),
+    ("baseline.json/x.json", "does not exist (a folder on its path is a file)")])
+def test_a_baseline_path_that_is_not_a_readable_file_is_one_clear_error(workspace, capsys, path, problem):
+    assert refused(capsys, "--baseline", path) == (1, f"error: baseline {path} {problem}; give a baseline JSON "
+                                                      "file; `emo check-metrics --write-baseline FILE` writes one")
+
+
+@pytest.mark.parametrize("path, problem", [
+    ("metrics", "--write-baseline metrics is a folder; give a file name, e.g. metrics/baseline.json"),
+    ("sub/", "--write-baseline sub is a folder; give a file name, e.g. sub/baseline.json"),
+    ("baseline.json/x.json", "--write-baseline baseline.json/x.json cannot be written: a folder on its path is a "
+     "file; give another path"),
+    ("metrics/audio.json", "--write-baseline metrics/audio.json is inside --metrics-dir metrics; write the baseline "
+     "elsewhere"),
+])
+def test_write_baseline_refuses_a_folder_or_a_path_it_cannot_write(workspace, capsys, path, problem):
+    (workspace / "sub").mkdir()
+    before = {p: p.read_bytes() for p in workspace.rglob("*.json") if p.is_file()}
+    status, message = refused(capsys, "--write-baseline", path)
+    assert status == 1 and message.startswith(f"error: {problem}")
+    assert {p: p.read_bytes() for p in workspace.rglob("*.json") if p.is_file()} == before
+
+
+def test_write_baseline_replaces_the_file_in_one_step(workspace, capsys, monkeypatch):
+    old = (workspace / "baseline.json").read_text()
+    write_metrics(workspace, audio=dict(AUDIO, accuracy=0.1))
+
+    def full_disk(_: int) -> None:
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    with monkeypatch.context() as patched:
+        patched.setattr(gate.os, "fsync", full_disk)
+        assert refused(capsys, "--write-baseline", "baseline.json") == (
+            1, "error: --write-baseline baseline.json cannot be written (No space left on device); give a writable "
+            "file path")
+    assert (workspace / "baseline.json").read_text() == old
+    assert sorted(p.name for p in workspace.iterdir()) == ["baseline.json", "metrics"]  # no temporary file left
+    assert check("--write-baseline", "baseline.json")[0] == 0
+    assert json.loads((workspace / "baseline.json").read_text())["metrics/audio.json"]["accuracy"] == 0.1
+    assert (workspace / "baseline.json").stat().st_mode & 0o777 == 0o644  # shareable, like any committed file
+
+
+def test_a_rev_that_does_not_exist_says_so(repo, capsys):
+    assert refused(capsys, "--rev", "nosuchrev") == (
+        1, "error: --rev nosuchrev: no such revision in this git repo; check its name (git branch -a), or fetch it "
+        "(git fetch origin; in CI, actions/checkout with fetch-depth: 0)")
+
+
+def test_rev_outside_a_git_repo_or_without_git_says_so(workspace, capsys, monkeypatch):
+    monkeypatch.setenv("GIT_CEILING_DIRECTORIES", str(workspace.parent))
+    status, message = refused(capsys, "--rev", "main")
+    assert message.startswith("error: --rev main: the current folder is not in a git repository; run it in the "
+                              "project's checkout, or use --baseline FILE (git: fatal: not a git repository")
+    monkeypatch.setenv("PATH", str(workspace))  # no git on it
+    assert refused(capsys, "--rev", "main") == (
+        1, "error: --rev needs git, which cannot be run here (No such file or directory); install git, or use "
+        "--baseline FILE")
+
+
+@pytest.mark.parametrize("rev", ["--output=x", "-", "", " "])
+def test_a_rev_that_git_would_read_as_an_option_is_a_usage_error(repo, capsys, rev):
+    status, message = refused(capsys, f"--rev={rev}")
+    assert status == 2 and f"argument --rev: {rev!r} is not a revision" in message
+
+
+def test_a_committed_metrics_file_that_is_not_json_is_named(repo, capsys):
+    (repo / "metrics/audio.json").write_bytes(b"\x89PNG\r\n\x1a\n\x00\xff")
+    git(repo, "commit", "-q", "-am", "broken")
+    write_metrics(repo, audio=AUDIO)
+    status, message = refused(capsys, "--rev", "HEAD")
+    assert status == 1 and message.startswith("error: metrics file HEAD:metrics/audio.json is not a UTF-8 text file")
+
+
+def test_a_copy_of_the_metrics_elsewhere_is_compared_file_by_file(workspace, capsys):
+    copy = workspace / "elsewhere/run1"
+    write_metrics(copy, audio=AUDIO, data={"clips": 1440})
+    assert check("--baseline", "baseline.json", "--metrics-dir", str(copy / "metrics"))[0] == 0
+    assert "PASS: 3 gated value(s) in 2 baseline file(s)" in capsys.readouterr().out
+    write_metrics(copy, audio=dict(AUDIO, uar=0.3))
+    assert check("--baseline", "baseline.json", "--metrics-dir", str(copy / "metrics"))[0] == 1
+    out = capsys.readouterr().out
+    assert "FAIL metrics/audio.json uar: baseline 0.5500, now 0.3000" in out and "missing" not in out
+
+
+@pytest.mark.parametrize("folder, problem", [("nowhere", "does not exist"), ("empty", "holds no *.json files"),
+                                             ("baseline.json", "is a file")])
+@pytest.mark.parametrize("source", [("--baseline", "baseline.json"), ("--write-baseline", "new.json")])
+def test_a_metrics_dir_that_does_not_exist_or_holds_no_json_is_an_error(workspace, capsys, folder, problem, source):
+    (workspace / "empty").mkdir()
+    (workspace / "empty/notes.txt").write_text("not metrics")
+    assert refused(capsys, *source, "--metrics-dir", folder) == (
+        1, f"error: --metrics-dir {folder} {problem}; run the pipeline first (make repro), or point --metrics-dir "
+        "at the folder that holds the metrics JSON files")
+
+
+@pytest.mark.parametrize("content, problem", [
+    (b"{not json", "is not valid JSON (Expecting property name enclosed in double quotes"),
+    (b"\x89PNG\r\n\x1a\n\x00\xff", "is not a UTF-8 text file (binary?)"),
+    (b"", "is empty"),
+    (b"[1, 2]", "holds [1, 2], expected a JSON object {...}"),
+    (b'{"accuracy": ' + b"9" * 5000 + b"}", "is not valid JSON (Exceeds the limit"),
+    (b"[" * 100_000 + b"]" * 100_000, "is nested too deeply to read"),
+])
+def test_an_unreadable_metrics_file_is_one_clear_error_naming_it(workspace, capsys, content, problem):
+    (workspace / "metrics/audio.json").write_bytes(content)
+    status, message = refused(capsys, "--baseline", "baseline.json")
+    assert status == 1 and message.startswith(f"error: metrics file metrics/audio.json {problem}")
+    assert message.endswith("re-run the stage that writes it (make repro), or point --metrics-dir at a good copy")
+
+
+def test_a_file_that_cannot_be_opened_says_why(workspace, capsys, monkeypatch):
+    def denied(*_):  # root reads a chmod 000 file, so the refusal is simulated
+        raise PermissionError(errno.EACCES, "Permission denied")
+
+    monkeypatch.setattr(gate, "open", denied, raising=False)
+    assert refused(capsys, "--baseline", "baseline.json") == (
+        1, "error: metrics file metrics/audio.json cannot be read: permission denied; re-run the stage that writes "
+        "it (make repro), or point --metrics-dir at a good copy")
+
+
+def test_a_folder_named_like_a_metrics_file_is_named(workspace, capsys):
+    (workspace / "metrics/extra.json").mkdir()
+    status, message = refused(capsys, "--baseline", "baseline.json")
+    assert status == 1 and message.startswith("error: metrics file metrics/extra.json is a folder, not a file")
+
+
+@pytest.mark.parametrize("key", ["", "recall..neutral", ".accuracy", "accuracy.", " accuracy"])
+def test_a_key_that_is_not_a_name_is_a_usage_error(workspace, capsys, key):
+    status, message = refused(capsys, "--baseline", "baseline.json", "--keys", key)
+    assert status == 2 and f"argument --keys: {key!r} is not a key" in message
+
+
+def test_a_key_with_a_dot_in_its_name_is_gated_and_a_repeated_key_once(workspace, capsys):
+    write_metrics(workspace, audio={"accuracy": 0.6, "f1.macro": 0.5})
+    assert check("--write-baseline", "dotted.json", "--keys", "f1.macro", "f1.macro")[0] == 0
+    assert "wrote dotted.json: 1 values of 2 files" in capsys.readouterr().out
+    write_metrics(workspace, audio={"accuracy": 0.6, "f1.macro": 0.3})
+    assert check("--baseline", "dotted.json", "--keys", "f1.macro")[0] == 1
+    assert "FAIL metrics/audio.json f1.macro: baseline 0.5000, now 0.3000" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("args", [("--baseline=",), ("--write-baseline=",), ("--baseline", "baseline.json",
+                                                                               "--metrics-dir=")])
+def test_an_empty_path_is_a_usage_error(workspace, capsys, args):
+    status, message = refused(capsys, *args)
+    assert status == 2 and "an empty path: give a file or folder name" in message
