@@ -2,14 +2,19 @@
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import hashlib
 import logging
+import lzma
 import shutil
+import struct
 import zipfile
+import zlib
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import IO, Any
 
 from tqdm.auto import tqdm
 
@@ -20,6 +25,15 @@ from emo.ravdess import ACTORS_WITHOUT_SONG, Clip, expected_clips, is_media_file
 
 log = logging.getLogger(__name__)
 CHUNK = 1 << 20
+# RAVDESS's clips are 0.2-1 MB (wav) to a few MB (mp4), and its zips hold them at about 2.5:1 (audio) or 1:1
+# (video). These bounds are far above that and stop a damaged or hostile archive (a zip bomb) from filling
+# the disk: no clip may exceed MAX_CLIP_BYTES, no archive may expand to more than MAX_EXPANSION × its size.
+MAX_CLIP_BYTES = 256 << 20
+MAX_EXPANSION = 10
+BOUNDS = f"{MAX_CLIP_BYTES >> 20} MiB per clip and {MAX_EXPANSION}x its size per archive"
+# What zipfile raises on a damaged, truncated or unsupported archive (RuntimeError: an encrypted member).
+ZIP_ERRORS = (zipfile.BadZipFile, zipfile.LargeZipFile, zlib.error, lzma.LZMAError, EOFError,
+              NotImplementedError, RuntimeError, ValueError, struct.error, OSError)
 
 
 class MissingClipsError(EmoError, RuntimeError):
@@ -79,15 +93,36 @@ def _note(found: dict[Clip, str], clip: Clip, origin: str) -> bool:
     return True
 
 
+def _too_large(where: str, limit: int, declared: int | None = None) -> EmoError:
+    """The error for a file past the size bounds (`limit`: the bytes it had left; `declared`: its header's word)."""
+    size = f"declares {declared} bytes" if declared is not None else f"more than {limit} bytes"
+    return zenodo.DownloadError(f"{where}: {size}, over the size bound ({BOUNDS}, {limit} bytes left; RAVDESS "
+                                "needs far less): a damaged or hostile file; check data.source")
+
+
+def _copy_bounded(fin: IO[bytes], fout: IO[bytes], limit: int, where: str, hasher: Any = None) -> int:
+    """Copy a stream and return its size, counting the bytes (never a header's word) against `limit`."""
+    copied = 0
+    while chunk := fin.read(CHUNK):
+        copied += len(chunk)
+        if copied > limit:
+            raise _too_large(where, limit)
+        if hasher is not None:
+            hasher.update(chunk)
+        fout.write(chunk)
+    return copied
+
+
 def _copy_verified(src: Path, dest: Path, expected_sha256: str | None) -> None:
     """Copy a file through a temporary name, checking its sha256 when the mirror lists one."""
     dest.parent.mkdir(parents=True, exist_ok=True)
     hasher = hashlib.sha256()
     tmp = dest.with_name(dest.name + ".tmp")
-    with open(src, "rb") as fin, open(tmp, "wb") as fout:
-        while chunk := fin.read(CHUNK):
-            hasher.update(chunk)
-            fout.write(chunk)
+    try:
+        with open(src, "rb") as fin, open(tmp, "wb") as fout:
+            _copy_bounded(fin, fout, MAX_CLIP_BYTES, str(src), hasher)
+    except OSError as err:
+        raise EmoError(f"cannot copy {src} to {tmp}: {zenodo.one_line(err)}") from None
     if expected_sha256 and hasher.hexdigest() != expected_sha256:
         tmp.unlink()
         raise zenodo.DownloadError(f"{src}: sha256 {hasher.hexdigest()} does not match the mirror's "
@@ -100,18 +135,22 @@ def _read_manifest(folder: Path) -> dict[Path, str]:
     manifest = folder / "MANIFEST.tsv"
     if not manifest.is_file():
         return {}
-    with open(manifest, newline="") as handle:
-        rows = csv.DictReader(handle, delimiter="\t")
-        if not rows.fieldnames or not {"path", "sha256"} <= set(rows.fieldnames):
-            return {}
-        return {(folder / row["path"]).resolve(): row["sha256"] for row in rows}
+    try:
+        with open(manifest, newline="", encoding="utf-8") as handle:
+            rows = csv.DictReader(handle, delimiter="\t")
+            if not rows.fieldnames or not {"path", "sha256"} <= set(rows.fieldnames):
+                return {}
+            return {(folder / row["path"]).resolve(): row["sha256"] for row in rows
+                    if row["path"] and row["sha256"]}
+    except (OSError, UnicodeDecodeError, csv.Error, ValueError) as err:
+        raise EmoError(f"{manifest}: unreadable ({zenodo.one_line(err)}); fix or remove it") from None
 
 
 def fetch_local(folder: Path, params: DataParams, out: Path, progress: bool = True) -> FetchReport:
     """Copy the wanted clips from a folder of RAVDESS-named files (any layout); never touch the folder."""
     if not folder.is_dir():
         raise EmoError(f"data.source {folder}: no such folder. Set data.source to 'zenodo', "
-                                "a Zenodo-compatible record URL, or a folder holding RAVDESS files")
+                       "a Zenodo-compatible record URL, or a folder holding RAVDESS files")
     wanted = _wanted(params)
     manifest = _read_manifest(folder)
     found: dict[Clip, str] = {}
@@ -132,30 +171,52 @@ def fetch_local(folder: Path, params: DataParams, out: Path, progress: bool = Tr
     return report
 
 
+def _wanted_member(info: zipfile.ZipInfo, wanted: set[Clip], archive: Path) -> Clip | None:
+    """The clip a zip member holds, if it is one of the wanted clips."""
+    if info.is_dir() or not is_media_file(info.filename):
+        return None
+    try:
+        clip = parse_name(info.filename)
+    except ValueError as err:
+        raise zenodo.DownloadError(f"{archive}: {err}") from None
+    return clip if clip in wanted else None
+
+
+def _extract_member(bundle: zipfile.ZipFile, info: zipfile.ZipInfo, dest: Path, limit: int, where: str) -> int:
+    """Copy one member to `dest` through a temporary name, at most `limit` bytes; returns its size."""
+    if info.file_size > limit:  # refused before a byte is written; the copy counts anyway
+        raise _too_large(where, limit, info.file_size)
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    tmp = dest.with_name(dest.name + ".tmp")
+    with bundle.open(info) as fin, open(tmp, "wb") as fout:
+        size = _copy_bounded(fin, fout, limit, where)
+    tmp.replace(dest)
+    return size
+
+
 def _extract(archive: Path, wanted: set[Clip], out: Path, found: dict[Clip, str]) -> int:
-    """Extract the wanted RAVDESS members of one zip into the canonical layout."""
-    count = 0
+    """Extract the wanted RAVDESS members of one zip into the canonical layout, within the size bounds."""
+    budget = MAX_EXPANSION * archive.stat().st_size
+    count, where = 0, str(archive)
     try:
         with zipfile.ZipFile(archive) as bundle:
             for info in bundle.infolist():
-                if info.is_dir() or not is_media_file(info.filename):
-                    continue
-                try:
-                    clip = parse_name(info.filename)
-                except ValueError as err:
-                    raise zenodo.DownloadError(f"{archive}: {err}") from None
-                if clip not in wanted:
+                where = f"{archive}: member {info.filename}"
+                clip = _wanted_member(info, wanted, archive)
+                if clip is None:
                     continue
                 _note(found, clip, f"{archive.name}:{info.filename}")
                 dest = canonical_path(out, clip, Path(info.filename).suffix)
-                dest.parent.mkdir(parents=True, exist_ok=True)
-                tmp = dest.with_name(dest.name + ".tmp")
-                with bundle.open(info) as fin, open(tmp, "wb") as fout:
-                    shutil.copyfileobj(fin, fout, CHUNK)
-                tmp.replace(dest)
+                budget -= _extract_member(bundle, info, dest, min(MAX_CLIP_BYTES, budget), where)
                 count += 1
-    except zipfile.BadZipFile as err:
-        raise zenodo.DownloadError(f"{archive}: not a valid zip ({err}); delete it and run again") from None
+    except EmoError:
+        raise
+    except ZIP_ERRORS as err:
+        if isinstance(err, OSError) and err.errno is not None:  # our disk, not the archive
+            raise EmoError(f"{where}: cannot extract ({zenodo.one_line(err)})") from None
+        raise zenodo.DownloadError(
+            f"{where}: cannot extract ({zenodo.one_line(err)}); the archive matches the record's md5, so the "
+            "source serves a damaged or unsupported zip: check data.source") from None
     return count
 
 
@@ -185,20 +246,45 @@ def fetch_remote(params: DataParams, out: Path, archive_dir: Path, progress: boo
     return report
 
 
+def _remove(path: Path) -> None:
+    """Delete a file, a link or a folder tree (read-only cache links too: only the links go, never the cache)."""
+    if path.is_symlink() or path.is_file():
+        path.unlink()
+    elif path.exists():
+        shutil.rmtree(path)
+
+
+def _swap_in(staging: Path, out: Path) -> None:
+    """Replace `out` by `staging` with renames only: a crash at any moment leaves whole data under some name."""
+    old = out.with_name(f".{out.name}.old")
+    _remove(old)
+    if out.exists() or out.is_symlink():
+        out.replace(old)
+    staging.replace(out)
+    _remove(old)
+
+
+def _recover(out: Path) -> None:
+    """Bring back the previous `out` if a run was killed between the two renames of _swap_in."""
+    old = out.with_name(f".{out.name}.old")
+    if old.is_dir() and not (out.exists() or out.is_symlink()):
+        old.replace(out)
+
+
 def fetch(params: DataParams, out: Path, archive_dir: Path, progress: bool = True) -> FetchReport:
-    """Fill `out` with the clips `params` ask for; all or nothing (`out` appears only when complete)."""
-    remote = params.source == "zenodo" or params.source.startswith(("http://", "https://"))
+    """Fill `out` with the clips `params` ask for; all or nothing: `out` is replaced only when complete."""
     staging = out.with_name(f".{out.name}.partial")
-    shutil.rmtree(staging, ignore_errors=True)
+    _recover(out)
+    _remove(staging)
     staging.mkdir(parents=True)
     try:
-        if remote:
+        if zenodo.is_remote(params.source):
             report = fetch_remote(params, staging, archive_dir, progress)
         else:
             report = fetch_local(Path(params.source).expanduser(), params, staging, progress)
     except BaseException:
-        shutil.rmtree(staging, ignore_errors=True)
+        with contextlib.suppress(OSError):  # the error to report is the one that stopped the fetch
+            _remove(staging)
         raise
-    shutil.rmtree(out, ignore_errors=True)
-    staging.replace(out)
+    _swap_in(staging, out)
     return report

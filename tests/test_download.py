@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import hashlib
+import json
+import shutil
 import socket
 import time
 import zipfile
@@ -14,6 +16,7 @@ from conftest import FIXTURE_ACTORS, FakeZenodo
 from emo.download import MissingClipsError, fetch
 from emo.params import DataParams
 from emo.zenodo import DownloadError, SourceUnreachable, parse_record
+from project import copy_project, dvc, set_params
 
 AUDIO = "Audio_Speech_Actors_01-24.zip"
 VIDEO_23 = "Video_Speech_Actor_23.zip"
@@ -156,11 +159,48 @@ def test_no_network_fails_fast_with_mirror_hint(tmp_path):
 
 
 def test_record_json_shapes():
-    legacy = {"files": [{"key": "a.zip", "size": 3, "checksum": "md5:ABC",
+    md5 = "0123456789abcdef0123456789ABCDEF"
+    legacy = {"files": [{"key": "a.zip", "size": 3, "checksum": f"md5:{md5}",
                          "links": {"self": "https://zenodo.org/api/records/1/files/a.zip/content"}}]}
-    rdm = {"files": {"entries": {"a.zip": {"key": "a.zip", "size": 3, "checksum": "md5:abc",
-                                           "links": {"content": "https://x/a.zip/content"}}}}}
-    assert parse_record(legacy)["a.zip"].md5 == "abc"
-    assert parse_record(rdm)["a.zip"].url == "https://x/a.zip/content"
+    rdm = {"files": {"entries": {"a.zip": {"key": "a.zip", "size": 3, "checksum": f"md5:{md5}",
+                                           "links": {"content": "HTTPS://x/a.zip/content"}}}}}
+    assert parse_record(legacy)["a.zip"].md5 == md5.lower()
+    assert parse_record(rdm)["a.zip"].url == "HTTPS://x/a.zip/content"
     with pytest.raises(DownloadError, match="md5"):
-        parse_record({"files": [{"key": "a.zip", "links": {"self": "u"}, "checksum": "sha1:00"}]})
+        parse_record({"files": [{"key": "a.zip", "size": 3, "links": {"self": "https://x/a"}, "checksum": "sha1:00"}]})
+
+
+# --- all or nothing under DVC ------------------------------------------------------------------------------
+
+
+def cache_is_intact(project: Path) -> bool:
+    """Whether every file in the project's DVC cache still hashes to its own name (nothing wrote into it)."""
+    objects = [p for p in (project / ".dvc/cache/files/md5").rglob("*") if p.is_file() and p.suffix != ".dir"]
+    return bool(objects) and all(
+        hashlib.md5(p.read_bytes()).hexdigest() == p.parent.name + p.name for p in objects)
+
+
+@pytest.mark.slow
+def test_failed_dvc_repro_keeps_data_raw_and_a_good_one_replaces_it(fixture_dataset, tmp_path):
+    source = tmp_path / "mirror"
+    shutil.copytree(fixture_dataset / "audio_speech", source)
+    project = copy_project(tmp_path / "project")
+    set_params(project, data={"source": str(source), "parts": ["audio_speech"], "actors": [1, 2]})
+    dvc(project, "repro", "-s", "download")
+    raw = project / "data/raw"
+    before = digest_tree(raw)
+    assert len(before) == 120 and next(raw.rglob("*.wav")).stat().st_nlink == 2  # linked into the cache
+
+    (source / "Actor_02/03-01-05-01-01-01-02.wav").unlink()
+    failed = dvc(project, "repro", "-f", "-s", "download", check=False)
+    assert failed.returncode != 0 and "error: 1 of 120 expected clips are missing" in failed.stderr
+    assert digest_tree(raw) == before  # the previous data/raw survives the failed run
+    assert not (project / "data/.raw.partial").exists() and not (project / "data/.raw.old").exists()
+
+    set_params(project, data={"actors": [2, 21]})
+    shutil.copy(fixture_dataset / "audio_speech/Actor_02/03-01-05-01-01-01-02.wav", source / "Actor_02")
+    dvc(project, "repro", "-s", "download")
+    assert sorted(p.name for p in raw.iterdir()) == ["audio_speech"]
+    assert sorted(p.name for p in (raw / "audio_speech").iterdir()) == ["Actor_02", "Actor_21"]  # replaced whole
+    assert len(digest_tree(raw)) == 120 and cache_is_intact(project)
+    assert json.loads(dvc(project, "status", "download", "--json").stdout) == {}

@@ -1,18 +1,21 @@
 """The download stage from a local mirror folder: any layout, read only, verified, complete."""
 
+import os
 import shutil
 
 import pytest
 
 from conftest import FIXTURE_ACTORS, tree_snapshot
+from emo import download
 from emo.download import DuplicateClipError, MissingClipsError, fetch
+from emo.errors import EmoError
 from emo.params import DataParams
 from emo.ravdess import RavdessNameError
 from emo.zenodo import DownloadError
 
 
 def audio_params(source, **overrides):
-    return DataParams(source=str(source), parts=("audio_speech",), actors=FIXTURE_ACTORS, **overrides)
+    return DataParams(**{"source": str(source), "parts": ("audio_speech",), "actors": FIXTURE_ACTORS, **overrides})
 
 
 @pytest.fixture
@@ -80,3 +83,39 @@ def test_failed_run_keeps_the_previous_output(flat_mirror, tmp_path):
 def test_missing_folder_is_a_clear_error(tmp_path):
     with pytest.raises(Exception, match="no such folder"):
         fetch(audio_params(tmp_path / "nowhere"), tmp_path / "raw", tmp_path / "a", progress=False)
+
+
+def test_run_killed_between_the_two_renames_gets_the_previous_output_back(flat_mirror, tmp_path):
+    fetch(audio_params(flat_mirror), tmp_path / "raw", tmp_path / "a", progress=False)
+    (tmp_path / "raw").rename(tmp_path / ".raw.old")  # where a kill between the renames leaves it
+    (flat_mirror / "03-01-04-02-01-01-21.wav").unlink()
+    with pytest.raises(MissingClipsError):
+        fetch(audio_params(flat_mirror), tmp_path / "raw", tmp_path / "a", progress=False)
+    assert len(list((tmp_path / "raw").rglob("*.wav"))) == 240 and not (tmp_path / ".raw.old").exists()
+
+
+def test_success_replaces_read_only_cache_links_without_writing_into_them(flat_mirror, tmp_path):
+    raw = tmp_path / "raw"
+    fetch(audio_params(flat_mirror, actors=(1,)), raw, tmp_path / "a", progress=False)
+    cache = tmp_path / "cache"  # stands for DVC's cache: data/raw's files are read-only hardlinks into it
+    cache.mkdir()
+    for path in raw.rglob("*.wav"):
+        os.link(path, cache / path.name)
+        path.chmod(0o444)
+    before = tree_snapshot(cache)
+    fetch(audio_params(flat_mirror, actors=(2,)), raw, tmp_path / "a", progress=False)
+    assert [p.name for p in (raw / "audio_speech").iterdir()] == ["Actor_02"]  # replaced whole
+    assert tree_snapshot(cache) == before and not (tmp_path / ".raw.old").exists()
+
+
+def test_clip_past_the_size_bound_is_refused(flat_mirror, tmp_path, monkeypatch):
+    monkeypatch.setattr(download, "MAX_CLIP_BYTES", 1000)
+    with pytest.raises(DownloadError, match=r"mirror/03-01-.*\.wav: more than 1000 bytes, over the size bound"):
+        fetch(audio_params(flat_mirror), tmp_path / "raw", tmp_path / "a", progress=False)
+    assert not (tmp_path / "raw").exists() and not (tmp_path / ".raw.partial").exists()
+
+
+def test_unreadable_manifest_is_one_line(flat_mirror, tmp_path):
+    (flat_mirror / "MANIFEST.tsv").write_bytes(b"path\tsha256\n\xff\xfe\x00 not text\n")
+    with pytest.raises(EmoError, match=r"MANIFEST.tsv: unreadable \(UnicodeDecodeError"):
+        fetch(audio_params(flat_mirror), tmp_path / "raw", tmp_path / "a", progress=False)
