@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import os
 import wave
+from dataclasses import dataclass
 
 import librosa
 import numpy as np
@@ -11,9 +13,61 @@ import soundfile
 from emo.errors import EmoError
 from emo.params import AudioParams
 
+#: A clip is "short" when less than this share of the analysis window holds its audio (the rest is zero padding).
+#: Every real RAVDESS speech clip covers at least 78 % of the paper's window (the shortest lasts 2.94 s).
+SHORT_SHARE = 0.5
+PIPELINE_FIX = "fetch the data again, or set audio.skip_damaged: true to leave it out"
+
 
 class DamagedAudioError(EmoError):
-    """An audio file that cannot be decoded, or holds fewer samples than its header promises."""
+    """An audio file that cannot be decoded, holds no samples or bad ones, or fewer than its header promises.
+
+    `problem` is the message without the file name and the fix, for callers that word the fix themselves.
+    """
+
+    def __init__(self, message: str, problem: str = ""):
+        super().__init__(message)
+        self.problem = problem or message
+
+
+def damaged(path: str, problem: str) -> DamagedAudioError:
+    """The error for an unusable clip of the pipeline: the file, what is wrong, and the generic fix."""
+    return DamagedAudioError(f"{path}: {problem}; {PIPELINE_FIX}", problem)
+
+
+@dataclass(frozen=True)
+class Window:
+    """The analysis window of a clip: the model's input, and what it holds of the clip."""
+
+    wave: np.ndarray  # mono, params.sample_rate, zero-padded to params.samples
+    seconds: float  # the clip's length
+    covered: float  # share of the window [offset, offset + duration) that lies within the clip, 0..1
+    peak: float  # largest |sample| in the window, over all channels, before resampling
+    clipped: float  # share of the window's samples at or beyond full scale (|x| >= 0.99)
+
+    @property
+    def short(self) -> bool:
+        """Whether less than SHORT_SHARE of the window holds audio."""
+        return self.covered < SHORT_SHARE
+
+
+def window_frames(native_rate: int, params: AudioParams) -> tuple[int, int]:
+    """First frame and frame count of the window [offset, offset + duration) at a file's own rate."""
+    return int(round(params.offset * native_rate)), int(round(params.duration * native_rate))
+
+
+def to_window(block: np.ndarray, native_rate: int, seconds: float, params: AudioParams, path: str) -> Window:
+    """A Window from the window's samples [frames, channels] at the file's rate: mixed down, resampled, padded."""
+    if not np.isfinite(block).all():
+        raise damaged(path, "holds NaN or infinite samples")
+    loud = np.abs(block)
+    mono = block.mean(axis=1)
+    if native_rate != params.sample_rate and len(mono):
+        mono = librosa.resample(mono, orig_sr=native_rate, target_sr=params.sample_rate, res_type="soxr_hq")
+    out = np.zeros(params.samples, np.float32)
+    out[:min(len(mono), params.samples)] = mono[:params.samples]
+    return Window(out, seconds, covered=min(len(block) / native_rate / params.duration, 1.0),
+                  peak=float(loud.max(initial=0.0)), clipped=float((loud >= 0.99).mean()) if loud.size else 0.0)
 
 
 def _declared_frames(path: str) -> int | None:
@@ -27,35 +81,38 @@ def _declared_frames(path: str) -> int | None:
         return None  # not plain PCM (e.g. float WAV): libsndfile's own checks apply
 
 
+def read_window(path: str, params: AudioParams) -> Window:
+    """The clip's window [offset, offset + duration), read alone (never the whole file), with what it holds."""
+    if os.path.isfile(path) and os.path.getsize(path) == 0:
+        raise damaged(path, "empty file (0 bytes)")
+    try:
+        with soundfile.SoundFile(path) as audio:
+            native, frames = audio.samplerate, audio.frames
+            start, length = window_frames(native, params)
+            wanted = min(length, max(frames - start, 0))
+            if start < frames:
+                audio.seek(start)
+            block = audio.read(wanted, dtype="float32", always_2d=True)
+    except (RuntimeError, soundfile.LibsndfileError, ValueError) as err:
+        why = str(err).replace(f"Error opening {path!r}: ", "")  # libsndfile names the file: once is enough
+        raise damaged(path, f"cannot decode audio ({why})") from None
+    declared = _declared_frames(path)
+    if len(block) < wanted or (declared is not None and declared > frames):
+        have = frames if len(block) >= wanted else start + len(block)
+        raise damaged(path, f"truncated — {have} samples decoded where the header promises "
+                            f"{declared or start + wanted}")
+    if frames == 0:
+        raise damaged(path, "holds no audio samples")
+    return to_window(block, native, frames / native, params, path)
+
+
 def load_clip(path: str, params: AudioParams) -> np.ndarray:
     """The clip's mono window [offset, offset + duration) at the target rate, zero-padded to full length.
 
     Equivalent to `librosa.load(path, sr, offset, duration)` as in the paper, plus padding (many RAVDESS
     clips end before 3.5 s) and a check that the file is whole.
     """
-    try:
-        with soundfile.SoundFile(path) as audio:
-            native = audio.samplerate
-            start = int(round(params.offset * native))
-            wanted = min(int(round(params.duration * native)), max(audio.frames - start, 0))
-            if start < audio.frames:
-                audio.seek(start)
-            block = audio.read(wanted, dtype="float32", always_2d=True)
-    except (RuntimeError, soundfile.LibsndfileError, ValueError) as err:
-        raise DamagedAudioError(f"{path}: cannot decode audio ({err}); the file is damaged — fetch the data "
-                                "again, or set audio.skip_damaged: true to leave it out") from None
-    declared = _declared_frames(path)
-    if len(block) < wanted or (declared is not None and declared > audio.frames):
-        have = audio.frames if len(block) >= wanted else start + len(block)
-        raise DamagedAudioError(f"{path}: truncated — {have} samples decoded where the header promises "
-                                f"{declared or start + wanted}; fetch the data again, or set "
-                                "audio.skip_damaged: true")
-    wave = block.mean(axis=1)
-    if native != params.sample_rate:
-        wave = librosa.resample(wave, orig_sr=native, target_sr=params.sample_rate, res_type="soxr_hq")
-    out = np.zeros(params.samples, np.float32)
-    out[:min(len(wave), params.samples)] = wave[:params.samples]
-    return out
+    return read_window(path, params).wave
 
 
 def pitch_shift(wave: np.ndarray, sample_rate: int, semitones: float) -> np.ndarray:

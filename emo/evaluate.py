@@ -8,6 +8,8 @@ from pathlib import Path
 import numpy as np
 from sklearn.metrics import accuracy_score, balanced_accuracy_score, confusion_matrix, f1_score, recall_score
 
+from emo.io import write_json
+from emo.params import FusionParams
 from emo.ravdess import EMOTIONS
 
 LABELS = list(range(len(EMOTIONS)))
@@ -118,3 +120,43 @@ def seed_ensemble(labels: dict, probabilities: dict) -> dict:
     """Scores of the seeds' mean class probabilities, per test set (fold), averaged over folds."""
     per_fold = [scores(labels[fold], np.mean(probabilities[fold], axis=0).argmax(1)) for fold in labels]
     return summarise(per_fold) if len(per_fold) > 1 else per_fold[0]
+
+
+def evaluate_model(model: str, balance: str, fusion_params: FusionParams) -> tuple[dict, np.ndarray, np.ndarray]:
+    """Metrics of models/<name>.pt on its test clips (of every fold it holds), with the first seed's labels and
+    predictions. The checkpoint is read as weights only; a fusion model pairs its inputs as it was trained."""
+    import torch
+
+    from emo import datasets, train
+
+    name = datasets.model_name(model, balance)
+    saved = train.load_checkpoint(Path(f"models/{name}.pt"),
+                                  f"re-train it with `dvc repro -f {datasets.train_stage(model, balance)}`")
+    fusion_params = FusionParams(**saved["fusion"]) if saved.get("fusion") else fusion_params
+    folds = {run["fold"] for run in saved["runs"]}
+    tests = {fold: datasets.load_model_inputs(model, balance, saved["settings"]["speaker_norm"], fusion_params,
+                                              ("test",), fold)["test"] for fold in folds}
+    metrics, actual, predicted = evaluate_runs(saved, tests, torch.device("cpu"))
+    protocol = datasets.model_protocol(model, balance, fusion_params)
+    if None not in tests:
+        metrics["per_fold"] = per_fold(metrics["per_seed"], protocol["fold_test_actors"],
+                                       {fold: len(test.y) for fold, test in tests.items()})
+    return ({"model": name, "preset": saved["preset"], "architecture": saved["settings"]["model"],
+             **provenance(saved), **protocol, **metrics}, actual, predicted)
+
+
+def per_fold(per_run: list[dict], test_actors: list[list[int]], n_test: dict) -> list[dict]:
+    """Each fold's test actors, clip count and scores (mean and std over its seeds)."""
+    return [{"fold": fold, "test_actors": test_actors[fold], "n_test": n_test[fold],
+             **{k: v for k, v in summarise([r for r in per_run if r["fold"] == fold]).items() if k != "recall"}}
+            for fold in sorted(n_test)]
+
+
+def write_outputs(metrics: dict, actual: np.ndarray, predicted: np.ndarray) -> None:
+    """metrics/<name>.json, and the first seed's confusion as CSV (for `dvc plots`) and PNG."""
+    name = metrics["model"]
+    write_json(Path(f"metrics/{name}.json"), metrics)
+    write_confusion_csv(actual, predicted, Path(f"plots/confusion/{name}.csv"))
+    first = metrics["per_seed"][0]
+    title = f"{name} ({metrics['preset']}), seed {first['seed']}: accuracy {first['accuracy']:.3f}"
+    plot_confusion(normalised_confusion(actual, predicted), title, Path(f"plots/confusion/{name}.png"))

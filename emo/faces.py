@@ -19,6 +19,7 @@ from tqdm.auto import tqdm
 from emo.errors import EmoError
 from emo.io import write_csv
 from emo.params import VideoParams
+from emo.refetch import advice
 from emo.video import DamagedVideoError, read_frames
 
 log = logging.getLogger(__name__)
@@ -183,7 +184,7 @@ def clip_crops(job: tuple[int, str, VideoParams, bool]) -> tuple[int, np.ndarray
     try:
         frames, info = read_frames(path, params.frames, threads=1)
     except DamagedVideoError as err:
-        return index, None, {}, str(err)
+        return index, None, {}, err.problem
     crops, stats = crop_clip(frames, _DETECTOR, params, track)
     return index, crops, {**info, **stats}, None
 
@@ -217,7 +218,7 @@ FIELDS = ("performance", "path", "frames_decoded", "truncated", "detected", "nea
 
 
 def extract(clips: list[tuple[str, str]], params: VideoParams, out: Path, progress: bool = True,
-            track: bool = True) -> dict:
+            track: bool = True, source: str | None = None) -> dict:
     """Write out/crops.npy [n_clips, frames, S, S] uint8, out/valid.npy [n_clips] and out/clips.csv; report.
 
     `clips` are (performance key, mp4 path) pairs; row i of every output is clip i. Each file is written
@@ -240,7 +241,7 @@ def extract(clips: list[tuple[str, str]], params: VideoParams, out: Path, progre
             results = pool.imap(clip_crops, jobs, chunksize=4)
             for index, block, info, error in tqdm(results, total=n, unit="clip", desc="faces",
                                                   disable=not progress):
-                rows[index] = _row(clips[index], info, error, params)
+                rows[index] = _row(clips[index], info, error, params, source)
                 if block is not None:
                     crops[index] = block
                     valid[index] = True
@@ -258,13 +259,13 @@ def extract(clips: list[tuple[str, str]], params: VideoParams, out: Path, progre
     return report(rows, params)
 
 
-def _row(clip: tuple[str, str], info: dict, error: str | None, params: VideoParams) -> dict:
-    """One clips.csv row; a damaged video stops the run unless `skip_damaged`."""
+def _row(clip: tuple[str, str], info: dict, error: str | None, params: VideoParams, source: str | None) -> dict:
+    """One clips.csv row; a damaged video stops the run, with the fix for `source`, unless `skip_damaged`."""
     key, path = clip
     if error:
         if not params.skip_damaged:
-            raise DamagedVideoError(error)
-        log.warning("skipping damaged video: %s", error)
+            raise DamagedVideoError(f"{path}: {error}; {advice(path, source, 'video')}", error)
+        log.warning("skipping damaged video: %s: %s", path, error)
         return {"performance": key, "path": path, "status": "damaged"}
     return {"performance": key, "path": path, "frames_decoded": info["frames_decoded"], "truncated": info["truncated"],
             "detected": info["detected"], "nearest": info["nearest"], "centre": info["centre"],

@@ -15,6 +15,7 @@ from tqdm.auto import tqdm
 from emo import audio
 from emo.augment import PlannedClip
 from emo.params import AudioParams
+from emo.refetch import advice
 
 log = logging.getLogger(__name__)
 
@@ -31,22 +32,29 @@ def render(wave: np.ndarray, row: PlannedClip, params: AudioParams, noise_amplit
 
 
 def clip_features(job: tuple[str, list[PlannedClip], AudioParams, float]):
-    """Worker: load one source clip once and compute the features of all its planned rows."""
+    """Worker: load one source clip once and compute the features of all its planned rows.
+
+    Returns (path, row indices, log-mel block, MFCC block, the window's share of real audio, error); a
+    damaged clip comes back as its problem (no fix: the caller knows the data source).
+    """
     path, rows, params, noise_amplitude = job
+    indices = [r.index for r in rows]
     try:
-        wave = audio.load_clip(path, params)
+        window = audio.read_window(path, params)
     except audio.DamagedAudioError as err:
-        return path, [r.index for r in rows], None, None, str(err)
-    pairs = [audio.features(render(wave, row, params, noise_amplitude), params) for row in rows]
-    return path, [r.index for r in rows], np.stack([p[0] for p in pairs]), np.stack([p[1] for p in pairs]), None
+        return path, indices, None, None, 0.0, err.problem
+    pairs = [audio.features(render(window.wave, row, params, noise_amplitude), params) for row in rows]
+    return path, indices, np.stack([p[0] for p in pairs]), np.stack([p[1] for p in pairs]), window.covered, None
 
 
 def featurize(plan_rows: list[PlannedClip], params: AudioParams, noise_amplitude: float, out: Path,
-              progress: bool = True) -> dict:
+              progress: bool = True, source: str | None = None) -> dict:
     """Write out/logmel.npy [N, n_mels, T], out/mfcc.npy [N, n_mfcc, T], out/valid.npy [N] (bool).
 
     Each source clip is decoded once; clips are spread over `params.workers` processes. The result does
-    not depend on the number of workers (every random choice is in the plan).
+    not depend on the number of workers (every random choice is in the plan). A damaged clip stops the run
+    (its fix worded for `source`, params.yaml's data.source) or, with `audio.skip_damaged`, is left out and
+    counted; a short clip (less than half the window holds audio: zero-padded) is kept, counted and named.
     """
     out.mkdir(parents=True, exist_ok=True)
     n, frames = len(plan_rows), params.frames
@@ -61,21 +69,25 @@ def featurize(plan_rows: list[PlannedClip], params: AudioParams, noise_amplitude
         else:  # a performance we have only the video of
             valid[row.index] = False
     jobs = [(path, rows, params, noise_amplitude) for path, rows in groups.items()]
-    damaged = []
+    damaged, short = [], []
     workers = max(1, min(params.workers, os.cpu_count() or 1))
     # One BLAS thread per worker: with several, the workers' threads spin against each other on 2 cores.
     with get_context().Pool(workers, initializer=threadpool_limits, initargs=(1,)) if workers > 1 \
             else _Serial() as pool:
         results = pool.imap_unordered(clip_features, jobs, chunksize=8)
-        for path, indices, mel_block, mfcc_block, error in tqdm(results, total=len(jobs), unit="clip",
-                                                              desc="featurize", disable=not progress):
+        for path, indices, mel_block, mfcc_block, covered, error in tqdm(
+                results, total=len(jobs), unit="clip", desc="featurize", disable=not progress):
             if error:
                 if not params.skip_damaged:
-                    raise audio.DamagedAudioError(error)
-                log.warning("skipping damaged clip: %s", error)
+                    raise audio.DamagedAudioError(f"{path}: {error}; {advice(path, source, 'audio')}", error)
+                log.warning("skipping damaged clip: %s: %s", path, error)
                 damaged.append(path)
                 valid[indices] = False
                 continue
+            if covered < audio.SHORT_SHARE:
+                log.warning("short clip: %s: only %.0f %% of the %.1f s window from %.1f s holds audio; the rest "
+                            "is zero padding", path, 100 * covered, params.duration, params.offset)
+                short.append(path)
             logmel[indices] = mel_block
             mfcc[indices] = mfcc_block
     logmel.flush()
@@ -86,6 +98,7 @@ def featurize(plan_rows: list[PlannedClip], params: AudioParams, noise_amplitude
     np.save(out / "valid.npy", valid)
     return {"rows": n, "source_clips": len(jobs), "rows_without_audio": sum(not r.path for r in plan_rows),
             "damaged_clips": len(damaged), "damaged": sorted(damaged),
+            "short_clips": len(short), "short": sorted(short),
             "rows_left_out": int((~valid).sum())}
 
 

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import csv
+import logging
+import math
 from collections import Counter
 from collections.abc import Iterable
 from dataclasses import asdict, dataclass
@@ -15,6 +17,7 @@ from emo.errors import EmoError
 from emo.io import write_csv
 from emo.ravdess import ActorSplit, is_media_file, parse_name
 
+log = logging.getLogger(__name__)
 COLUMNS = ("path", "part", "modality", "channel", "emotion", "label", "intensity", "statement",
            "repetition", "actor", "split", "performance", "duration")
 
@@ -39,7 +42,7 @@ class Row:
     actor: int
     split: str
     performance: str
-    duration: float
+    duration: float  # NaN when the file cannot be read: featurize / faces stop on it or leave it out
 
 
 def media_duration(path: Path) -> float:
@@ -52,14 +55,24 @@ def media_duration(path: Path) -> float:
         finally:
             capture.release()
         if not frames or not fps or frames <= 0 or fps <= 0:
-            raise DamagedClipError(f"{path}: cannot read video frame count / rate; the file is damaged "
-                                   "or empty — delete it and fetch the data again")
+            raise DamagedClipError(f"{path}: cannot read video frame count / rate (empty or damaged file)")
         return frames / fps
     try:
         return soundfile.info(str(path)).duration
     except (RuntimeError, soundfile.LibsndfileError) as err:
-        raise DamagedClipError(f"{path}: cannot read audio ({err}); the file is damaged — "
-                               "delete it and fetch the data again") from None
+        raise DamagedClipError(f"{path}: cannot read audio ({err})") from None
+
+
+def _duration(path: Path) -> float:
+    """The clip's duration, or NaN and a warning when the file cannot be read."""
+    # Not an error here: one place decides whether a damaged clip stops the run, the stage that decodes it
+    # (featurize: audio.skip_damaged, faces: video.skip_damaged), and it knows the fix for the data source.
+    try:
+        return round(media_duration(path), 4)
+    except DamagedClipError as err:
+        log.warning("%s; duration left empty, %s decides (%s.skip_damaged)", err,
+                    *(("faces", "video") if path.suffix.lower() == ".mp4" else ("featurize", "audio")))
+        return math.nan
 
 
 def build(raw: Path, split: ActorSplit) -> list[Row]:
@@ -71,21 +84,27 @@ def build(raw: Path, split: ActorSplit) -> list[Row]:
                         emotion=clip.emotion_name, label=clip.label, intensity=clip.intensity,
                         statement=clip.statement, repetition=clip.repetition, actor=clip.actor,
                         split=split.of(clip.actor), performance=clip.performance,
-                        duration=round(media_duration(path), 4)))
+                        duration=_duration(path)))
     return rows
 
 
 def write(rows: Iterable[Row], path: Path) -> None:
-    """Write rows as CSV through a temporary file."""
-    write_csv(path, COLUMNS, (asdict(r) for r in rows))
+    """Write rows as CSV through a temporary file; an unreadable clip's duration is an empty cell."""
+    write_csv(path, COLUMNS, ({**asdict(r), "duration": "" if math.isnan(r.duration) else r.duration}
+                              for r in rows))
 
 
 def read(path: Path) -> list[Row]:
     """Read an inventory CSV back into rows."""
     ints = {"modality", "channel", "label", "intensity", "statement", "repetition", "actor"}
     with open(path, newline="") as handle:
-        return [Row(**{k: int(v) if k in ints else float(v) if k == "duration" else v
+        return [Row(**{k: int(v) if k in ints else float(v or "nan") if k == "duration" else v
                        for k, v in record.items()}) for record in csv.DictReader(handle)]
+
+
+def unreadable(rows: list[Row]) -> list[str]:
+    """Paths of the clips whose duration could not be read."""
+    return [r.path for r in rows if math.isnan(r.duration)]
 
 
 def summary(rows: list[Row]) -> dict:
@@ -96,7 +115,9 @@ def summary(rows: list[Row]) -> dict:
         "per_split": dict(sorted(Counter(r.split for r in rows).items())),
         "per_emotion": dict(sorted(Counter(r.emotion for r in rows).items())),
         "actors": len({r.actor for r in rows}),
-        "hours": round(sum(r.duration for r in rows) / 3600, 4),
+        "hours": round(sum(r.duration for r in rows if not math.isnan(r.duration)) / 3600, 4),
+        "unreadable_clips": len(unreadable(rows)),
+        "unreadable": unreadable(rows),
     }
 
 

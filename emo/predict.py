@@ -1,24 +1,23 @@
 """`emo predict`: the trained models applied to new audio and video files, with the pipeline's own preprocessing.
 
-A wav/flac goes to an audio model, a video-only mp4 to the video model, an audio-video pair (or an audio-video
-mp4) to the fusion model. Features are computed by the pipeline's functions with params.yaml's `audio` and `video`
-sections, and normalised with the statistics in the model's split file, as at training.
+A wav/flac (or an mp4 with sound only) goes to an audio model, a video-only mp4 to the video model, an audio-video
+pair (or an audio-video mp4) to the fusion model. Files are read by `emo.media`; features are computed by the
+pipeline's functions with params.yaml's `audio` and `video` sections, and normalised with the statistics in the
+model's split file, as at training.
 """
 
 from __future__ import annotations
 
 import json
 import re
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
-import soundfile
 import torch
 from tqdm.auto import tqdm
 
-from emo import audio, layout
+from emo import audio, layout, media
 from emo.errors import EmoError
 from emo.params import Params
 from emo.params import load as load_params
@@ -52,6 +51,7 @@ class Job:
     features: dict[str, np.ndarray] = field(default_factory=dict)
     faces: dict | None = None
     error: tuple[str, str] | None = None  # (the file it is about, one-line message)
+    warnings: list[tuple[str, str]] = field(default_factory=list)  # (the file it is about, one line) each
     result: dict | None = None
 
     @property
@@ -112,8 +112,8 @@ class Featurizer:
 
     def audio(self, job: Job) -> dict[str, np.ndarray]:
         """{'logmel': [n_mels, frames], 'mfcc': [n_mfcc, frames]} of the job's audio, as `featurize` computes them."""
-        wave = _mp4_wave(job.audio, self.params) if job.audio_from_video else audio.load_clip(str(job.audio),
-                                                                                              self.params.audio)
+        wave, warnings = media.read_audio(job.audio, self.params.audio, job.audio_from_video)
+        job.warnings += [(str(job.audio), w) for w in warnings]
         logmel, mfcc = audio.features(wave, self.params.audio)
         return {"logmel": logmel, "mfcc": mfcc}
 
@@ -121,52 +121,14 @@ class Featurizer:
         """Face embeddings [D, frames] of the job's video (frames -> Haar face crops -> embedder), and face counts."""
         from emo.embedders import load_embedder
         from emo.faces import FaceDetector, crop_clip
-        from emo.video import read_frames
 
         p = self.params.video
         if self._embedder is None:  # both or neither: a failed load is tried again (and named) for the next video
             self._detector, self._embedder = FaceDetector(p), load_embedder(p.embedder, self.root / p.vgg19_weights)
-        frames, _ = read_frames(str(job.video), p.frames, threads=1)  # as the faces stage reads them
-        crops, counts = crop_clip(frames, self._detector, p, p.track_faces)
+        crops, counts = crop_clip(media.read_video(job.video, p.frames), self._detector, p, p.track_faces)
+        if counts["detected"] == 0:
+            job.warnings.append((str(job.video), "no face found in any frame; centre crops were used"))
         return self._embedder.embed(crops).T, counts  # stored [D, frames] like the audio's [bins, frames]
-
-
-def _mp4_wave(path: Path, params: Params) -> np.ndarray:
-    """The sound track of an mp4, windowed and resampled by `audio.load_clip`, the pipeline's own reader."""
-    try:
-        import av
-    except ImportError:
-        raise PredictError("reading the audio of an mp4 needs PyAV (`av` in requirements.txt): install it, or pass "
-                           "the audio and the video as separate files") from None
-    with av.open(str(path)) as container:
-        if not container.streams.audio:
-            raise PredictError("no audio track; pass a video-only mp4 under a 02-... name, or its audio with --pair")
-        stream = container.streams.audio[0]
-        planar = av.AudioResampler(format="fltp")  # float [channels, samples] whatever the codec's sample format
-        blocks = [out.to_ndarray() for frame in container.decode(stream) for out in planar.resample(frame)]
-        rate = stream.rate
-    if not blocks:
-        raise PredictError("the audio track holds no samples")
-    with tempfile.TemporaryDirectory() as tmp:
-        # Through a float WAV (exact) so that the offset, duration, mixing and resampling are load_clip's.
-        wav = Path(tmp) / "audio.wav"
-        soundfile.write(wav, np.concatenate(blocks, axis=1).T, rate, subtype="FLOAT")
-        return audio.load_clip(str(wav), params.audio)
-
-
-def _has_audio(path: Path) -> bool:
-    """Whether an mp4 carries sound: by its RAVDESS modality (01 audio-video), else by looking for an audio stream."""
-    try:
-        return parse_name(path).modality == 1
-    except RavdessNameError:
-        pass
-    try:
-        import av
-
-        with av.open(str(path)) as container:
-            return bool(container.streams.audio)
-    except Exception:  # no PyAV, or unreadable: the video reader names the problem
-        return False
 
 
 def speaker_of(path: Path) -> str:
@@ -201,11 +163,9 @@ def collect(paths: list[str], pairs: list[tuple[str, str]] = (), pair: bool = Tr
             if file.resolve() in seen:
                 continue
             seen.add(file.resolve())
-            if file.suffix.lower() in AUDIO_SUFFIXES:
-                jobs.append(Job(audio=file, label=str(file)))
-            else:
-                both = _has_audio(file)
-                jobs.append(Job(audio=file if both else None, video=file, audio_from_video=both, label=str(file)))
+            sound, picture = (True, False) if file.suffix.lower() in AUDIO_SUFFIXES else media.mp4_streams(file)
+            jobs.append(Job(audio=file if sound else None, video=file if picture else None,
+                            audio_from_video=sound and file.suffix.lower() in VIDEO_SUFFIXES, label=str(file)))
     if pair:
         jobs = _pair_by_performance(jobs)
     for audio_file, video_file in pairs:
@@ -365,7 +325,8 @@ def _finish(jobs: list[Job], loaded: dict, mode: str) -> list[Job]:
             job.result = {"file": job.label, "audio": str(job.audio) if job.audio else None,
                           "video": str(job.video) if job.video else None, "model": name,
                           "seeds": [r["seed"] for r in model.saved["runs"]], "speaker": job.speaker,
-                          "speaker_stats": stats, "faces": job.faces, "prediction": EMOTIONS[int(row.argmax())],
+                          "speaker_stats": stats, "faces": job.faces, "warnings": _warnings(job),
+                          "prediction": EMOTIONS[int(row.argmax())],
                           "probabilities": {e: float(p) for e, p in zip(EMOTIONS, row, strict=True)}}
     return jobs
 
@@ -380,11 +341,19 @@ def _stats_text(stats: dict | None) -> str:
     return ", ".join(f"{f}: {s['source']} ({s['clips']})" for f, s in stats.items())
 
 
+def _warnings(job: Job) -> list[dict[str, str]]:
+    """The job's warnings as JSON records, like the errors'."""
+    return [{"file": file, "warning": text} for file, text in job.warnings]
+
+
 def table(jobs: list[Job]) -> str:
-    """The results as an aligned text table, one row per prediction."""
-    header = ["file", "model", "prediction", *EMOTIONS, "speaker", "speaker stats"]
+    """The results as an aligned text table, one row per prediction; a warnings column when there are any."""
+    results = [j.result for j in jobs if j.result]
+    flagged = any(r["warnings"] for r in results)
+    header = ["file", "model", "prediction", *EMOTIONS, "speaker", "speaker stats", *["warnings"] * flagged]
     rows = [[r["file"], r["model"], r["prediction"], *(f"{r['probabilities'][e]:.3f}" for e in EMOTIONS),
-             r["speaker"], _stats_text(r["speaker_stats"])] for r in (j.result for j in jobs if j.result)]
+             r["speaker"], _stats_text(r["speaker_stats"]),
+             *["; ".join(w["warning"] for w in r["warnings"]) or "-"] * flagged] for r in results]
     widths = [max(len(str(c)) for c in column) for column in zip(header, *rows, strict=True)]
     numeric = range(3, 3 + len(EMOTIONS))
     lines = ["  ".join(c.rjust(w) if i in numeric else c.ljust(w) for i, (c, w) in enumerate(zip(row, widths,
@@ -403,7 +372,6 @@ def to_json(jobs: list[Job]) -> str:
 
 
 def error_lines(jobs: list[Job]) -> list[str]:
-    """One `error: FILE: message` line per failed job, and a warning per video in which no face was found."""
+    """One `error: FILE: message` line per failed job, then one `warning: FILE: message` line per warning."""
     lines = [f"error: {j.error[0]}: {j.error[1]}" for j in jobs if j.error]
-    return lines + [f"warning: {j.video}: no face found in any frame; centre crops were used"
-                    for j in jobs if j.result and j.faces and j.faces["detected"] == 0]
+    return lines + [f"warning: {file}: {text}" for j in jobs if j.result for file, text in j.warnings]

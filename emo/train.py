@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import copy
 import logging
+import math
+import pickle
 import random
+import re
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -15,7 +18,8 @@ from torch import nn
 from tqdm.auto import tqdm
 
 from emo import models, split
-from emo.params import TrainSettings
+from emo.errors import EmoError
+from emo.params import ParamsError, TrainSettings
 
 log = logging.getLogger(__name__)
 
@@ -58,13 +62,23 @@ def seed_everything(seed: int) -> None:
     torch.manual_seed(seed)
 
 
+class DivergedError(EmoError):
+    """Training reached a NaN or infinite loss; no model is saved."""
+
+
+class CheckpointError(EmoError):
+    """A model file that is missing, unreadable, or holds more than weights and plain values."""
+
+
 def resolve_device(name: str) -> torch.device:
-    """'auto' picks CUDA when present."""
+    """'auto' picks CUDA when present; 'cuda' and 'cuda:N' must name a device torch sees."""
     if name == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    if name == "cuda" and not torch.cuda.is_available():
-        raise RuntimeError("train.device is 'cuda' but torch sees no CUDA device; use 'auto' or 'cpu'")
-    return torch.device(name)
+    device = torch.device(name)
+    if device.type == "cuda" and (device.index or 0) >= torch.cuda.device_count():
+        raise ParamsError(f"train.device: {name!r} but torch sees {torch.cuda.device_count()} CUDA device(s); "
+                          "use 'auto' or 'cpu'")
+    return device
 
 
 def folds_in(split_file: Path) -> list[int | None]:
@@ -129,6 +143,17 @@ def _evaluate(model: nn.Module, xs: list[torch.Tensor], y: torch.Tensor, batch_s
     return loss / len(y), correct / len(y)
 
 
+def _require_finite(loss: float, which: str, epoch: int, seed: int, desc: str, lr: float,
+                    inputs: list[torch.Tensor]) -> None:
+    """Stop at a NaN or infinite loss, which would otherwise train on and save a useless model."""
+    if math.isfinite(loss):
+        return
+    cause = ("the inputs hold NaN or inf values: re-make the features (`dvc repro -f featurize`, or `embed` for "
+             "video)" if not all(torch.isfinite(x).all() for x in inputs) else
+             f"the learning rate {lr} is too high for this recipe: lower train.<preset>.lr")
+    raise DivergedError(f"{desc} seed {seed}: {which} loss is {loss} at epoch {epoch}; {cause}. No model was saved")
+
+
 def fit(train: Arrays, val: Arrays, settings: TrainSettings, seed: int, device: torch.device,
         progress: bool = True, desc: str = "train") -> FitResult:
     """Train one model; stop when validation loss has not improved for `patience` epochs; keep the best."""
@@ -163,6 +188,7 @@ def fit(train: Arrays, val: Arrays, settings: TrainSettings, seed: int, device: 
             else:
                 logits = model(*xb)
                 loss = nn.functional.cross_entropy(logits, yb)
+            _require_finite(loss.item(), "training", epoch, seed, desc, settings.lr, xb)
             optimizer.zero_grad()
             loss.backward()
             optimizer.step()
@@ -171,6 +197,7 @@ def fit(train: Arrays, val: Arrays, settings: TrainSettings, seed: int, device: 
             total += loss.item() * len(batch)
             correct += (logits.argmax(1) == yb).sum().item()
         val_loss, val_acc = _evaluate(model, x_val, y_val, 256)
+        _require_finite(val_loss, "validation", epoch, seed, desc, settings.lr, x_val)
         history.append({"epoch": epoch, "train_loss": total / len(y_train), "train_acc": correct / len(y_train),
                         "val_loss": val_loss, "val_acc": val_acc})
         bar.set_postfix(val_loss=f"{val_loss:.3f}", val_acc=f"{val_acc:.3f}")
@@ -232,6 +259,33 @@ def save(obj: dict, path: Path) -> None:
     tmp = path.with_name(path.name + ".tmp")
     torch.save(obj, tmp)
     tmp.replace(path)
+
+
+def load_checkpoint(path: Path, fix: str) -> dict:
+    """A checkpoint `save` wrote, read as tensors and plain values only, so that a crafted file cannot run code;
+    `fix` says what makes a good one (e.g. which `dvc repro -f` re-trains it)."""
+    if not path.is_file():
+        raise CheckpointError(f"{path}: missing; {fix}")
+    try:
+        saved = torch.load(path, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError as err:
+        found = re.search(r"Unsupported global: GLOBAL (\S+)", str(err))
+        if not found:  # a bad opcode: garbage
+            raise CheckpointError(f"{path}: not a readable checkpoint (corrupt); {fix}") from None
+        raise CheckpointError(f"{path}: refused: it holds pickled Python objects ({found[1]}) besides weights, and "
+                              f"loading those could run code; {fix}") from None
+    except Exception as err:  # a truncated or garbage file: torch raises RuntimeError, EOFError, KeyError, ...
+        raise CheckpointError(f"{path}: not a readable checkpoint (truncated or corrupt: {type(err).__name__}); "
+                              f"{fix}") from None
+    runs = saved.get("runs") if isinstance(saved, dict) else None
+    if not (isinstance(runs, list) and runs and all(isinstance(r, dict) and RUN_KEYS <= r.keys() for r in runs)
+            and CHECKPOINT_KEYS <= saved.keys()):
+        raise CheckpointError(f"{path}: not a checkpoint of this version of emo; {fix}")
+    return saved
+
+
+CHECKPOINT_KEYS = {"settings", "input_shapes", "preset", "runs"}  # what `checkpoint` writes and evaluation reads
+RUN_KEYS = {"seed", "fold", "state", "best_epoch", "seconds", "history"}
 
 
 def write_history(history: list[dict], path: Path) -> None:

@@ -9,13 +9,20 @@ from emo.errors import EmoError
 
 
 class DamagedVideoError(EmoError):
-    """A video file that cannot be opened, or holds no decodable frame."""
+    """A video file that cannot be opened, or holds no decodable frame.
+
+    `problem` is the message without the file name and the fix, for callers that word the fix themselves.
+    """
+
+    def __init__(self, message: str, problem: str = ""):
+        super().__init__(message)
+        self.problem = problem or message
 
 
 def _damaged(path: str, why: str) -> DamagedVideoError:
     """The error for an unreadable video, naming the file and the fix."""
     return DamagedVideoError(f"{path}: {why}; the file is damaged — fetch the data again, or set "
-                             "video.skip_damaged: true to leave it out")
+                             "video.skip_damaged: true to leave it out", why)
 
 
 def frame_indices(count: int, n: int) -> np.ndarray:

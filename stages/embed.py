@@ -2,7 +2,7 @@
 
 import logging
 
-from emo import augment, layout, params
+from emo import datasets, layout, params
 from emo.errors import reported
 from emo.io import write_json
 from emo.video_features import embed_plan
@@ -10,6 +10,6 @@ from emo.video_features import embed_plan
 logging.basicConfig(level=logging.INFO, format="%(levelname)s %(message)s")
 with reported():
     p = params.load()
-    report = embed_plan(augment.read(layout.PLAN), layout.FACES, p.video, layout.EMBEDDINGS)
-write_json(layout.metrics_file("embed"), report)
+    report = embed_plan(datasets.read_plan(), layout.FACES, p.video, layout.EMBEDDINGS)
+    write_json(layout.metrics_file("embed"), report)
 print(f"embed: {report['rows_embedded']} of {report['rows']} plan rows, {report['dim']}-d {report['embedder']}")

@@ -2,7 +2,7 @@
 
 import logging
 
-from emo import faces, inventory, layout, params
+from emo import datasets, faces, inventory, layout, params
 from emo.errors import reported
 from emo.io import write_json
 
@@ -10,7 +10,7 @@ logging.basicConfig(level=logging.INFO, format="%(levelname)s %(message)s")
 if __name__ == "__main__":  # worker processes import this file too
     with reported():
         p = params.load()
-        clips = inventory.video_only_clips(inventory.read(layout.INVENTORY))
-        report = faces.extract(clips, p.video, layout.FACES, track=p.video.track_faces)
-    write_json(layout.metrics_file("faces"), report)
+        clips = inventory.video_only_clips(datasets.read_rows(layout.INVENTORY, "inventory", inventory.read))
+        report = faces.extract(clips, p.video, layout.FACES, track=p.video.track_faces, source=p.data.source)
+        write_json(layout.metrics_file("faces"), report)
     print(f"faces: {report['clips']} clips, face found in {report['detection_rate']:.1%} of frames")

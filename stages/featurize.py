@@ -3,7 +3,7 @@
 import logging
 from pathlib import Path
 
-from emo import augment, params
+from emo import datasets, params
 from emo.errors import reported
 from emo.featurize import featurize
 from emo.io import write_json
@@ -12,8 +12,8 @@ logging.basicConfig(level=logging.INFO, format="%(levelname)s %(message)s")
 if __name__ == "__main__":  # worker processes import this file too
     with reported():
         p = params.load()
-        report = featurize(augment.read(Path("data/augment/plan.csv")), p.audio, p.augment.noise_amplitude,
-                           Path("data/features"))
-    write_json(Path("metrics/featurize.json"), report)
+        report = featurize(datasets.read_plan(), p.audio, p.augment.noise_amplitude, Path("data/features"),
+                           source=p.data.source)
+        write_json(Path("metrics/featurize.json"), report)
     print(f"featurize: {report['rows']} rows from {report['source_clips']} clips, "
-          f"{report['damaged_clips']} damaged clips left out")
+          f"{report['damaged_clips']} damaged clips left out, {report['short_clips']} short clips zero-padded")

@@ -2,13 +2,13 @@
 
 from pathlib import Path
 
-from emo import inventory, params
+from emo import datasets, inventory, layout, params
 from emo.errors import reported
 from emo.io import write_json
 
 with reported():
     split = params.load().split.actor_split()
-    rows = inventory.build(Path("data/raw"), split)
-inventory.write(rows, Path("data/inventory.csv"))
-write_json(Path("metrics/data.json"), inventory.summary(rows))
+    rows = datasets.require_rows(inventory.build(Path("data/raw"), split), Path("data/raw"), "download")
+    inventory.write(rows, layout.INVENTORY)
+    write_json(layout.metrics_file("data"), inventory.summary(rows))
 print(f"inventory: {len(rows)} clips")

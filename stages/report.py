@@ -4,10 +4,11 @@ with Table 1 beside the paper, confusion matrices, learning curves, data summary
 import sys
 from pathlib import Path
 
-from emo import report
+from emo import params, report
 from emo.errors import reported
 
 scope = sys.argv[1] if len(sys.argv) > 1 else "all"
 with reported():
+    params.load()  # a bad params.yaml stops every stage before any work
     path = report.build_report(Path.cwd(), scope)
 print(f"report: wrote {path.relative_to(Path.cwd())}")

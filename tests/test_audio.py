@@ -101,3 +101,80 @@ def test_damaged_clip_stops_featurize_or_is_counted(small_plan, tmp_path, fixtur
     hit = [r.index for r in rows if r.path == str(victim)]
     assert report["damaged_clips"] == 1 and report["damaged"] == [str(victim)]
     assert report["rows_left_out"] == len(hit) == 4 and not valid[hit].any() and valid.sum() == len(rows) - 4
+
+
+# --- hostile clips: short, empty, bad samples; one place decides about damaged clips ---------------------------
+
+
+def _wav(path, seconds: float, rate: int = 16000) -> str:
+    soundfile.write(path, np.full(int(seconds * rate), 0.1, np.float32), rate, subtype="PCM_16")
+    return str(path)
+
+
+@pytest.mark.parametrize("seconds, covered", [(0.1, 0.0), (1.0, 0.0), (2.0, 0.4), (3.6, 1.0)])
+def test_window_says_how_much_of_it_is_the_clips_audio(tmp_path, seconds, covered):
+    window = audio.read_window(_wav(tmp_path / "clip.wav", seconds), PAPER)
+    assert window.wave.shape == (110250,) and window.seconds == pytest.approx(seconds)
+    assert window.covered == pytest.approx(covered) and window.short == (covered < audio.SHORT_SHARE)
+
+
+@pytest.mark.parametrize("make, words", [
+    (lambda p: p.write_bytes(b""), "empty file \\(0 bytes\\)"),
+    (lambda p: _wav(p, 0), "holds no audio samples"),
+    (lambda p: soundfile.write(p, np.array([0.1, np.nan] * 30000, np.float32), 16000, subtype="FLOAT"),
+     "holds NaN or infinite samples"),
+])
+def test_empty_and_non_finite_clips_are_damaged(tmp_path, make, words):
+    make(tmp_path / "03-01-05-02-01-01-01.wav")
+    with pytest.raises(audio.DamagedAudioError, match=rf"03-01-05-02-01-01-01.wav: {words}; .*skip_damaged"):
+        audio.load_clip(str(tmp_path / "03-01-05-02-01-01-01.wav"), PAPER)
+
+
+ONE = AudioParams(**{**vars(SMALL), "workers": 1})
+
+
+def _rows_of(plan_rows, paths: dict[str, str]):
+    """The plan rows of the given source clips, re-indexed from 0, with each clip's path replaced."""
+    import dataclasses
+
+    kept = [r for r in plan_rows if r.path in paths]
+    return [dataclasses.replace(r, index=i, path=paths[r.path]) for i, r in enumerate(kept)]
+
+
+def test_featurize_counts_and_names_short_clips(small_plan, tmp_path, caplog):
+    sources = sorted({r.path for r in small_plan})[:3]
+    short = {sources[0]: _wav(tmp_path / "03-01-01-01-01-01-01.wav", 0.1),
+             sources[1]: _wav(tmp_path / "03-01-01-01-01-02-01.wav", 1.5)}
+    rows = _rows_of(small_plan, {**{s: s for s in sources}, **short})
+    with caplog.at_level("WARNING", logger="emo.featurize"):
+        report = featurize(rows, ONE, 0.035, tmp_path / "out", progress=False)
+    assert report["short_clips"] == 2 and report["short"] == sorted(short.values())
+    assert report["damaged_clips"] == 0 and np.load(tmp_path / "out/valid.npy").all()  # kept: the paper pads
+    assert caplog.text.count("short clip") == 2 and "only 0 % of the 2.5 s window" in caplog.text
+
+
+@pytest.mark.parametrize("source, advice", [
+    (None, "fetch the data again, or set audio.skip_damaged: true"),
+    ("/data/ravdess", "replace 03-01-03-01-01-01-01.wav in the mirror /data/ravdess, then `dvc repro -f download`; "
+                      "or set audio.skip_damaged: true"),
+    ("zenodo", "delete data/archives/Audio_Speech_Actors_01-24.zip and re-run (`dvc repro -f download`), or set "
+               "audio.skip_damaged: true"),
+])
+def test_empty_clip_passes_the_inventory_and_featurize_decides(fixture_dataset, tmp_path, source, advice):
+    """A 0-byte clip: listed by the inventory; featurize stops with the data source's fix, or skips and counts it."""
+    import shutil
+
+    raw = tmp_path / "raw/audio_speech/Actor_01"
+    shutil.copytree(fixture_dataset / "audio_speech/Actor_01", raw)
+    (raw / "03-01-03-01-01-01-01.wav").write_bytes(b"")
+    rows = build(tmp_path / "raw", ActorSplit(val=(21,), test=(23,)))
+    victim = str(raw / "03-01-03-01-01-01-01.wav")
+    chosen = _rows_of(plan(rows, AugmentParams(), SMALL), {victim: victim, str(raw / "03-01-02-01-01-01-01.wav"):
+                                                           str(raw / "03-01-02-01-01-01-01.wav")})
+    with pytest.raises(audio.DamagedAudioError) as err:
+        featurize(chosen, ONE, 0.035, tmp_path / "a", progress=False, source=source)
+    assert str(err.value) == f"{victim}: empty file (0 bytes); {advice} to leave it out"
+    report = featurize(chosen, AudioParams(**{**vars(ONE), "skip_damaged": True}), 0.035, tmp_path / "b",
+                       progress=False, source=source)
+    assert report["damaged"] == [victim] and report["damaged_clips"] == 1
+    assert report["rows_left_out"] == sum(r.path == victim for r in chosen) > 0

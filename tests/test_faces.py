@@ -253,6 +253,13 @@ def test_damaged_video_stops_extract_naming_the_file(videos, tmp_path):
     assert list(tmp_path.iterdir()) == []  # nothing half-written left behind
 
 
+@pytest.mark.parametrize(("source", "fix"), [("/data/mirror", r"replace empty\.mp4 in the mirror /data/mirror"),
+                                             ("zenodo", r"delete data/archives/.* and re-run")])
+def test_damaged_video_gets_the_fix_that_fits_the_data_source(videos, tmp_path, source, fix):
+    with pytest.raises(DamagedVideoError, match=f"empty\\.mp4: .*; {fix}.*video\\.skip_damaged"):
+        extract(_clips(videos, ("face", "empty")), PARAMS, tmp_path, progress=False, source=source)
+
+
 # --- augmentations -------------------------------------------------------------------------------------------
 
 

@@ -9,6 +9,7 @@ reference.
 from __future__ import annotations
 
 import json
+import re
 import shutil
 from dataclasses import replace
 from fractions import Fraction
@@ -28,7 +29,7 @@ from emo.fixtures import FixtureSpec, face_photo, synth_audio, synth_frames, wri
 from emo.params import PAPER, FusionParams, TrainSettings
 from emo.params import load as load_params
 from emo.predict import MIN_OWN_CLIPS, predict, table, to_json
-from emo.ravdess import EMOTIONS, ActorSplit, expected_clips
+from emo.ravdess import EMOTIONS, ActorSplit, expected_clips, parse_name
 from emo.video_features import embed_plan
 
 REPO = Path(__file__).resolve().parents[1]
@@ -180,26 +181,35 @@ def test_training_average_is_the_fallback_normalisation(project, tmp_path):
     np.testing.assert_allclose(np.stack([_probs(j.result) for j in jobs]), want, rtol=1e-4, atol=1e-6)
 
 
-def _av_mp4(path: Path, stem: str, source_wav: Path) -> None:
-    """An audio-video mp4 (MPEG-4 video, AAC sound) of a generated performance, as RAVDESS's 01-... files."""
+def _mp4(path: Path, wave: np.ndarray | None = None, rate: int = SPEC.sample_rate,
+         frames: np.ndarray | None = None) -> None:
+    """An mp4 with MPEG-4 video of `frames` and/or AAC sound of the mono `wave`, as RAVDESS's 01-... files."""
     import av
 
+    with av.open(str(path), "w") as out:
+        if frames is not None:
+            video = out.add_stream("mpeg4", rate=Fraction(SPEC.fps))
+            video.width, video.height, video.pix_fmt = frames.shape[2], frames.shape[1], "yuv420p"
+        if wave is not None:  # every stream before the first packet: muxing writes the header
+            sound = out.add_stream("aac", rate=rate)
+            sound.layout = "mono"
+        if frames is not None:
+            for frame in frames:
+                out.mux(video.encode(av.VideoFrame.from_ndarray(frame, format="bgr24")))
+            out.mux(video.encode())
+        if wave is not None:
+            block = av.AudioFrame.from_ndarray(wave[None, :].astype(np.float32), format="fltp", layout="mono")
+            block.sample_rate, block.pts, block.time_base = rate, 0, Fraction(1, rate)  # pts 0: AAC priming is cut
+            out.mux(sound.encode(block))
+            out.mux(sound.encode())
+
+
+def _av_mp4(path: Path, stem: str, source_wav: Path) -> None:
+    """An audio-video mp4 of a generated performance, its sound from a wav."""
     from emo.ravdess import parse_name
 
-    clip = parse_name(f"{stem}.mp4")
     wave, rate = soundfile.read(source_wav, dtype="float32")
-    with av.open(str(path), "w") as out:
-        video = out.add_stream("mpeg4", rate=Fraction(SPEC.fps))
-        video.width, video.height, video.pix_fmt = *SPEC.frame_size, "yuv420p"
-        sound = out.add_stream("aac", rate=rate)
-        sound.layout = "mono"
-        for frame in synth_frames(clip, SPEC, face_photo()):
-            out.mux(video.encode(av.VideoFrame.from_ndarray(frame, format="bgr24")))
-        out.mux(video.encode())
-        block = av.AudioFrame.from_ndarray(wave[None, :], format="fltp", layout="mono")
-        block.sample_rate, block.pts, block.time_base = rate, 0, Fraction(1, rate)  # pts 0: AAC priming is cut
-        out.mux(sound.encode(block))
-        out.mux(sound.encode())
+    _mp4(path, wave, rate, synth_frames(parse_name(f"{stem}.mp4"), SPEC, face_photo()))
 
 
 def test_audio_video_mp4_goes_to_fusion(project, tmp_path):
@@ -288,3 +298,77 @@ def test_equality_checks_are_sensitive_to_the_normalisation(project):
         got = np.stack([_probs(j.result) for j in jobs])
         want = np.stack([project["expected"][model][_performance(j.result)] for j in jobs])
         assert np.abs(got - want).max() > 1e-2
+
+
+def _hostile_batch(folder: Path, source: Path) -> dict[str, str | None]:
+    """Files a user might give `emo predict`, made from a good wav; each maps to the words of its error (None: a
+    result)."""
+    x, rate = soundfile.read(source, dtype="float32")
+    folder.mkdir()
+    write = lambda name, wave, sr=rate, subtype="PCM_16": soundfile.write(folder / name, wave, sr, subtype=subtype)  # noqa: E731
+    write("u8.wav", x, subtype="PCM_U8")
+    write("s24.wav", x, subtype="PCM_24")
+    write("float.wav", x, subtype="FLOAT")
+    write("six.wav", np.stack([x] * 6, axis=1))
+    write("k8.wav", x[::2], sr=rate // 2)
+    write("clip.flac", x)
+    _mp4(folder / "sound.mp4", x, rate)  # sound only: the audio model
+    write("loud.wav", np.clip(40 * x, -1, 1))
+    write("half.wav", x[:int(1.5 * rate)])
+    (folder / "empty.wav").write_bytes(b"")
+    (folder / "header.wav").write_bytes(source.read_bytes()[:30])
+    write("frameless.wav", x[:0])
+    (folder / "text.wav").write_text("a text file renamed .wav\n")
+    write("nan.wav", np.where(np.arange(len(x)) % 1000 == 0, np.nan, x), subtype="FLOAT")
+    write("blip.wav", x[:rate // 10])
+    write("silence.wav", 0 * x)
+    (folder / "empty.mp4").write_bytes(b"")
+    _mp4(folder / "01-01-01-01-01-01-23.mp4", frames=synth_frames(parse_name("01-01-01-01-01-01-23"), SPEC,
+                                                                   face_photo())[:4])  # says audio-video: no sound
+    return {"u8.wav": None, "s24.wav": None, "float.wav": None, "six.wav": None, "k8.wav": None, "clip.flac": None,
+            "sound.mp4": None, "loud.wav": None, "half.wav": None,
+            "empty.wav": "empty file (0 bytes): nothing to analyse",
+            "header.wav": "cannot decode audio (Error in WAV file. No 'data' chunk marker.); the file is damaged or "
+                          "not audio",
+            "frameless.wav": "holds no audio samples",
+            "text.wav": "cannot decode audio (Format not recognised.)",
+            "nan.wav": "holds NaN or infinite samples",
+            "blip.wav": "0.10 s long, shorter than the 1.0 s offset: nothing to analyse",
+            "silence.wav": "no audible signal in 1.0-3.5 s (digital silence): nothing to analyse",
+            "empty.mp4": "empty file (0 bytes)",
+            "01-01-01-01-01-01-23.mp4": "no audio track; pass a video-only mp4 under a 02-... name"}
+
+
+def test_hostile_files_get_a_result_or_one_line_naming_the_file_and_the_fix(project, tmp_path, capfd):
+    root = project["root"]
+    batch = tmp_path / "batch"
+    expected = _hostile_batch(batch, sorted((root / "raw/audio/Actor_23").iterdir())[0])
+    (tmp_path / "x.wav").mkdir()  # a folder that looks like a file
+    given = [str(batch), str(tmp_path / "x.wav"), str(tmp_path / "notes.md"), str(tmp_path / "gone.wav")]
+    (tmp_path / "notes.md").write_text("not a clip")
+    with pytest.raises(SystemExit) as exit_:
+        cli.main(["predict", "--project", str(root), "--speaker-stats", "training", "--json", *given])
+    assert exit_.value.code == 1
+    out, err = capfd.readouterr()
+    report = json.loads(out)
+    results = {Path(r["file"]).name: r for r in report["results"]}
+    errors = {Path(e["file"]).name: e["error"] for e in report["errors"]}
+    assert sorted(results) == sorted(name for name, words in expected.items() if words is None)
+    assert results["sound.mp4"]["model"] == "audio_logmel_balanced"
+    flagged = {name: [w["warning"] for w in r["warnings"]] for name, r in results.items() if r["warnings"]}
+    assert sorted(flagged) == ["half.wav", "loud.wav"] and len(flagged["loud.wav"]) == len(flagged["half.wav"]) == 1
+    assert flagged["half.wav"][0].startswith("1.50 s long: only 0.50 s of the 1.0-3.5 s window hold audio")
+    assert re.match(r"clipped: \d+ % of the samples in 1.0-3.5 s are at full scale", flagged["loud.wav"][0])
+    for name, words in expected.items():
+        assert words is None or words in errors.pop(name), (name, errors.get(name))
+    assert errors == {"x.wav": "no .wav, .flac or .mp4 file under this folder", "gone.wav": "no such file or folder",
+                      "notes.md": "unsupported file type '.md'; expected .wav or .flac (audio), .mp4 (video)"}
+    lines = err.splitlines()  # the process's own stderr: no traceback, no decoder chatter
+    assert all(line.startswith(("error: ", "warning: ")) for line in lines), lines
+    assert len(lines) == len(report["errors"]) + 2 and f"warning: {batch / 'half.wav'}: 1.50 s long" in err
+
+    assert cli.main(["predict", "--project", str(root), str(batch / "loud.wav"), str(batch / "u8.wav")]) == 0
+    out, err = capfd.readouterr()
+    header, loud, plain = out.splitlines()[:3]
+    assert header.split()[-1] == "warnings" and loud.endswith("(record or export it at a lower level)")
+    assert plain.endswith(" -") and err.startswith(f"warning: {batch / 'loud.wav'}: clipped: ")
