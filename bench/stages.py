@@ -22,20 +22,8 @@ import yaml
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 
+from emo.scratch import sections  # noqa: E402
 from project import BIN, REPO, copy_project, dvc, set_params  # noqa: E402
-
-
-def overrides(pairs: list[str]) -> dict:
-    """KEY=VALUE pairs (dotted keys, YAML values) as nested sections for set_params."""
-    sections: dict = {}
-    for pair in pairs:
-        key, value = pair.split("=", 1)
-        *path, last = key.split(".")
-        node = sections
-        for part in path:
-            node = node.setdefault(part, {})
-        node[last] = yaml.safe_load(value)
-    return sections
 
 
 def main() -> None:
@@ -46,7 +34,7 @@ def main() -> None:
     mirror = (REPO.parent / "shared" / "ravdess").resolve()
     with tempfile.TemporaryDirectory() as scratch:
         project = copy_project(Path(scratch) / "project")
-        set_params(project, data={"source": str(mirror)}, **overrides(args.set))
+        set_params(project, data={"source": str(mirror)}, **sections(args.set))
         dry = dvc(project, "repro", "--dry", "--force").stdout
         stages = re.findall(r"Running stage '([^']+)':\n> (.+)", dry)
         env = dict(os.environ, PATH=f"{BIN}{os.pathsep}{os.environ['PATH']}")

@@ -72,6 +72,17 @@ def _predict(args: argparse.Namespace) -> None:
         sys.exit(1)
 
 
+def _variant(args: argparse.Namespace) -> None:
+    """Run a named variant's audio models in a scratch copy and keep their metrics under metrics/<variant>/."""
+    from emo import scratch, variants
+    from emo.errors import reported
+
+    with reported():
+        written = variants.run(Path(args.project), args.name, scratch.sections(args.set))
+    for path in written:
+        print(f"wrote {path}")
+
+
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the `emo` console command."""
     parser = argparse.ArgumentParser(prog="emo", description=__doc__)
@@ -131,6 +142,17 @@ def main(argv: list[str] | None = None) -> int:
     guess.add_argument("--json", action="store_true", help="JSON instead of a table")
     guess.add_argument("--project", default=".", help="the pipeline's folder: params.yaml, models/, data/split/")
     guess.set_defaults(run=_predict)
+
+    from emo.variants import VARIANTS
+
+    variant = commands.add_parser("variant", help="run the audio models of a named variant (paper: the paper's "
+                                  "recipe; emobox: the EmoBox folds) in a scratch copy of the project and keep "
+                                  "their metrics under metrics/NAME/ for the report (long: whole trainings)")
+    variant.add_argument("name", choices=list(VARIANTS))
+    variant.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                         help="change one more parameter (dotted key, YAML value), e.g. train.seeds=[0]")
+    variant.add_argument("--project", default=".", help="the pipeline's folder (default: here)")
+    variant.set_defaults(run=_variant)
 
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")

@@ -116,7 +116,10 @@ class Embedder:
         return np.concatenate(embeddings), np.concatenate(logits)
 
     def _resize(self, crops: np.ndarray) -> np.ndarray:
-        """Crops at the network's input size: area averaging to shrink, bilinear to enlarge (as `fer` does)."""
+        """Crops at the network's input size: bilinear to enlarge, as `fer` does; area averaging to shrink.
+
+        `fer` shrinks bilinearly too, which aliases; enlarging is bit for bit `fer`'s (tests/test_real_faces.py).
+        """
         size = self.input_size
         if crops.shape[1:] == (size, size):
             return np.ascontiguousarray(crops)

@@ -134,7 +134,7 @@ class Add(nn.Module):
     """Keras Add: the element-wise sum of the inputs."""
 
     def forward(self, *inputs: torch.Tensor) -> torch.Tensor:
-        return torch.stack(inputs).sum(dim=0)
+        return sum(inputs[1:], inputs[0])  # not torch.stack: that would copy, and lose the channels-last layout
 
 
 class GlobalAveragePool(nn.Module):
@@ -187,7 +187,8 @@ class KerasGraph(nn.Module):
             self.output_name = config["output_layers"][0][0]
         self._find_heads()
         self.feature_dim = channels[self.feature_name]
-        self.eval()
+        # channels-last is Keras' own layout, and 2-3x faster on CPU here (depthwise convolutions, max pooling)
+        self.to(memory_format=torch.channels_last).eval()
 
     @staticmethod
     def _module(kind: str, cfg: dict, channels: int) -> tuple[nn.Module, int]:
@@ -219,7 +220,7 @@ class KerasGraph(nn.Module):
         self.n_classes = self.layers[classifier].conv.out_channels
 
     def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        outputs = {self.input_name: x}
+        outputs = {self.input_name: x.contiguous(memory_format=torch.channels_last)}
         for name, inputs in self.graph:
             outputs[name] = self.layers[name](*(outputs[i] for i in inputs))
             if name == self.logits_name:  # the softmax is all that is left

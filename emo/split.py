@@ -74,10 +74,11 @@ def _split_arrays(features: np.ndarray, chosen: dict[str, np.ndarray], actors: n
 
 
 def prepare(features: np.ndarray, plan_rows: list[PlannedClip], valid: np.ndarray, balanced: bool,
-            out: Path, folds: tuple[tuple[int, ...], ...] = ()) -> dict:
+            out: Path, folds: tuple[tuple[int, ...], ...] = (), protocol: str = "") -> dict:
     """Save indices, actors, labels and both normalisations' statistics for one feature and balance.
 
-    With `folds`, also each fold's rows and statistics under the prefix `fold<k>_`.
+    With `folds`, also each fold's rows, statistics and test actors under the prefix `fold<k>_`. `protocol`
+    names the split (split.protocol: holdout, emobox, folds) for the metrics.
     """
     if any(row.index != position for position, row in enumerate(plan_rows)):
         # actors and labels below are looked up by feature row, so a filtered plan would mislabel clips
@@ -94,8 +95,22 @@ def prepare(features: np.ndarray, plan_rows: list[PlannedClip], valid: np.ndarra
         fold = select_fold(plan_rows, valid, balanced, fold_actors(folds, k, present))
         arrays.update(_split_arrays(features, fold, actors, speakers, f"fold{k}_"))
         counts[f"fold{k}"] = {name: int(len(v)) for name, v in fold.items()}
+        arrays[f"fold{k}_test_actors"] = np.array(sorted(folds[k]), np.int64)
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = out.with_name(out.stem + ".tmp.npz")
-    np.savez(tmp, actors=actors, labels=labels, folds=np.array(len(folds)), **speakers, **arrays)
+    protocol = protocol or ("folds" if folds else "holdout")
+    np.savez(tmp, actors=actors, labels=labels, folds=np.array(len(folds)), protocol=np.array(protocol),
+             **speakers, **arrays)
     tmp.replace(out)
     return counts
+
+
+def protocol_of(split_file: Path) -> dict:
+    """The split's protocol and the test actors of each fold (of the one hold-out split: `test_actors`)."""
+    with np.load(split_file) as saved:
+        count = int(saved["folds"]) if "folds" in saved else 0
+        protocol = str(saved["protocol"]) if "protocol" in saved else ("folds" if count else "holdout")
+        if not count:
+            return {"protocol": protocol, "test_actors": sorted({int(a) for a in saved["actors"][saved["test_idx"]]})}
+        return {"protocol": protocol, "fold_test_actors": [[int(a) for a in saved[f"fold{k}_test_actors"]]
+                                                           for k in range(count)]}

@@ -1,33 +1,27 @@
 """DVC stage `train@FEATURE-BALANCE`, `video_train@BALANCE`, `fusion_train`: the `train.preset` recipe, one
-model per seed (and per fold in k-fold mode): best-validation or final weights, as `keep` says."""
+model per seed (and per fold in k-fold mode), `train.workers` at a time: best-validation or final weights."""
 
 import logging
 import sys
 from pathlib import Path
 
-import torch
-
-from emo import datasets, params, train
+from emo import datasets, parallel, params, train
 from emo.errors import reported
 
-logging.basicConfig(level=logging.INFO, format="%(levelname)s %(message)s")
-model, balance = sys.argv[1], sys.argv[2] if len(sys.argv) > 2 else ""
-name = datasets.model_name(model, balance)
-with reported():
-    p = params.load()
-    settings = p.train.settings
-    folds = datasets.model_folds(model, balance, p.fusion)
-if p.train.threads:
-    torch.set_num_threads(p.train.threads)
-device = train.resolve_device(p.train.device)
-results = []
-for fold in folds:
-    with reported():
-        arrays = datasets.load_model_inputs(model, balance, settings.speaker_norm, p.fusion, fold=fold)
-    desc = name if fold is None else f"{name} fold {fold}"
-    results += train.train_seeds(arrays, settings, p.train.seeds, device, desc=desc, fold=fold)
-train.save(train.checkpoint(results, settings, arrays["train"].shapes, preset=p.train.preset, model=model,
-                            balance=balance, fusion=vars(p.fusion) if model == datasets.FUSION else None,
-                            device=str(device)), Path(f"models/{name}.pt"))
-train.write_history(results[0].history, Path(f"plots/history/{name}.csv"))
-print(f"train {name}: best epochs {[r.best_epoch for r in results]} on {device}")
+if __name__ == "__main__":  # worker processes must not run the stage again
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(message)s")
+    model, balance = sys.argv[1], sys.argv[2] if len(sys.argv) > 2 else ""
+    name = datasets.model_name(model, balance)
+    with reported():  # a stop anywhere (bad params, missing inputs, a diverging loss) writes no model file
+        p = params.load()
+        settings = p.train.settings
+        folds = datasets.model_folds(model, balance, p.fusion)
+        device = train.resolve_device(p.train.device)
+        inputs = datasets.ModelInputs(model, balance, settings.speaker_norm, p.fusion)
+        results, shapes = parallel.train_runs(inputs, folds, p.train.seeds, settings, device, p.train.workers,
+                                              p.train.threads, desc=name)
+        train.save(train.checkpoint(results, settings, shapes, preset=p.train.preset, model=model, balance=balance,
+                                    fusion=vars(p.fusion) if model == datasets.FUSION else None,
+                                    device=str(device)), Path(f"models/{name}.pt"))
+        train.write_history(results[0].history, Path(f"plots/history/{name}.csv"))
+    print(f"train {name}: best epochs {[r.best_epoch for r in results]} on {device}")

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import threading
 import zipfile
 from collections import defaultdict
@@ -17,9 +16,10 @@ import pytest
 from emo.download import archive_names
 from emo.fixtures import FixtureSpec, make_fixture
 from emo.ravdess import parse_name
+from shared_data import SHARED, require
 
 REPO = Path(__file__).resolve().parents[1]
-MIRROR = REPO.parent / "shared" / "ravdess"
+MIRROR = SHARED / "ravdess"
 FIXTURE_ACTORS = (1, 2, 21, 23)
 
 
@@ -176,11 +176,7 @@ def tree_snapshot(folder: Path) -> dict[str, tuple[int, float, str]]:
 @pytest.fixture(scope="session")
 def mirror() -> Path:
     """The real RAVDESS speech mirror; required in CI, skipped (never passed) elsewhere without it."""
-    if not (MIRROR / "MANIFEST.tsv").is_file():
-        if os.environ.get("CI"):
-            pytest.fail(f"{MIRROR} is missing: CI must run the real-data tests")
-        pytest.skip(f"real RAVDESS mirror not found at {MIRROR}")
-    return MIRROR
+    return require(MIRROR / "MANIFEST.tsv", "the real RAVDESS mirror").parent
 
 
 @pytest.fixture(autouse=True, scope="session")

@@ -237,3 +237,22 @@ def test_exp_run_sets_a_param_and_exp_show_tabulates_it_with_the_metrics(project
         assert f"metrics/audio_mfcc_unbalanced.json:{key}" in header
     epochs = header.index("train.ours.max_epochs")
     assert {"8", "4"} <= {row[epochs] for row in rows}  # the committed workspace and the experiment
+
+
+def test_a_variant_runs_apart_from_the_workspace_and_fills_the_report(project):
+    from emo import variants
+
+    before = {p.name: p.read_bytes() for p in (project / "metrics").glob("audio_*.json")}
+    written = variants.run(project, "paper", {"train": {"paper": {"max_epochs": 2}}})
+    assert sorted(p.name for p in written) == sorted(f"{m}.json" for m in variants.AUDIO_MODELS)
+    for path in written:
+        metrics = json.loads(path.read_text())
+        assert (metrics["variant"], metrics["preset"], metrics["architecture"]) == ("paper", "paper", "paper")
+        assert metrics["overrides"] == {"train": {"preset": "paper", "paper": {"max_epochs": 2}}}
+        assert metrics["n_test"] > 0 and metrics["protocol"] == "holdout" and len(metrics["per_seed"]) == 1
+    assert before == {p.name: p.read_bytes() for p in (project / "metrics").glob("audio_*.json")}
+    dvc(project, "repro", "--single-item", "--force", "report")
+    row = next(line for line in (project / "reports/report.md").read_text().splitlines()
+               if line.startswith("| MFCC, unbalanced"))
+    paper = json.loads((project / "metrics/paper/audio_mfcc_unbalanced.json").read_text())
+    assert row.startswith(f"| MFCC, unbalanced | 43 | {100 * paper['accuracy']:.1f} (seed 0) | ")

@@ -167,8 +167,34 @@ def test_stage_script_on_the_committed_metrics(tmp_path: Path) -> None:
     assert done.returncode == 0, done.stderr
     md = (root / "reports/audio/report.md").read_text()
     mfcc = json.loads((REPO / "metrics/audio_mfcc_unbalanced.json").read_text())
-    assert f"| MFCC, unbalanced | 43 | {report.score(mfcc, 'accuracy')} ({report.runs_note(mfcc)}) |" in md
+    row = table_row(md, "MFCC, unbalanced")
+    assert row.startswith("| MFCC, unbalanced | 43 | ")
+    assert f"| {report.score(mfcc, 'accuracy')} ({report.runs_note(mfcc)}) |" in row
     for name in ("confusion", "learning_curves"):
         assert (root / f"reports/audio/figures/{name}.png").read_bytes().startswith(PNG)
     bad = subprocess.run([sys.executable, "stages/report.py", "nope"], cwd=root, capture_output=True, text=True)
     assert bad.returncode == 1 and "unknown report scope" in bad.stderr
+
+
+def test_variants_paper_recipe_column_and_emobox_section(tree: Path) -> None:
+    md = report.build_report(tree, "audio").read_text()
+    assert "| not run |" in table_row(md, "MFCC, unbalanced") and "EmoBox" not in md  # no variant has run yet
+    (tree / "metrics/paper").mkdir()
+    (tree / "metrics/paper/audio_mfcc_unbalanced.json").write_text(json.dumps(
+        {"variant": "paper", **fake_metrics("audio_mfcc_unbalanced", [0.45, 0.5, 0.55])}))
+    emobox = fake_metrics("audio_logmel_unbalanced", [0.6, 0.7], folds=2, protocol="emobox",
+                          fold_test_actors=[[1, 11, 20, 21], [4, 10, 12, 14]],
+                          per_fold=[{"fold": 0, "accuracy": 0.6}, {"fold": 1, "accuracy": 0.7}],
+                          ensemble={"accuracy": 0.66, "uar": 0.65, "macro_f1": 0.6})
+    (tree / "metrics/emobox").mkdir()
+    (tree / "metrics/emobox/audio_logmel_unbalanced.json").write_text(json.dumps(emobox))
+    md = report.build_report(tree, "audio").read_text()
+    ours = json.loads((tree / "metrics/audio_mfcc_unbalanced.json").read_text())
+    # paper (reported) | paper recipe, our run | ours
+    assert (f"| 43 | 50.0 ± 5.0 (3 seeds) | {report.score(ours, 'accuracy')} ({report.runs_note(ours)}) |"
+            in table_row(md, "MFCC, unbalanced"))
+    assert "| 47 | not run |" in table_row(md, "MFCC, balanced")
+    assert "## The EmoBox folds: ours beside published results" in md
+    line = table_row(md, "ours: audio_logmel_unbalanced")
+    assert "| 65.0 ± 7.1 | 60.0 ± 7.1 | 66.0 / 65.0 | 60.0 / 70.0 |" in line
+    assert "| HuBERT-large | 70.29 | 70.00 |" in md and "Test actors per fold: 1, 11, 20, 21; 4, 10, 12, 14." in md

@@ -1,16 +1,24 @@
 """Models, split statistics, training (determinism, early stopping) and scores."""
 
 import dataclasses
+import pathlib
+import re
+import subprocess
+import sys
 
 import numpy as np
 import pytest
 import torch
+import yaml
 from torch import nn
 
+from conftest import REPO
 from emo import evaluate, fusion, split, train
 from emo.augment import PlannedClip
+from emo.errors import EmoError
 from emo.models import EmoCNN, FusionCNN, PaperCNN, TemporalCNN, build
-from emo.params import PAPER, ParamsError, TrainSettings
+from emo.params import PAPER, FusionParams, ParamsError, TrainSettings
+from emo.ravdess import EMOTIONS
 
 
 def test_paper_cnn_is_exactly_the_spec():
@@ -50,7 +58,7 @@ def test_temporal_cnn_halves_long_inputs_in_time_only():
 @pytest.mark.parametrize(("key", "value"), [("model", "resnet"), ("schedule", "cosine"), ("keep", "worst"),
                                             ("optimizer", "sgd"), ("mixup", -0.1)])
 def test_train_settings_reject_unknown_choices(key, value):
-    with pytest.raises(ParamsError, match=f"train {key}"):
+    with pytest.raises(ParamsError, match=rf"train\.<preset>\.{key}: "):
         TrainSettings(**{key: value})
 
 
@@ -121,7 +129,8 @@ def test_fit_is_deterministic_and_keeps_the_best_epoch(fixture_arrays):
 
 
 def test_early_stopping_stops_after_patience(fixture_arrays):
-    settings = dataclasses.replace(PAPER, lr=0.0, max_epochs=20, patience=3)  # lr 0: loss never improves
+    # lr must be > 0; this one moves no float32 weight, so the loss never improves
+    settings = dataclasses.replace(PAPER, lr=1e-30, max_epochs=20, patience=3)
     result = train.fit(*fixture_arrays, settings, seed=0, device=torch.device("cpu"), progress=False)
     assert result.best_epoch == 1 and len(result.history) == 4
 
@@ -259,15 +268,213 @@ def test_kfold_rotates_actor_groups_and_tests_original_clips_only(toy, tmp_path)
     fold0 = train.load_arrays(features, tmp_path / "k.npz", speaker_norm=False, fold=0)
     assert list(fold0["test"].index) == list(range(6)) and list(fold0["train"].index) == [10, 11]
     assert abs(fold0["train"].x.mean()) < 1e-3  # normalised with the fold's own training rows
+    assert split.protocol_of(tmp_path / "k.npz") == {"protocol": "folds", "fold_test_actors": [[1], [2], [3]]}
+    split.prepare(features, plan, valid, True, tmp_path / "e.npz", folds, "emobox")
+    assert split.protocol_of(tmp_path / "e.npz")["protocol"] == "emobox"
+    split.prepare(features, plan, valid, True, tmp_path / "h.npz")
+    assert split.protocol_of(tmp_path / "h.npz") == {"protocol": "holdout", "test_actors": [3]}
+
+
+def test_per_fold_scores_average_each_folds_seeds():
+    runs = [{"fold": f, "seed": s, "accuracy": a, "uar": a, "macro_f1": a, "recall": {e: a for e in EMOTIONS}}
+            for f, s, a in [(0, 0, 0.5), (0, 1, 0.7), (1, 0, 0.2), (1, 1, 0.2)]]
+    folds = evaluate.per_fold(runs, [[1, 11], [4, 10]], {0: 40, 1: 30})
+    assert [f["test_actors"] for f in folds] == [[1, 11], [4, 10]] and [f["n_test"] for f in folds] == [40, 30]
+    assert folds[0]["accuracy"] == pytest.approx(0.6) and folds[0]["accuracy_std"] == pytest.approx(0.1414, abs=1e-4)
+    assert folds[1]["accuracy"] == pytest.approx(0.2) and folds[1]["accuracy_std"] == 0.0
 
 
 def test_kfold_params_need_every_actor_augmented():
     from emo.params import Params, ParamsError, from_dict
 
     folds = [[1, 2], [3, 4], [5, 6]]
+    every = {"splits": ["train", "val", "test"]}
     with pytest.raises(ParamsError, match=r"augment.splits: \[train, val, test\]"):
-        from_dict(Params, {"split": {"folds": folds}})
-    ok = from_dict(Params, {"split": {"folds": folds}, "augment": {"splits": ["train", "val", "test"]}})
-    assert ok.split.folds == ((1, 2), (3, 4), (5, 6))
+        from_dict(Params, {"split": {"protocol": "folds", "folds": folds}})
+    with pytest.raises(ParamsError, match=r"split.protocol emobox: .*augment.splits: \[train, val, test\]"):
+        from_dict(Params, {"split": {"protocol": "emobox"}})
+    ok = from_dict(Params, {"split": {"protocol": "folds", "folds": folds}, "augment": every})
+    assert ok.split.folds == ok.split.kfold == ((1, 2), (3, 4), (5, 6))
     with pytest.raises(ParamsError, match="at most once"):
-        from_dict(Params, {"split": {"folds": [[1], [1], [2]]}, "augment": {"splits": ["train", "val", "test"]}})
+        from_dict(Params, {"split": {"protocol": "folds", "folds": [[1], [1], [2]]}, "augment": every})
+
+
+def test_protocols_name_their_folds():
+    from emo.params import EMOBOX_FOLDS, Params, ParamsError, from_dict
+
+    assert from_dict(Params, {}).split.kfold == ()  # holdout: actors 21-22 validate, 23-24 test
+    emobox = from_dict(Params, {"split": {"protocol": "emobox"}, "augment": {"splits": ["train", "val", "test"]}})
+    assert emobox.split.kfold == EMOBOX_FOLDS
+    assert sorted(a for fold in EMOBOX_FOLDS for a in fold) == list(range(1, 25))  # every actor tested once
+    assert EMOBOX_FOLDS[0] == (1, 11, 20, 21) and EMOBOX_FOLDS[5] == (6, 13, 17, 22)
+    with pytest.raises(ParamsError, match="split.folds is set but split.protocol is 'holdout'"):
+        from_dict(Params, {"split": {"folds": [[1], [2], [3]]}})
+    with pytest.raises(ParamsError, match="split.protocol is 'folds' but split.folds is empty"):
+        from_dict(Params, {"split": {"protocol": "folds"}})
+    with pytest.raises(ParamsError, match=r"split\.protocol: 'kfold'.*one of holdout, emobox, folds"):
+        from_dict(Params, {"split": {"protocol": "kfold"}})
+
+
+class Crafted:
+    """A pickled object whose unpickling creates a file: what a hostile checkpoint could run instead."""
+
+    def __init__(self, marker):
+        self.marker = marker
+
+    def __reduce__(self):
+        return (pathlib.Path.touch, (pathlib.Path(self.marker),))
+
+
+def _saved_checkpoint(path, fold=None):
+    """A checkpoint as the train stage writes it: one short run of a small model."""
+    model = build("temporal", [(4, 5)])
+    run = train.FitResult(seed=0, state={k: v.clone() for k, v in model.state_dict().items()}, best_epoch=1,
+                          seconds=0.5, history=[{"epoch": 1, "train_loss": 2.0, "train_acc": 0.1, "val_loss": 2.1,
+                                                 "val_acc": 0.2}], fold=fold)
+    shapes = train.Arrays(x=np.zeros((2, 4, 5), np.float32), y=np.zeros(2, np.int64), index=np.arange(2)).shapes
+    train.save(train.checkpoint([run], dataclasses.replace(TrainSettings(), model="temporal"), shapes, preset="ours",
+                                model="mfcc", balance="balanced", fusion=vars(FusionParams()),
+                                device="cpu"), path)
+    return path
+
+
+def test_checkpoints_emo_saves_are_weights_and_plain_values(tmp_path):
+    saved = train.load_checkpoint(_saved_checkpoint(tmp_path / "m.pt", fold=2), "fix")  # weights_only=True
+    assert saved["input_shapes"] == [(4, 5)] and saved["fusion"]["pairing"] == "clip"
+    assert saved["runs"][0]["fold"] == 2 and saved["runs"][0]["history"][0]["val_acc"] == 0.2
+    assert isinstance(train.rebuild(saved, saved["runs"][0]), nn.Module)
+
+
+def test_a_crafted_checkpoint_is_refused_and_runs_no_code(tmp_path, monkeypatch):
+    marker = tmp_path / "code-ran"
+    good = torch.load(_saved_checkpoint(tmp_path / "good.pt"), weights_only=True)
+    (tmp_path / "models").mkdir()
+    crafted = tmp_path / "models/audio_mfcc_balanced.pt"
+    torch.save({**good, "runs": [{**good["runs"][0], "history": Crafted(marker)}]}, crafted)
+    with pytest.raises(train.CheckpointError, match=rf"^{crafted}: refused: it holds pickled Python objects "
+                                                    r"\(getattr\) besides weights.*re-train it with "
+                                                    r"`dvc repro -f train@mfcc-balanced`$"):
+        train.load_checkpoint(crafted, "re-train it with `dvc repro -f train@mfcc-balanced`")
+    monkeypatch.chdir(tmp_path)  # the evaluate stage reads models/<name>.pt through the same loader
+    with pytest.raises(train.CheckpointError, match="refused"):
+        evaluate.evaluate_model("mfcc", "balanced", FusionParams())
+    assert not marker.exists()
+    torch.load(crafted, weights_only=False)  # what evaluate did before: the file really is hostile
+    assert marker.exists()
+
+
+@pytest.mark.parametrize("damage", ["truncated", "garbage", "empty", "a tensor", "no runs", "a run without state"])
+def test_a_damaged_checkpoint_is_one_line_naming_the_file_and_the_fix(tmp_path, damage):
+    path = _saved_checkpoint(tmp_path / "m.pt")
+    good = torch.load(path, weights_only=True)
+    if damage == "truncated":
+        path.write_bytes(path.read_bytes()[:len(path.read_bytes()) // 2])
+    elif damage in ("garbage", "empty"):
+        path.write_bytes(b"not a checkpoint at all" if damage == "garbage" else b"")
+    else:
+        torch.save({"a tensor": torch.zeros(3), "no runs": {**good, "runs": []},
+                    "a run without state": {**good, "runs": [{"seed": 0}]}}[damage], path)
+    with pytest.raises(train.CheckpointError) as caught:
+        train.load_checkpoint(path, "re-train it with `dvc repro -f train@mfcc-balanced`")
+    message = str(caught.value)
+    assert message.startswith(f"{path}: not a ") and message.endswith("`dvc repro -f train@mfcc-balanced`")
+    assert "\n" not in message
+
+
+TOO_HIGH = r"the learning rate 1000000000\.0 is too high for this recipe: lower train\.<preset>\.lr"
+
+
+@pytest.mark.parametrize(("where", "cause"), [("lr", TOO_HIGH), ("train", "the inputs hold NaN or inf values"),
+                                              ("val", "the inputs hold NaN or inf values")], ids=["lr", "train", "val"])
+def test_a_non_finite_loss_stops_training_naming_epoch_seed_and_cause(fixture_arrays, where, cause):
+    train_set, val_set = (dataclasses.replace(a, x=a.x.copy()) for a in fixture_arrays)
+    settings = dataclasses.replace(TrainSettings(), model="temporal", max_epochs=3, batch_size=16,
+                                   lr=1e9 if where == "lr" else 1e-3)
+    if where != "lr":
+        (train_set if where == "train" else val_set).x[5, 2, 3] = np.nan
+    which = "validation" if where == "val" else "training"
+    with pytest.raises(train.DivergedError, match=rf"^audio_mfcc_balanced fold 1 seed 7: {which} loss is nan at "
+                                                  rf"epoch \d; {cause}"):
+        train.fit(train_set, val_set, settings, seed=7, device=torch.device("cpu"), progress=False,
+                  desc="audio_mfcc_balanced fold 1")
+
+
+def test_the_train_stage_on_a_diverging_loss_exits_1_and_writes_no_model(toy, tmp_path):
+    plan, features = toy
+    (tmp_path / "data/features").mkdir(parents=True)
+    np.save(tmp_path / "data/features/mfcc.npy", features)
+    split.prepare(features, plan, np.ones(len(plan), bool), True, tmp_path / "data/split/mfcc_balanced.npz")
+    raw = yaml.safe_load((REPO / "params.yaml").read_text())
+    raw["train"].update(seeds=[0], ours={**raw["train"]["ours"], "lr": 1e9, "max_epochs": 3})
+    (tmp_path / "params.yaml").write_text(yaml.safe_dump(raw))
+    result = subprocess.run([sys.executable, str(REPO / "stages/train.py"), "mfcc", "balanced"], cwd=tmp_path,
+                            capture_output=True, text=True)
+    assert result.returncode == 1 and "Traceback" not in result.stderr
+    assert re.fullmatch(r"error: audio_mfcc_balanced seed 0: (training|validation) loss is nan at epoch \d; the "
+                        r"learning rate 1000000000\.0 is too high.*", result.stderr.splitlines()[-1])
+    assert not (tmp_path / "models").exists() and not (tmp_path / "plots").exists()
+
+
+@pytest.fixture
+def workspace(toy, tmp_path, monkeypatch):
+    """A project folder with the toy plan's features and split files, as the stages leave them."""
+    from emo import augment, layout
+
+    plan, features = toy
+    monkeypatch.chdir(tmp_path)
+    layout.feature_file("mfcc").parent.mkdir(parents=True)
+    np.save(layout.feature_file("mfcc"), features)
+    np.save(layout.valid_file("mfcc"), np.ones(len(plan), bool))
+    augment.write(plan, layout.PLAN)
+    split.prepare(features, plan, np.ones(len(plan), bool), True, layout.split_file("mfcc", "balanced"))
+    return tmp_path
+
+
+@pytest.mark.parametrize(("damage", "message"), [
+    ("plan.csv garbage", r"data/augment/plan\.csv is unreadable .*; re-make it with `dvc repro -f augment`"),
+    ("plan.csv empty", r"data/augment/plan\.csv holds no clips: .* run `dvc repro -f augment`"),
+    ("mfcc.npy truncated", r"data/features/mfcc\.npy is unreadable .*`dvc repro -f featurize`"),
+    ("mfcc.npy pickled", r"data/features/mfcc\.npy is unreadable .*`dvc repro -f featurize`"),
+    ("valid.npy missing", r"data/features/valid\.npy is missing: run `dvc repro featurize`"),
+    ("valid.npy stale", r"data/features/mfcc\.npy \(12 rows\), data/features/valid\.npy \(5\) and "
+                        r"data/augment/plan\.csv \(12\) are out of step: run `dvc repro featurize`"),
+])
+def test_a_damaged_split_input_names_the_file_and_the_stage_to_rerun(workspace, damage, message):
+    from emo import datasets
+
+    name, how = damage.split(" ")
+    path = next(workspace.rglob(name))
+    if how == "garbage":
+        path.write_text("index,nonsense\n1,2\n")
+    elif how == "empty":
+        path.write_text(path.read_text().splitlines()[0] + "\n")
+    elif how == "truncated":
+        path.write_bytes(path.read_bytes()[:200])
+    elif how == "pickled":
+        np.save(path, np.array([Crafted(workspace / "code-ran")], dtype=object), allow_pickle=True)
+    elif how == "missing":
+        path.unlink()
+    else:
+        np.save(path, np.ones(5, bool))
+    with pytest.raises(EmoError, match=f"^{message}$"):
+        datasets.split_inputs("mfcc")
+    assert not (workspace / "code-ran").exists()
+
+
+@pytest.mark.parametrize("damage", ["missing", "garbage", "truncated", "stale"])
+def test_a_damaged_split_file_names_the_split_stage_to_rerun(workspace, damage):
+    from emo import datasets, layout
+
+    path = layout.split_file("mfcc", "balanced")
+    if damage == "missing":
+        path.unlink()
+    elif damage == "stale":  # features re-made with fewer rows than the split file indexes
+        np.save(layout.feature_file("mfcc"), np.zeros((3, 4, 5), np.float32))
+    else:
+        path.write_bytes(b"junk" if damage == "garbage" else path.read_bytes()[:300])
+    fix = "run `dvc repro split@mfcc-balanced`" if damage == "missing" else "`dvc repro -f split@mfcc-balanced`"
+    with pytest.raises(EmoError, match=f"^{path} .*{re.escape(fix)}$"):
+        datasets.load_model_inputs("mfcc", "balanced", True, FusionParams())
+    if damage != "stale":  # the train stage reads the folds first
+        with pytest.raises(EmoError, match=f"^{path} .*{re.escape(fix)}$"):
+            datasets.model_folds("mfcc", "balanced", FusionParams())

@@ -1,0 +1,120 @@
+"""Training speed on the real features: one process after the other (the old path) against worker processes,
+with a check that both give bit-identical models; and PaperCNN's literal layers against its fast path.
+
+Needs the pipeline's split files in the project folder (`dvc repro split` there: the real mirror's features).
+Every row trains `--seeds` with the `train.ours` recipe of params.yaml for `--epochs` epochs, first with
+workers: 1, then with `--workers`; the projection scales the measured time to the recipe's max_epochs.
+Run: .venv/bin/python bench/train.py [--project DIR] [--rows mfcc-unbalanced ...] [--epochs 2] [--workers 2]
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import os
+import statistics
+import sys
+import time
+from pathlib import Path
+
+import torch
+from torch import nn
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+
+from emo import datasets, parallel, params  # noqa: E402
+from emo.models import PaperCNN  # noqa: E402
+
+ROWS = ("mfcc-unbalanced", "mfcc-balanced", "logmel-unbalanced", "logmel-balanced")
+
+
+def timed_runs(inputs: datasets.ModelInputs, settings: params.TrainSettings, seeds: tuple[int, ...],
+               workers: int, threads: int) -> tuple[float, list]:
+    """Seconds to train every seed of one row on `workers` processes, and the results."""
+    start = time.perf_counter()
+    results, _ = parallel.train_runs(inputs, [None], seeds, settings, torch.device("cpu"), workers=workers,
+                                     threads=threads, desc=f"{inputs.model} {inputs.balance}", progress=False)
+    return time.perf_counter() - start, results
+
+
+def identical(a: list, b: list) -> bool:
+    """Same seeds, histories and weights, bit for bit."""
+    return [(r.seed, r.history) for r in a] == [(r.seed, r.history) for r in b] and all(
+        torch.equal(x.state[k], y.state[k]) for x, y in zip(a, b, strict=True) for k in x.state)
+
+
+def step_ms(model: nn.Module, x: torch.Tensor, y: torch.Tensor, steps: int) -> list[float]:
+    """Milliseconds of each of `steps` Adam training steps on one batch (after one warm-up step)."""
+    optimizer = torch.optim.Adam(model.parameters(), lr=1e-5)
+    times = []
+    for _ in range(steps + 1):
+        start = time.perf_counter()
+        loss = nn.functional.cross_entropy(model.train()(x), y)
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+        times.append(1000 * (time.perf_counter() - start))
+    return times[1:]
+
+
+def paper_cnn(inputs: datasets.ModelInputs, steps: int) -> None:
+    """Per-epoch time of PaperCNN's literal layers and of its fast path on real training batches, interleaved."""
+    train = inputs(None)["train"]
+    x, y = torch.from_numpy(train.x[:32].copy()), torch.from_numpy(train.y[:32])
+    batches = -(-len(train.y) // 32)
+    torch.manual_seed(0)
+    literal, fast = PaperCNN(train.shapes[0], reference=True), PaperCNN(train.shapes[0])
+    times: dict[str, list[float]] = {"literal": [], "fast": []}
+    for _ in range(3):  # interleaved, so that a load on the machine hits both alike
+        times["literal"] += step_ms(literal, x, y, steps)
+        times["fast"] += step_ms(fast, x, y, steps)
+    median = {k: statistics.median(v) for k, v in times.items()}
+    for name, ms in median.items():
+        print(f"  PaperCNN {inputs.model} {name:7s}: {ms:6.1f} ms per batch of 32, {ms * batches / 1000:5.1f} s "
+              f"per epoch of {len(train.y)} rows")
+    print(f"  PaperCNN {inputs.model} speed-up per epoch: {median['literal'] / median['fast']:.2f}x")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--project", type=Path, default=REPO, help="folder with params.yaml and data/split")
+    parser.add_argument("--rows", nargs="+", default=list(ROWS), choices=ROWS)
+    parser.add_argument("--epochs", type=int, default=2, help="epochs per run (the projection scales them)")
+    parser.add_argument("--seeds", default="0,1,2")
+    parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--paper-steps", type=int, default=4, help="PaperCNN steps per timing round (0: skip)")
+    args = parser.parse_args()
+
+    os.chdir(args.project)
+    p = params.load()
+    settings = dataclasses.replace(p.train.ours, max_epochs=args.epochs)
+    seeds = tuple(int(s) for s in args.seeds.split(","))
+    scale = p.train.ours.max_epochs / args.epochs
+    totals = {"serial": 0.0, "parallel": 0.0}
+    all_identical = True
+    print(f"{len(seeds)} seeds x {args.epochs} epochs per row, train.ours ({p.train.ours.model}), "
+          f"{p.train.threads} torch thread(s) per process, {os.cpu_count()} cores")
+    for row in args.rows:
+        feature, balance = row.split("-")
+        inputs = datasets.ModelInputs(feature, balance, settings.speaker_norm, p.fusion)
+        serial, one = timed_runs(inputs, settings, seeds, 1, p.train.threads)
+        both, many = timed_runs(inputs, settings, seeds, args.workers, p.train.threads)
+        same = identical(one, many)
+        all_identical &= same
+        totals["serial"] += serial
+        totals["parallel"] += both
+        print(f"{row:18s} serial {serial:6.1f} s, {args.workers} workers {both:6.1f} s: {serial / both:.2f}x; "
+              f"identical models: {same}")
+        if args.paper_steps and feature == "logmel" and balance == "unbalanced":
+            paper_cnn(inputs, args.paper_steps)
+    runs = len(seeds) * len(args.rows)
+    for name, seconds in totals.items():
+        full = seconds * scale
+        print(f"{name:8s}: {seconds:6.1f} s for {runs} models x {args.epochs} epochs; projected to "
+              f"{p.train.ours.max_epochs} epochs: {full / 60:5.1f} min, {3600 * runs / full:5.1f} models/hour")
+    print(f"speed-up: {totals['serial'] / totals['parallel']:.2f}x; every model bit-identical: {all_identical}")
+
+
+if __name__ == "__main__":
+    main()
