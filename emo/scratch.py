@@ -78,8 +78,11 @@ class DvcError(EmoError):
 
 
 def dvc(project: Path, *args: str, check: bool = True, capture: bool = True) -> subprocess.CompletedProcess:
-    """Run the venv's dvc in `project` with the venv first on PATH, as `make repro` does."""
-    env = dict(os.environ, PATH=f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}", **IDENTITY)
+    """Run the venv's dvc in `project` with the venv first on PATH, as `make repro` does, and the copy's own
+    `emo` package first on the import path (not the editable install's), so that later edits to the source
+    project cannot reach a run in progress."""
+    path = os.pathsep.join(filter(None, [str(project), os.environ.get("PYTHONPATH", "")]))
+    env = dict(os.environ, PATH=f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}", PYTHONPATH=path, **IDENTITY)
     result = subprocess.run([str(BIN / "dvc"), *args], cwd=project, env=env, capture_output=capture, text=True)
     if check and result.returncode:
         raise DvcError(f"dvc {' '.join(args)} in {project} failed ({result.returncode}):\n{result.stdout}\n"
