@@ -56,12 +56,13 @@ def run(root: Path, name: str, extra: dict | None = None, work: Path | None = No
     params = yaml.safe_load((root / "params.yaml").read_text())
     scratch.merge(params, changes)
     from_dict(Params, params)  # a bad override stops here, before any work
+    revision = _revision(root)  # of the code the copy runs, before anything can move HEAD on
     with tempfile.TemporaryDirectory(dir=work) as folder:
         project = scratch.copy_project(root, Path(folder) / "project")
         scratch.set_params(project, **changes, **_absolute_source(root, params))
         scratch.dvc(project, "repro", "evaluate", capture=False)
         out = variant_dir(root, name)
-        provenance = {"variant": name, "overrides": changes, "git_revision": _revision(root)}
+        provenance = {"variant": name, "overrides": changes, "git_revision": revision}
         written = []
         for model in AUDIO_MODELS:
             metrics = json.loads((project / "metrics" / f"{model}.json").read_text())
