@@ -62,8 +62,18 @@ def split_stage(feature: str, balance: str) -> str:
 
 
 def train_stage(model: str, balance: str) -> str:
-    """The DVC stage that trains a model."""
-    return {FUSION: "fusion_train", layout.VIDEO: f"video_train@{balance}"}.get(model, f"train@{model}-{balance}")
+    """The DVC stage that trains a model (an input's stage trains both its balances)."""
+    return {FUSION: "fusion_train", layout.VIDEO: "video_train"}.get(model, f"train@{model}")
+
+
+def stage_models(target: str) -> list[tuple[str, str]]:
+    """The (model, balance) pairs one training stage trains: both balances of an input, or the fusion."""
+    if target == FUSION:
+        return [(FUSION, "")]
+    if target not in (*layout.AUDIO_FEATURES, layout.VIDEO):
+        raise EmoError(f"unknown model {target!r}: expected one of {', '.join(layout.AUDIO_FEATURES)}, "
+                       f"{layout.VIDEO}, {FUSION}")
+    return [(target, balance) for balance in layout.BALANCES]
 
 
 def _features(path: Path) -> np.ndarray:

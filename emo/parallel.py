@@ -28,8 +28,9 @@ Loader = Callable[[int | None], dict[str, Arrays]]
 
 @dataclass(frozen=True)
 class Run:
-    """One model to train: which fold's split (None: the hold-out split) and which seed."""
+    """One model to train: which of the stage's models, which fold's split (None: the hold-out split), which seed."""
 
+    model: int
     fold: int | None
     seed: int
 
@@ -94,24 +95,36 @@ def _results(jobs: list[Job], workers: int) -> Iterator[tuple[FitResult, list[tu
         yield from pool.imap(fit_run, jobs, chunksize=1)
 
 
+def train_models(models: list[tuple[Loader, list[int | None], str]], seeds: tuple[int, ...],
+                 settings: TrainSettings, device: torch.device, workers: int = 1, threads: int = 1,
+                 progress: bool = True) -> list[tuple[list[FitResult], list[tuple[int, ...]]]]:
+    """Every (loader, folds, name) model's runs, one per fold and seed, on up to `workers` processes; per model
+    its results (fold-major) and input shapes. The results do not depend on `workers`.
+
+    All the models of a stage share one pool, so that both cores stay busy to the end: three seeds of one
+    model would leave a core idle for a third of the time.
+    """
+    runs = [Run(index, fold, seed) for index, (_, folds, _) in enumerate(models) for fold in folds for seed in seeds]
+    workers = worker_count(workers, len(runs), device)
+    per_process = worker_threads(threads, workers)
+    jobs = [Job(run, models[run.model][0], settings, str(device), per_process, models[run.model][2],
+                progress and workers == 1) for run in runs]
+    trained: list[tuple[list[FitResult], list[tuple[int, ...]]]] = [([], []) for _ in models]
+    bar = tqdm(total=len(jobs), desc=f"train ({workers} processes)", unit="model",
+               disable=not progress or workers == 1)
+    with bar:
+        for job, (result, shapes) in zip(jobs, _results(jobs, workers), strict=True):
+            trained[job.run.model][0].append(result)
+            trained[job.run.model][1][:] = shapes  # the same for every run of a model
+            bar.update()
+            log.info("%s%s seed %d: %d epochs in %.0f s", job.desc, "" if result.fold is None else
+                     f" fold {result.fold}", result.seed, len(result.history), result.seconds)
+    _LOADED.clear()  # this process's own copy (workers: 1)
+    return trained
+
+
 def train_runs(load: Loader, folds: list[int | None], seeds: tuple[int, ...], settings: TrainSettings,
                device: torch.device, workers: int = 1, threads: int = 1, desc: str = "train",
                progress: bool = True) -> tuple[list[FitResult], list[tuple[int, ...]]]:
-    """One model per fold and seed (fold-major order), trained on up to `workers` processes; the results and
-    the input shapes. The results do not depend on `workers`."""
-    runs = [Run(fold, seed) for fold in folds for seed in seeds]
-    workers = worker_count(workers, len(runs), device)
-    per_process = worker_threads(threads, workers)
-    jobs = [Job(run, load, settings, str(device), per_process, desc, progress and workers == 1) for run in runs]
-    results, shapes = [], []
-    bar = tqdm(total=len(jobs), desc=f"{desc} ({workers} processes)", unit="model",
-               disable=not progress or workers == 1)
-    with bar:
-        for result, run_shapes in _results(jobs, workers):
-            results.append(result)
-            shapes = run_shapes  # the same for every run: one model's inputs
-            bar.update()
-            log.info("%s%s seed %d: %d epochs in %.0f s", desc, "" if result.fold is None else f" fold {result.fold}",
-                     result.seed, len(result.history), result.seconds)
-    _LOADED.clear()  # this process's own copy (workers: 1)
-    return results, shapes
+    """One model's runs, one per fold and seed (fold-major order), on up to `workers` processes."""
+    return train_models([(load, folds, desc)], seeds, settings, device, workers, threads, progress)[0]

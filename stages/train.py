@@ -1,5 +1,5 @@
-"""DVC stage `train@FEATURE-BALANCE`, `video_train@BALANCE`, `fusion_train`: the `train.preset` recipe, one
-model per seed (and per fold in k-fold mode), `train.workers` at a time: best-validation or final weights."""
+"""DVC stage `train@FEATURE` (both balances of an audio feature), `video_train` (both balances), `fusion_train`:
+the `train.preset` recipe, one model per seed (and per fold in k-fold mode), `train.workers` at a time."""
 
 import logging
 import sys
@@ -10,18 +10,19 @@ from emo.errors import reported
 
 if __name__ == "__main__":  # worker processes must not run the stage again
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(message)s")
-    model, balance = sys.argv[1], sys.argv[2] if len(sys.argv) > 2 else ""
-    name = datasets.model_name(model, balance)
     with reported():  # a stop anywhere (bad params, missing inputs, a diverging loss) writes no model file
         p = params.load()
         settings = p.train.settings
-        folds = datasets.model_folds(model, balance, p.fusion)
         device = train.resolve_device(p.train.device)
-        inputs = datasets.ModelInputs(model, balance, settings.speaker_norm, p.fusion)
-        results, shapes = parallel.train_runs(inputs, folds, p.train.seeds, settings, device, p.train.workers,
-                                              p.train.threads, desc=name)
-        train.save(train.checkpoint(results, settings, shapes, preset=p.train.preset, model=model, balance=balance,
-                                    fusion=vars(p.fusion) if model == datasets.FUSION else None,
-                                    device=str(device)), Path(f"models/{name}.pt"))
-        train.write_history(results[0].history, Path(f"plots/history/{name}.csv"))
-    print(f"train {name}: best epochs {[r.best_epoch for r in results]} on {device}")
+        models = datasets.stage_models(sys.argv[1])
+        specs = [(datasets.ModelInputs(model, balance, settings.speaker_norm, p.fusion),
+                  datasets.model_folds(model, balance, p.fusion), datasets.model_name(model, balance))
+                 for model, balance in models]
+        trained = parallel.train_models(specs, p.train.seeds, settings, device, p.train.workers, p.train.threads)
+        for (model, balance), (results, shapes) in zip(models, trained, strict=True):
+            name = datasets.model_name(model, balance)
+            train.save(train.checkpoint(results, settings, shapes, preset=p.train.preset, model=model,
+                                        balance=balance, fusion=vars(p.fusion) if model == datasets.FUSION else None,
+                                        device=str(device)), Path(f"models/{name}.pt"))
+            train.write_history(results[0].history, Path(f"plots/history/{name}.csv"))
+            print(f"train {name}: best epochs {[r.best_epoch for r in results]} on {device}")

@@ -188,7 +188,7 @@ def test_ranges_hold_when_a_section_is_built_in_code_too():
 
 # Every stage but download (another helper's): (script, arguments).
 STAGES = [("inventory", []), ("augment", []), ("featurize", []), ("faces", []), ("embed", []),
-          ("split", ["mfcc", "balanced"]), ("train", ["mfcc", "balanced"]), ("evaluate", ["mfcc", "balanced"]),
+          ("split", ["mfcc", "balanced"]), ("train", ["mfcc"]), ("evaluate", ["mfcc", "balanced"]),
           ("train", ["fusion"]), ("evaluate", ["fusion"]), ("report", ["all"])]
 
 
@@ -217,9 +217,9 @@ def test_every_stage_names_its_missing_input_and_the_stage_that_makes_it(tmp_pat
                 "faces": "data/inventory.csv is missing: run `dvc repro inventory`",
                 "embed": "data/augment/plan.csv is missing: run `dvc repro augment`",
                 "split": "data/augment/plan.csv is missing: run `dvc repro augment`",
-                "train": r"data/split/mfcc_balanced\.npz is missing: run `dvc repro split@mfcc-balanced`",
+                "train": r"data/split/mfcc_unbalanced\.npz is missing: run `dvc repro split@mfcc-unbalanced`",
                 "evaluate": r"models/audio_mfcc_balanced\.pt: missing; re-train it with "
-                            r"`dvc repro -f train@mfcc-balanced`"}
+                            r"`dvc repro -f train@mfcc`"}
     # each script once; report is left out: it reports whatever models are there
     once = [(name, args) for name, args in STAGES if name in expected and "fusion" not in args]
     for name, result in _run_stages(tmp_path, once):

@@ -75,3 +75,25 @@ def test_worker_count_and_threads():
     assert parallel.worker_threads(1, 2) == 1
     assert parallel.worker_threads(0, 1) == 0  # torch's own default in a single process
     assert parallel.worker_threads(0, 2) == max(1, cores // 2)
+
+
+def test_models_of_one_stage_share_the_pool_and_keep_their_own_runs():
+    cpu = torch.device("cpu")
+    shared = parallel.train_models([(ToyInputs(), [None], "a"), (ToyInputs(broken_fold=5), [0, 1], "b")], (0, 1, 2),
+                                   SETTINGS, cpu, workers=2, progress=False)
+    alone = [parallel.train_runs(ToyInputs(), [None], (0, 1, 2), SETTINGS, cpu, progress=False),
+             parallel.train_runs(ToyInputs(broken_fold=5), [0, 1], (0, 1, 2), SETTINGS, cpu, progress=False)]
+    assert [len(results) for results, _ in shared] == [3, 6]
+    for (results, shapes), (expected, expected_shapes) in zip(shared, alone, strict=True):
+        assert shapes == expected_shapes and _same(results, expected)
+
+
+def test_a_training_stage_trains_both_balances_of_an_input():
+    from emo import datasets
+
+    assert datasets.stage_models("mfcc") == [("mfcc", "unbalanced"), ("mfcc", "balanced")]
+    assert datasets.stage_models("video") == [("video", "unbalanced"), ("video", "balanced")]
+    assert datasets.stage_models("fusion") == [("fusion", "")]
+    assert datasets.train_stage("logmel", "balanced") == "train@logmel"
+    with pytest.raises(EmoError, match="unknown model 'mel'"):
+        datasets.stage_models("mel")

@@ -353,8 +353,8 @@ def test_a_crafted_checkpoint_is_refused_and_runs_no_code(tmp_path, monkeypatch)
     torch.save({**good, "runs": [{**good["runs"][0], "history": Crafted(marker)}]}, crafted)
     with pytest.raises(train.CheckpointError, match=rf"^{crafted}: refused: it holds pickled Python objects "
                                                     r"\(getattr\) besides weights.*re-train it with "
-                                                    r"`dvc repro -f train@mfcc-balanced`$"):
-        train.load_checkpoint(crafted, "re-train it with `dvc repro -f train@mfcc-balanced`")
+                                                    r"`dvc repro -f train@mfcc`$"):
+        train.load_checkpoint(crafted, "re-train it with `dvc repro -f train@mfcc`")
     monkeypatch.chdir(tmp_path)  # the evaluate stage reads models/<name>.pt through the same loader
     with pytest.raises(train.CheckpointError, match="refused"):
         evaluate.evaluate_model("mfcc", "balanced", FusionParams())
@@ -375,9 +375,9 @@ def test_a_damaged_checkpoint_is_one_line_naming_the_file_and_the_fix(tmp_path, 
         torch.save({"a tensor": torch.zeros(3), "no runs": {**good, "runs": []},
                     "a run without state": {**good, "runs": [{"seed": 0}]}}[damage], path)
     with pytest.raises(train.CheckpointError) as caught:
-        train.load_checkpoint(path, "re-train it with `dvc repro -f train@mfcc-balanced`")
+        train.load_checkpoint(path, "re-train it with `dvc repro -f train@mfcc`")
     message = str(caught.value)
-    assert message.startswith(f"{path}: not a ") and message.endswith("`dvc repro -f train@mfcc-balanced`")
+    assert message.startswith(f"{path}: not a ") and message.endswith("`dvc repro -f train@mfcc`")
     assert "\n" not in message
 
 
@@ -403,14 +403,16 @@ def test_the_train_stage_on_a_diverging_loss_exits_1_and_writes_no_model(toy, tm
     plan, features = toy
     (tmp_path / "data/features").mkdir(parents=True)
     np.save(tmp_path / "data/features/mfcc.npy", features)
-    split.prepare(features, plan, np.ones(len(plan), bool), True, tmp_path / "data/split/mfcc_balanced.npz")
+    for balance in ("unbalanced", "balanced"):
+        split.prepare(features, plan, np.ones(len(plan), bool), balance == "balanced",
+                      tmp_path / f"data/split/mfcc_{balance}.npz")
     raw = yaml.safe_load((REPO / "params.yaml").read_text())
     raw["train"].update(seeds=[0], ours={**raw["train"]["ours"], "lr": 1e9, "max_epochs": 3})
     (tmp_path / "params.yaml").write_text(yaml.safe_dump(raw))
-    result = subprocess.run([sys.executable, str(REPO / "stages/train.py"), "mfcc", "balanced"], cwd=tmp_path,
+    result = subprocess.run([sys.executable, str(REPO / "stages/train.py"), "mfcc"], cwd=tmp_path,
                             capture_output=True, text=True)
     assert result.returncode == 1 and "Traceback" not in result.stderr
-    assert re.fullmatch(r"error: audio_mfcc_balanced seed 0: (training|validation) loss is nan at epoch \d; the "
+    assert re.fullmatch(r"error: audio_mfcc_(un)?balanced seed 0: (training|validation) loss is nan at epoch \d; the "
                         r"learning rate 1000000000\.0 is too high.*", result.stderr.splitlines()[-1])
     assert not (tmp_path / "models").exists() and not (tmp_path / "plots").exists()
 
