@@ -2,9 +2,10 @@
 with a check that both give bit-identical models; and PaperCNN's literal layers against its fast path.
 
 Needs the pipeline's split files in the project folder (`dvc repro split` there: the real mirror's features).
-Every row trains `--seeds` with the `train.ours` recipe of params.yaml for `--epochs` epochs, first with
-workers: 1, then with `--workers`; the projection scales the measured time to the recipe's max_epochs.
-Run: .venv/bin/python bench/train.py [--project DIR] [--rows mfcc-unbalanced ...] [--epochs 2] [--workers 2]
+As the stage `train@F` does, each feature trains both balances x `--seeds` with the `train.ours` recipe of
+params.yaml for `--epochs` epochs, first with workers: 1 (the old path: one run after the other), then with
+`--workers`; the projection scales the measured time to the recipe's max_epochs.
+Run: .venv/bin/python bench/train.py [--project DIR] [--features mfcc logmel] [--epochs 2] [--workers 2]
 """
 
 from __future__ import annotations
@@ -23,19 +24,17 @@ from torch import nn
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from emo import datasets, parallel, params  # noqa: E402
+from emo import datasets, layout, parallel, params  # noqa: E402
 from emo.models import PaperCNN  # noqa: E402
 
-ROWS = ("mfcc-unbalanced", "mfcc-balanced", "logmel-unbalanced", "logmel-balanced")
 
-
-def timed_runs(inputs: datasets.ModelInputs, settings: params.TrainSettings, seeds: tuple[int, ...],
-               workers: int, threads: int) -> tuple[float, list]:
-    """Seconds to train every seed of one row on `workers` processes, and the results."""
+def timed_stage(models: list[datasets.ModelInputs], settings: params.TrainSettings, seeds: tuple[int, ...],
+                workers: int, threads: int) -> tuple[float, list]:
+    """Seconds to train every seed of the models of one stage on `workers` processes, and all the results."""
     start = time.perf_counter()
-    results, _ = parallel.train_runs(inputs, [None], seeds, settings, torch.device("cpu"), workers=workers,
-                                     threads=threads, desc=f"{inputs.model} {inputs.balance}", progress=False)
-    return time.perf_counter() - start, results
+    trained = parallel.train_models([(m, [None], f"{m.model} {m.balance}") for m in models], seeds, settings,
+                                    torch.device("cpu"), workers=workers, threads=threads, progress=False)
+    return time.perf_counter() - start, [r for results, _ in trained for r in results]
 
 
 def identical(a: list, b: list) -> bool:
@@ -79,7 +78,7 @@ def paper_cnn(inputs: datasets.ModelInputs, steps: int) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--project", type=Path, default=REPO, help="folder with params.yaml and data/split")
-    parser.add_argument("--rows", nargs="+", default=list(ROWS), choices=ROWS)
+    parser.add_argument("--features", nargs="+", default=list(layout.AUDIO_FEATURES), choices=layout.AUDIO_FEATURES)
     parser.add_argument("--epochs", type=int, default=2, help="epochs per run (the projection scales them)")
     parser.add_argument("--seeds", default="0,1,2")
     parser.add_argument("--workers", type=int, default=2)
@@ -95,24 +94,24 @@ def main() -> None:
     all_identical = True
     print(f"{len(seeds)} seeds x {args.epochs} epochs per row, train.ours ({p.train.ours.model}), "
           f"{p.train.threads} torch thread(s) per process, {os.cpu_count()} cores")
-    for row in args.rows:
-        feature, balance = row.split("-")
-        inputs = datasets.ModelInputs(feature, balance, settings.speaker_norm, p.fusion)
-        serial, one = timed_runs(inputs, settings, seeds, 1, p.train.threads)
-        both, many = timed_runs(inputs, settings, seeds, args.workers, p.train.threads)
+    for feature in args.features:
+        models = [datasets.ModelInputs(feature, b, settings.speaker_norm, p.fusion) for b in layout.BALANCES]
+        serial, one = timed_stage(models, settings, seeds, 1, p.train.threads)
+        both, many = timed_stage(models, settings, seeds, args.workers, p.train.threads)
         same = identical(one, many)
         all_identical &= same
         totals["serial"] += serial
         totals["parallel"] += both
-        print(f"{row:18s} serial {serial:6.1f} s, {args.workers} workers {both:6.1f} s: {serial / both:.2f}x; "
-              f"identical models: {same}")
-        if args.paper_steps and feature == "logmel" and balance == "unbalanced":
-            paper_cnn(inputs, args.paper_steps)
-    runs = len(seeds) * len(args.rows)
+        print(f"train@{feature:7s} ({len(one)} models) serial {serial:6.1f} s, {args.workers} workers {both:6.1f} s: "
+              f"{serial / both:.2f}x; identical models: {same}", flush=True)
+        if args.paper_steps and feature == "logmel":
+            paper_cnn(models[0], args.paper_steps)
+    runs = len(seeds) * len(layout.BALANCES) * len(args.features)
     for name, seconds in totals.items():
         full = seconds * scale
         print(f"{name:8s}: {seconds:6.1f} s for {runs} models x {args.epochs} epochs; projected to "
-              f"{p.train.ours.max_epochs} epochs: {full / 60:5.1f} min, {3600 * runs / full:5.1f} models/hour")
+              f"{p.train.ours.max_epochs} epochs (an upper bound: loading the arrays scales too): {full / 60:5.1f} "
+              f"min, {3600 * runs / full:5.1f} models/hour")
     print(f"speed-up: {totals['serial'] / totals['parallel']:.2f}x; every model bit-identical: {all_identical}")
 
 
