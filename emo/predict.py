@@ -22,7 +22,7 @@ from emo.errors import EmoError
 from emo.params import Params
 from emo.params import load as load_params
 from emo.ravdess import EMOTIONS, RavdessNameError, parse_name
-from emo.train import predict_proba, rebuild
+from emo.train import CheckpointError, load_checkpoint, predict_proba, rebuild
 
 #: A speaker group (one RAVDESS actor, or one folder) needs at least this many clips for its own per-bin
 #: statistics; with fewer, one emotion's clips would dominate the mean, so the training actors' average is used.
@@ -86,9 +86,9 @@ def load_model(root: Path, name: str) -> Model:
         have = sorted(p.stem for p in (root / "models").glob("*.pt"))
         raise PredictError(f"{path}: model not found; {REPRO}" + (f" (models here: {', '.join(have)})" if have else ""))
     try:
-        saved = torch.load(path, map_location="cpu", weights_only=True)  # tensors and plain values: no code runs
-    except Exception as err:
-        raise PredictError(f"{path}: cannot read this checkpoint ({type(err).__name__}); {REPRO}") from None
+        saved = load_checkpoint(path, REPRO)  # tensors and plain values only: a crafted file runs no code
+    except CheckpointError as err:
+        raise PredictError(str(err)) from None
     if saved.get("fusion"):
         inputs, balance = [saved["fusion"]["audio_feature"], layout.VIDEO], saved["fusion"]["balance"]
     else:

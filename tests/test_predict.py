@@ -372,3 +372,19 @@ def test_hostile_files_get_a_result_or_one_line_naming_the_file_and_the_fix(proj
     header, loud, plain = out.splitlines()[:3]
     assert header.split()[-1] == "warnings" and loud.endswith("(record or export it at a lower level)")
     assert plain.endswith(" -") and err.startswith(f"warning: {batch / 'loud.wav'}: clipped: ")
+
+
+def test_a_crafted_checkpoint_is_refused_by_predict_and_runs_no_code(project, tmp_path):
+    import pathlib
+
+    class Crafted:
+        def __reduce__(self):
+            return (pathlib.Path.touch, (tmp_path / "ran",))
+
+    root = tmp_path / "copy"
+    shutil.copytree(project["root"], root)
+    torch.save({"settings": Crafted()}, root / "models/audio_logmel_balanced.pt")
+    wav = str(sorted((root / "raw/audio/Actor_23").iterdir())[0])
+    (job,) = predict([wav], root=root)
+    assert "refused: it holds pickled Python objects" in job.error[1] and "make repro" in job.error[1]
+    assert not (tmp_path / "ran").exists()
