@@ -113,7 +113,7 @@ def _copy_bounded(fin: IO[bytes], fout: IO[bytes], limit: int, where: str, hashe
     return copied
 
 
-def _copy_verified(src: Path, dest: Path, expected_sha256: str | None) -> None:
+def copy_verified(src: Path, dest: Path, expected_sha256: str | None) -> None:
     """Copy a file through a temporary name, checking its sha256 when the mirror lists one."""
     dest.parent.mkdir(parents=True, exist_ok=True)
     hasher = hashlib.sha256()
@@ -130,7 +130,7 @@ def _copy_verified(src: Path, dest: Path, expected_sha256: str | None) -> None:
     tmp.replace(dest)
 
 
-def _read_manifest(folder: Path) -> dict[Path, str]:
+def read_manifest(folder: Path) -> dict[Path, str]:
     """sha256 per file from a mirror's MANIFEST.tsv (columns include path and sha256), if it has one."""
     manifest = folder / "MANIFEST.tsv"
     if not manifest.is_file():
@@ -152,7 +152,7 @@ def fetch_local(folder: Path, params: DataParams, out: Path, progress: bool = Tr
         raise EmoError(f"data.source {folder}: no such folder. Set data.source to 'zenodo', "
                        "a Zenodo-compatible record URL, or a folder holding RAVDESS files")
     wanted = _wanted(params)
-    manifest = _read_manifest(folder)
+    manifest = read_manifest(folder)
     found: dict[Clip, str] = {}
     jobs = []
     for path in sorted(folder.rglob("*")):
@@ -165,7 +165,7 @@ def fetch_local(folder: Path, params: DataParams, out: Path, progress: bool = Tr
     report = FetchReport()
     for path, clip in tqdm(jobs, desc=f"copying from {folder}", unit="clip", disable=not progress):
         expected = manifest.get(path.resolve())
-        _copy_verified(path, canonical_path(out, clip, path.suffix), expected)
+        copy_verified(path, canonical_path(out, clip, path.suffix), expected)
         report.verified += expected is not None
         report.clips[clip.part] = report.clips.get(clip.part, 0) + 1
     return report
@@ -182,7 +182,7 @@ def _wanted_member(info: zipfile.ZipInfo, wanted: set[Clip], archive: Path) -> C
     return clip if clip in wanted else None
 
 
-def _extract_member(bundle: zipfile.ZipFile, info: zipfile.ZipInfo, dest: Path, limit: int, where: str) -> int:
+def extract_member(bundle: zipfile.ZipFile, info: zipfile.ZipInfo, dest: Path, limit: int, where: str) -> int:
     """Copy one member to `dest` through a temporary name, at most `limit` bytes; returns its size."""
     if info.file_size > limit:  # refused before a byte is written; the copy counts anyway
         raise _too_large(where, limit, info.file_size)
@@ -207,7 +207,7 @@ def _extract(archive: Path, wanted: set[Clip], out: Path, found: dict[Clip, str]
                     continue
                 _note(found, clip, f"{archive.name}:{info.filename}")
                 dest = canonical_path(out, clip, Path(info.filename).suffix)
-                budget -= _extract_member(bundle, info, dest, min(MAX_CLIP_BYTES, budget), where)
+                budget -= extract_member(bundle, info, dest, min(MAX_CLIP_BYTES, budget), where)
                 count += 1
     except EmoError:
         raise
@@ -246,7 +246,7 @@ def fetch_remote(params: DataParams, out: Path, archive_dir: Path, progress: boo
     return report
 
 
-def _remove(path: Path) -> None:
+def remove_tree(path: Path) -> None:
     """Delete a file, a link or a folder tree (read-only cache links too: only the links go, never the cache)."""
     if path.is_symlink() or path.is_file():
         path.unlink()
@@ -254,18 +254,18 @@ def _remove(path: Path) -> None:
         shutil.rmtree(path)
 
 
-def _swap_in(staging: Path, out: Path) -> None:
+def swap_in(staging: Path, out: Path) -> None:
     """Replace `out` by `staging` with renames only: a crash at any moment leaves whole data under some name."""
     old = out.with_name(f".{out.name}.old")
-    _remove(old)
+    remove_tree(old)
     if out.exists() or out.is_symlink():
         out.replace(old)
     staging.replace(out)
-    _remove(old)
+    remove_tree(old)
 
 
-def _recover(out: Path) -> None:
-    """Bring back the previous `out` if a run was killed between the two renames of _swap_in."""
+def recover_swap(out: Path) -> None:
+    """Bring back the previous `out` if a run was killed between the two renames of swap_in."""
     old = out.with_name(f".{out.name}.old")
     if old.is_dir() and not (out.exists() or out.is_symlink()):
         old.replace(out)
@@ -274,8 +274,8 @@ def _recover(out: Path) -> None:
 def fetch(params: DataParams, out: Path, archive_dir: Path, progress: bool = True) -> FetchReport:
     """Fill `out` with the clips `params` ask for; all or nothing: `out` is replaced only when complete."""
     staging = out.with_name(f".{out.name}.partial")
-    _recover(out)
-    _remove(staging)
+    recover_swap(out)
+    remove_tree(staging)
     staging.mkdir(parents=True)
     try:
         if zenodo.is_remote(params.source):
@@ -284,7 +284,7 @@ def fetch(params: DataParams, out: Path, archive_dir: Path, progress: bool = Tru
             report = fetch_local(Path(params.source).expanduser(), params, staging, progress)
     except BaseException:
         with contextlib.suppress(OSError):  # the error to report is the one that stopped the fetch
-            _remove(staging)
+            remove_tree(staging)
         raise
-    _swap_in(staging, out)
+    swap_in(staging, out)
     return report
