@@ -37,3 +37,5 @@ bench: $(STAMP)
 	$(BIN)/python bench/download.py
 	$(BIN)/python bench/featurize.py
 	$(BIN)/python bench/video.py
+	$(BIN)/dvc repro split
+	$(BIN)/python bench/train.py
