@@ -228,15 +228,6 @@ def predict_proba(model: nn.Module, x: np.ndarray | tuple[np.ndarray, ...], devi
     return np.concatenate(out)
 
 
-def train_seeds(arrays: dict[str, Arrays], settings: TrainSettings, seeds: tuple[int, ...], device: torch.device,
-                progress: bool = True, desc: str = "train", fold: int | None = None) -> list[FitResult]:
-    """One model per seed on the same data."""
-    results = [fit(arrays["train"], arrays["val"], settings, seed, device, progress, desc) for seed in seeds]
-    for result in results:
-        result.fold = fold
-    return results
-
-
 def checkpoint(results: list[FitResult], settings: TrainSettings, input_shapes: list[tuple[int, ...]],
                **info) -> dict:
     """Everything needed to rebuild and describe the trained models (weights on CPU)."""

@@ -21,7 +21,7 @@ import soundfile
 import torch
 import yaml
 
-from emo import cli, datasets, evaluate, faces, layout, split, train
+from emo import cli, datasets, evaluate, faces, layout, parallel, split, train
 from emo.audio import features, load_clip
 from emo.augment import PlannedClip
 from emo.featurize import featurize
@@ -51,7 +51,7 @@ def _models(root: Path, plan: list[PlannedClip]) -> dict[str, dict[str, np.ndarr
     expected = {}
     for name, (model, balance, settings, seeds) in specs.items():
         arrays = datasets.load_model_inputs(model, balance, settings.speaker_norm, fusion)
-        runs = train.train_seeds(arrays, settings, seeds, CPU, progress=False)
+        runs, _ = parallel.train_runs(lambda fold, arrays=arrays: arrays, [None], seeds, settings, CPU, progress=False)
         saved = train.checkpoint(runs, settings, arrays["train"].shapes, preset="ours", model=model, balance=balance,
                                  fusion=vars(fusion) if model == "fusion" else None)
         train.save(saved, root / "models" / f"{name}.pt")
