@@ -4,6 +4,7 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
+PEER := $(VENV)/.peer
 # Run the pipeline on another data source without editing params.yaml by hand, e.g.
 #   make repro SOURCE=../shared/ravdess
 SOURCE ?=
@@ -29,7 +30,12 @@ else
 	$(BIN)/dvc repro $$($(BIN)/emo targets)
 endif
 
-test: $(STAMP)
+# The optional extra `peer` (openSMILE, research licence: emo.peer) for the tests only; the pipeline runs without it.
+$(PEER): $(STAMP)
+	$(BIN)/pip install --quiet --disable-pip-version-check --no-warn-conflicts --no-build-isolation -e '.[peer]'
+	touch $@
+
+test: $(STAMP) $(PEER)
 	$(BIN)/ruff check emo stages tests bench
 	$(BIN)/pytest
 

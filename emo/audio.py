@@ -70,7 +70,7 @@ def to_window(block: np.ndarray, native_rate: int, seconds: float, params: Audio
                   peak=float(loud.max(initial=0.0)), clipped=float((loud >= 0.99).mean()) if loud.size else 0.0)
 
 
-def _declared_frames(path: str) -> int | None:
+def declared_frames(path: str) -> int | None:
     """The frame count a PCM WAV header promises (libsndfile quietly shortens it for a truncated file)."""
     if not path.lower().endswith(".wav"):
         return None
@@ -96,7 +96,7 @@ def read_window(path: str, params: AudioParams) -> Window:
     except (RuntimeError, soundfile.LibsndfileError, ValueError) as err:
         why = str(err).replace(f"Error opening {path!r}: ", "")  # libsndfile names the file: once is enough
         raise damaged(path, f"cannot decode audio ({why})") from None
-    declared = _declared_frames(path)
+    declared = declared_frames(path)
     if len(block) < wanted or (declared is not None and declared > frames):
         have = frames if len(block) >= wanted else start + len(block)
         raise damaged(path, f"truncated — {have} samples decoded where the header promises "

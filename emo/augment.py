@@ -25,11 +25,11 @@ class PlannedClip:
     actor: int
     label: int
     performance: str
-    op: str  # original | pitch_up | pitch_down | shift | noise
+    op: str  # original | pitch_up | pitch_down | shift | noise | chain (a random recording chain, emo.chain)
     balance: bool  # an extra copy made only to balance the classes
     pitch: float  # semitones
     shift: int  # samples
-    noise_seed: int
+    noise_seed: int  # seeds the random draws of a noise or chain copy
 
 
 @dataclass(frozen=True)
@@ -66,7 +66,7 @@ def _copy(source: Performance, op: str, balance: bool, rng: np.random.Generator,
                 performance=source.key, op=op, balance=balance,
                 pitch={"pitch_up": augment.pitch_semitones, "pitch_down": -augment.pitch_semitones}.get(op, 0.0),
                 shift=int(rng.integers(-limit, limit + 1)) if op == "shift" else 0,
-                noise_seed=int(rng.integers(2**31)) if op == "noise" else 0)
+                noise_seed=int(rng.integers(2**31)) if op in ("noise", "chain") else 0)
 
 
 def plan(rows: list[Row], augment: AugmentParams, audio: AudioParams) -> list[PlannedClip]:

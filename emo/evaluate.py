@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
@@ -50,22 +51,23 @@ def write_confusion_csv(y_true: np.ndarray, y_pred: np.ndarray, path: Path) -> N
         writer.writerows((EMOTIONS[t], EMOTIONS[p]) for t, p in zip(y_true, y_pred, strict=True))
 
 
-def plot_confusion(matrix: np.ndarray, title: str, path: Path) -> None:
-    """Save a normalised confusion matrix as a PNG."""
+def plot_confusion(matrix: np.ndarray, title: str, path: Path, names: Sequence[str] = EMOTIONS) -> None:
+    """Save a normalised confusion matrix (classes `names`, the eight emotions unless given) as a PNG."""
     import matplotlib
 
     matplotlib.use("Agg")
     from matplotlib import pyplot as plt
 
+    ticks = range(len(names))
     fig, ax = plt.subplots(figsize=(6, 5.2), dpi=110)
     image = ax.imshow(matrix, vmin=0, vmax=1, cmap="Blues")
-    ax.set_xticks(LABELS, EMOTIONS, rotation=45, ha="right")
-    ax.set_yticks(LABELS, EMOTIONS)
+    ax.set_xticks(ticks, names, rotation=45, ha="right")
+    ax.set_yticks(ticks, names)
     ax.set_xlabel("predicted")
     ax.set_ylabel("actual")
     ax.set_title(title, fontsize=10)
-    for i in LABELS:
-        for j in LABELS:
+    for i in ticks:
+        for j in ticks:
             ax.text(j, i, f"{matrix[i, j]:.2f}", ha="center", va="center", fontsize=7,
                     color="white" if matrix[i, j] > 0.5 else "black")
     fig.colorbar(image, ax=ax, fraction=0.046)

@@ -12,8 +12,9 @@ import numpy as np
 from threadpoolctl import threadpool_limits
 from tqdm.auto import tqdm
 
-from emo import audio
+from emo import audio, frontend
 from emo.augment import PlannedClip
+from emo.chain import recording_chain
 from emo.params import AudioParams
 from emo.refetch import advice
 
@@ -28,23 +29,47 @@ def render(wave: np.ndarray, row: PlannedClip, params: AudioParams, noise_amplit
         return audio.time_shift(wave, row.shift)
     if row.op == "noise":
         return audio.add_noise(wave, noise_amplitude, np.random.default_rng(row.noise_seed))
+    if row.op == "chain":
+        return recording_chain(wave, params.sample_rate, row.noise_seed)
     return wave
+
+
+def read_clip(path: str, params: AudioParams) -> audio.Window:
+    """What the models hear of a clip: the paper's window, or the trimmed utterance (`audio.front_end`)."""
+    if params.front_end == "utterance":
+        return frontend.read_utterance(path, params)
+    return audio.read_window(path, params)
+
+
+def features(wave: np.ndarray, params: AudioParams) -> tuple[np.ndarray, np.ndarray]:
+    """Log-mel [n_mels, frames] and MFCC [n_mfcc, frames] of what `read_clip` returned, per `audio.front_end`."""
+    if params.front_end == "utterance":
+        return frontend.utterance_features(wave, params)
+    return audio.features(wave, params)
+
+
+def file_features(path: str, params: AudioParams) -> tuple[np.ndarray, np.ndarray]:
+    """Log-mel and MFCC of one file, as the featurize stage computes an original (unaugmented) clip."""
+    return features(read_clip(path, params).wave, params)
 
 
 def clip_features(job: tuple[str, list[PlannedClip], AudioParams, float]):
     """Worker: load one source clip once and compute the features of all its planned rows.
 
-    Returns (path, row indices, log-mel block, MFCC block, the window's share of real audio, error); a
+    Returns (path, row indices, log-mel block, MFCC block, (short?, the window's share of real audio or the
+    utterance's voiced seconds), error); a
     damaged clip comes back as its problem (no fix: the caller knows the data source).
     """
     path, rows, params, noise_amplitude = job
     indices = [r.index for r in rows]
     try:
-        window = audio.read_window(path, params)
+        window = read_clip(path, params)
     except audio.DamagedAudioError as err:
-        return path, indices, None, None, 0.0, err.problem
-    pairs = [audio.features(render(window.wave, row, params, noise_amplitude), params) for row in rows]
-    return path, indices, np.stack([p[0] for p in pairs]), np.stack([p[1] for p in pairs]), window.covered, None
+        return path, indices, None, None, (False, 0.0), err.problem
+    pairs = [features(render(window.wave, row, params, noise_amplitude), params) for row in rows]
+    covered = len(window.wave) / params.sample_rate if params.front_end == "utterance" else window.covered
+    return (path, indices, np.stack([p[0] for p in pairs]), np.stack([p[1] for p in pairs]),
+            (frontend.is_short(window, params), covered), None)
 
 
 def featurize(plan_rows: list[PlannedClip], params: AudioParams, noise_amplitude: float, out: Path,
@@ -75,7 +100,7 @@ def featurize(plan_rows: list[PlannedClip], params: AudioParams, noise_amplitude
     with get_context().Pool(workers, initializer=threadpool_limits, initargs=(1,)) if workers > 1 \
             else _Serial() as pool:
         results = pool.imap_unordered(clip_features, jobs, chunksize=8)
-        for path, indices, mel_block, mfcc_block, covered, error in tqdm(
+        for path, indices, mel_block, mfcc_block, (is_short, covered), error in tqdm(
                 results, total=len(jobs), unit="clip", desc="featurize", disable=not progress):
             if error:
                 if not params.skip_damaged:
@@ -84,9 +109,13 @@ def featurize(plan_rows: list[PlannedClip], params: AudioParams, noise_amplitude
                 damaged.append(path)
                 valid[indices] = False
                 continue
-            if covered < audio.SHORT_SHARE:
-                log.warning("short clip: %s: only %.0f %% of the %.1f s window from %.1f s holds audio; the rest "
-                            "is zero padding", path, 100 * covered, params.duration, params.offset)
+            if is_short:
+                if params.front_end == "utterance":
+                    log.warning("short clip: %s: only %.2f s of voiced audio; it is repeated to fill the model's "
+                                "%.1f s", path, covered, params.duration)
+                else:
+                    log.warning("short clip: %s: only %.0f %% of the %.1f s window from %.1f s holds audio; the "
+                                "rest is zero padding", path, 100 * covered, params.duration, params.offset)
                 short.append(path)
             logmel[indices] = mel_block
             mfcc[indices] = mfcc_block

@@ -1,4 +1,5 @@
-"""Reading the files given to `emo predict`: only the audio window the models read, checked, and video frames.
+"""Reading the files given to `emo predict`: the audio the models read (the window, or the trimmed utterance),
+checked, and video frames.
 
 Every problem comes back as a MediaError whose message says what is wrong with the file and what to do,
 worded for a user's own file (the pipeline's advice, fetching RAVDESS again, does not apply here).
@@ -12,7 +13,7 @@ from pathlib import Path
 
 import numpy as np
 
-from emo import audio
+from emo import audio, frontend
 from emo.errors import EmoError
 from emo.params import AudioParams
 from emo.ravdess import RavdessNameError, parse_name
@@ -63,6 +64,23 @@ def check(window: audio.Window, params: AudioParams) -> list[str]:
     return warnings
 
 
+def check_utterance(utterance: audio.Window, params: AudioParams) -> list[str]:
+    """Warnings about a trimmed utterance (front_end: utterance); MediaError when it holds no voiced audio."""
+    if utterance.peak < SILENT_PEAK or not len(utterance.wave):
+        level = "digital silence" if utterance.peak == 0 else f"peak {20 * math.log10(utterance.peak):.0f} dBFS"
+        raise MediaError(f"no voiced audio in its {utterance.seconds:.2f} s ({level}): nothing to analyse; check the "
+                         "recording's level and that it holds speech")
+    voiced = len(utterance.wave) / params.sample_rate
+    warnings = []
+    if frontend.is_short(utterance, params):
+        warnings.append(f"only {voiced:.2f} s of voiced audio: too little for a reliable prediction (the models "
+                        f"learnt from utterances of 1-4 s)")
+    if utterance.clipped > CLIPPED_SHARE:
+        warnings.append(f"clipped: {100 * utterance.clipped:.0f} % of the samples are at full scale; the prediction "
+                        "is unreliable (record or export it at a lower level)")
+    return warnings
+
+
 def _pyav():
     """The PyAV module, or a MediaError saying how to do without it."""
     try:
@@ -74,7 +92,8 @@ def _pyav():
 
 
 def mp4_window(path: Path, params: AudioParams) -> audio.Window:
-    """The analysis window of an mp4's sound track, decoding no further than the window's end.
+    """What the models hear of an mp4's sound track: the analysis window, decoding no further than its end, or
+    (front_end: utterance) the trimmed utterance of at most frontend.MAX_READ_SECONDS of the track.
 
     The samples are counted from the first decoded one, as a decode of the whole track written to a wav and
     read by `audio.read_window` would count them; the window is then mixed and resampled by `audio.to_window`.
@@ -89,6 +108,8 @@ def mp4_window(path: Path, params: AudioParams) -> audio.Window:
             stream = container.streams.audio[0]
             rate = stream.rate
             start, length = audio.window_frames(rate, params)
+            if params.front_end == "utterance":
+                start, length = 0, int(frontend.MAX_READ_SECONDS * rate)
             end = start + length
             planar = av.AudioResampler(format="fltp")  # float [channels, samples] whatever the codec's format
             for frame in container.decode(stream):
@@ -105,17 +126,24 @@ def mp4_window(path: Path, params: AudioParams) -> audio.Window:
     if seen == 0:
         raise MediaError("the audio track holds no samples; pass the video alone under a 02-... name")
     window = np.concatenate(blocks, axis=1).T if blocks else np.zeros((0, 1), np.float32)
+    if params.front_end == "utterance":
+        return frontend.to_utterance(window, rate, params, str(path))
     return audio.to_window(window, rate, seen / rate, params, str(path))  # seconds: at least, if stopped early
 
 
 def read_audio(path: Path, params: AudioParams, from_video: bool = False) -> tuple[np.ndarray, list[str]]:
-    """The models' audio window of a wav/flac (or of an mp4's sound track) and the warnings about it."""
+    """What the models hear of a wav/flac (or of an mp4's sound track) and the warnings about it: the window,
+    or (front_end: utterance) the trimmed utterance."""
     _not_empty(path)
+    utterance = params.front_end == "utterance"
     try:
-        window = mp4_window(path, params) if from_video else audio.read_window(str(path), params)
+        if from_video:
+            window = mp4_window(path, params)
+        else:
+            window = frontend.read_utterance(str(path), params) if utterance else audio.read_window(str(path), params)
     except audio.DamagedAudioError as err:
         raise MediaError(f"{err.problem}; {AUDIO_FIX}") from None
-    return window.wave, check(window, params)
+    return window.wave, check_utterance(window, params) if utterance else check(window, params)
 
 
 def _quiet_opencv() -> None:

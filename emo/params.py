@@ -44,6 +44,51 @@ class DataParams(Checked):
         return ACTORS if self.actors == "all" else tuple(sorted(set(self.actors)))
 
 
+#: The corpora other than RAVDESS that can be scored (emo.corpora's registry, RAVDESS aside).
+OTHER_CORPORA = ("emodb", "tess", "cremad", "savee")
+
+
+@dataclass(frozen=True)
+class CorporaParams(Checked):
+    """Other corpora: where each comes from, and which the trained audio models are scored on (`corpora`).
+
+    A source is "" (not used), a folder holding the corpus's files, or "official" (its published download,
+    where it has one: EmoDB's zip; TESS's dataverse; CREMA-D's repository).
+    """
+
+    KEY: ClassVar[str] = "corpora"
+    test: tuple[str, ...] = one_of((), OTHER_CORPORA, unique=True)  # scored by the crosscorpus stage
+    emodb: str = ""
+    tess: str = ""
+    cremad: str = ""
+    savee: str = ""
+    # the multicorpus stage: models trained on these corpora together (RAVDESS and some of `test`)
+    train: tuple[str, ...] = one_of(("ravdess",), ("ravdess", *OTHER_CORPORA), nonempty=True, unique=True)
+    folds: int = allowed(5, low=2, high=100)  # speaker folds inside each corpus of `train` but RAVDESS
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        unset = [name for name in self.test if not getattr(self, name)]
+        if unset:
+            raise ParamsError(f"corpora.test: {', '.join(unset)} has no source; set corpora.{unset[0]} to a folder "
+                              "or 'official'")
+        if "ravdess" not in self.train:
+            raise ParamsError(f"corpora.train: {list(self.train)} lacks ravdess; the multicorpus stage trains on "
+                              "RAVDESS (the pipeline's split) plus the others listed, e.g. [ravdess, emodb]")
+        for name in self.train:
+            if name != "ravdess" and not getattr(self, name):
+                raise ParamsError(f"corpora.train: {name} has no source; set corpora.{name} to a folder or "
+                                  "'official', and list it in corpora.test")
+            if name != "ravdess" and name not in self.test:
+                raise ParamsError(f"corpora.train: {name} is not in corpora.test, so its features are not "
+                                  f"computed (stage crossfeatures); add it: corpora.test: "
+                                  f"{list(dict.fromkeys([*self.test, name]))}")
+
+    def source(self, name: str) -> str:
+        """Where corpus `name` comes from."""
+        return getattr(self, name)
+
+
 PROTOCOLS = ("holdout", "emobox", "folds")
 # The EmoBox benchmark's speaker-independent RAVDESS folds (test actors of each); all 1440 clips are tested once.
 EMOBOX_FOLDS = ((1, 11, 20, 21), (4, 10, 12, 14), (8, 9, 19, 23), (3, 5, 7, 24), (2, 15, 16, 18), (6, 13, 17, 22))
@@ -107,7 +152,7 @@ class AugmentParams(Checked):
 
     def __post_init__(self) -> None:
         super().__post_init__()
-        ops = {"pitch_up", "pitch_down", "shift", "noise"}
+        ops = {"pitch_up", "pitch_down", "shift", "noise", "chain"}
         for key, values in (("copies", self.copies), ("balance_copies", self.balance_copies)):
             bad = sorted(set(values) - ops)
             if bad:
@@ -119,11 +164,17 @@ class AugmentParams(Checked):
             raise ParamsError("augment.balance_copies: needs at least one augmentation")
 
 
+FRONT_ENDS = ("window", "utterance")
+
+
 @dataclass(frozen=True)
 class AudioParams(Checked):
     """How a clip becomes log-mel and MFCC features (the `audio` section; paper settings)."""
 
     KEY: ClassVar[str] = "audio"
+    # window: the paper's fixed window [offset, offset + duration); utterance: the whole clip, trimmed of
+    # silence, repeated or cut to `duration` (emo.frontend)
+    front_end: str = one_of("window", FRONT_ENDS)
     sample_rate: int = allowed(44100, low=1000, high=384_000)
     offset: float = allowed(1.0, low=0, high=3600)
     duration: float = allowed(2.5, low=0, high=60, above=True)
@@ -131,6 +182,9 @@ class AudioParams(Checked):
     hop_length: int = allowed(512, low=1, high=65536)
     n_mels: int = allowed(128, low=1, high=1024)
     n_mfcc: int = allowed(30, low=1, high=1024)
+    trim_db: float = allowed(40.0, low=1, high=120)  # utterance: silence = frames this far below the loudest
+    fmin: float = allowed(0.0, low=0, high=20_000)  # utterance: lowest mel band edge (Hz)
+    level_norm: bool = True  # utterance: subtract each clip's mean dB (its recording level)
     workers: int = allowed(2, low=1)  # more than the CPUs count as the CPUs
     skip_damaged: bool = False  # true: leave unreadable clips out and count them; false: stop naming them
 
@@ -257,6 +311,7 @@ class Params:
     video: VideoParams = VideoParams()
     fusion: FusionParams = FusionParams()
     train: TrainParams = TrainParams()
+    corpora: CorporaParams = CorporaParams()
 
     def __post_init__(self) -> None:
         if self.split.kfold and set(self.augment.splits) != {"train", "val", "test"}:

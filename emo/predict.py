@@ -17,11 +17,12 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
-from emo import audio, layout, media
+from emo import featurize, frontend, layout, media
 from emo.errors import EmoError
 from emo.params import Params
 from emo.params import load as load_params
 from emo.ravdess import EMOTIONS, RavdessNameError, parse_name
+from emo.split import bin_stats
 from emo.train import CheckpointError, load_checkpoint, predict_proba, rebuild
 
 #: A speaker group (one RAVDESS actor, or one folder) needs at least this many clips for its own per-bin
@@ -110,12 +111,16 @@ class Featurizer:
         self.params, self.root = params, root
         self._detector = self._embedder = None
 
-    def audio(self, job: Job) -> dict[str, np.ndarray]:
-        """{'logmel': [n_mels, frames], 'mfcc': [n_mfcc, frames]} of the job's audio, as `featurize` computes them."""
-        wave, warnings = media.read_audio(job.audio, self.params.audio, job.audio_from_video)
+    def audio(self, job: Job, parts: bool = False) -> dict[str, np.ndarray]:
+        """{'logmel': [parts, n_mels, frames], 'mfcc': [parts, n_mfcc, frames]} of the job's audio, as `featurize`
+        computes them; with `parts` (audio models, front_end utterance) a long recording gives one part per model
+        length (frontend.segments), else one part."""
+        p = self.params.audio
+        wave, warnings = media.read_audio(job.audio, p, job.audio_from_video)
         job.warnings += [(str(job.audio), w) for w in warnings]
-        logmel, mfcc = audio.features(wave, self.params.audio)
-        return {"logmel": logmel, "mfcc": mfcc}
+        waves = frontend.segments(wave, p) if parts and p.front_end == "utterance" else [wave]
+        pairs = [featurize.features(w, p) for w in waves]
+        return {"logmel": np.stack([a for a, _ in pairs]), "mfcc": np.stack([b for _, b in pairs])}
 
     def video(self, job: Job) -> tuple[np.ndarray, dict]:
         """Face embeddings [D, frames] of the job's video (frames -> Haar face crops -> embedder), and face counts."""
@@ -211,9 +216,9 @@ def _short(err: BaseException, path: Path | str) -> str:
 
 
 def _own_stats(blocks: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
-    """Per-bin mean and std over a speaker's clips and frames, computed as `split.speaker_stats` does."""
-    block = np.stack(blocks).astype(np.float64)
-    return block.mean(axis=(0, 2)).astype(np.float32), (block.std(axis=(0, 2)) + 1e-6).astype(np.float32)
+    """Per-bin mean and std over a speaker's clips (their parts) and frames, computed as `split.speaker_stats` does."""
+    mean, std = bin_stats(np.concatenate(blocks))
+    return mean.astype(np.float32), std.astype(np.float32)
 
 
 def _training_stats(split: dict[str, np.ndarray], prefix: str) -> tuple[np.ndarray, np.ndarray]:
@@ -234,8 +239,10 @@ def _normalise(x: np.ndarray, split: dict[str, np.ndarray], prefix: str,
 
 
 def _run_model(model: Model, jobs: list[Job], own: dict, sources: dict) -> np.ndarray:
-    """Class probabilities [jobs, 8] from the model, averaged over its saved runs (seeds, folds)."""
-    stacked = [np.stack([j.features[f] for j in jobs]) for f in model.inputs]
+    """Class probabilities [jobs, 8] from the model, averaged over its saved runs (seeds, folds) and over each
+    job's parts (a long recording's)."""
+    stacked = [np.concatenate([j.features[f] for j in jobs]) for f in model.inputs]
+    owner = np.concatenate([np.full(len(j.features[model.inputs[0]]), k) for k, j in enumerate(jobs)])
     for feature, x, shape in zip(model.inputs, stacked, model.saved["input_shapes"], strict=True):
         if tuple(x.shape[1:]) != tuple(shape):
             raise PredictError(f"{model.name} takes {feature} inputs of shape {tuple(shape)}, but params.yaml gives "
@@ -248,13 +255,14 @@ def _run_model(model: Model, jobs: list[Job], own: dict, sources: dict) -> np.nd
             speaker = None
             if model.speaker_norm:
                 fallback = _training_stats(split, prefix)
-                rows = [own[(j.speaker, feature)] if sources[(j.speaker, feature)] == "own" else fallback
-                        for j in jobs]
+                rows = [own[(jobs[k].speaker, feature)] if sources[(jobs[k].speaker, feature)] == "own" else fallback
+                        for k in owner]
                 speaker = (np.stack([r[0] for r in rows]), np.stack([r[1] for r in rows]))
             inputs.append(_normalise(x, split, prefix, speaker))
         net = rebuild(model.saved, run)
         probabilities.append(predict_proba(net, tuple(inputs) if len(inputs) > 1 else inputs[0], torch.device("cpu")))
-    return np.mean(probabilities, axis=0)
+    per_part = np.mean(probabilities, axis=0)
+    return np.stack([per_part[owner == k].mean(axis=0) for k in range(len(jobs))])
 
 
 def predict(paths: list[str], pairs: list[tuple[str, str]] = (), root: Path = Path("."), models: list[str] = (),
@@ -290,9 +298,10 @@ def predict(paths: list[str], pairs: list[tuple[str, str]] = (), root: Path = Pa
             path = job.video if feature == layout.VIDEO else job.audio
             try:
                 if feature == layout.VIDEO:
-                    job.features[feature], job.faces = featurizer.video(job)
+                    embeddings, job.faces = featurizer.video(job)
+                    job.features[feature] = embeddings[None]  # one part, as an audio file's features
                 else:
-                    job.features[feature] = featurizer.audio(job)[feature]
+                    job.features[feature] = featurizer.audio(job, parts=job.kind == "audio")[feature]
             except Exception as err:  # any unreadable file: name it and go on with the batch
                 job.fail(path, _short(err, path))
                 break

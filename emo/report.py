@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 import yaml
 
-from emo import variants
+from emo import crossreport, variants
 from emo.errors import EmoError
 from emo.leaderboard import emobox_section
 from emo.ravdess import EMOTIONS
@@ -38,8 +38,8 @@ TABLE_ONE = (Row("MFCC, unbalanced", "audio_mfcc_unbalanced", 43, False),
 SCOPES = ("all", "audio")
 DATA_METRICS = ("data", "augment", "featurize")
 VIDEO_METRICS = ("faces", "embed")
-PARAM_SECTIONS = {"audio": ("data", "split", "augment", "audio", "train"),
-                  "all": ("data", "split", "augment", "audio", "video", "fusion", "train")}
+PARAM_SECTIONS = {"audio": ("data", "split", "augment", "audio", "train", "corpora"),
+                  "all": ("data", "split", "augment", "audio", "video", "fusion", "train", "corpora")}
 PAIRING_WARNING = ("pairing 'class' (the paper's): each audio clip, test clips included, is paired with a random video "
                    "of the same class, so the label helps build the input; this is not a recognition score")
 
@@ -61,7 +61,8 @@ def inputs(scope: str) -> list[Path]:
     names = models(scope)
     extra = DATA_METRICS + (VIDEO_METRICS if scope == "all" else ())
     return ([Path(f"metrics/{n}.json") for n in names] + [Path(f"metrics/{n}.json") for n in extra]
-            + [Path(f"plots/history/{n}.csv") for n in names] + [Path(f"plots/confusion/{n}.csv") for n in names])
+            + [Path(f"plots/history/{n}.csv") for n in names] + [Path(f"plots/confusion/{n}.csv") for n in names]
+            + list(crossreport.INPUTS))
 
 
 def outputs(scope: str) -> list[Path]:
@@ -365,6 +366,7 @@ def build_report(root: Path, scope: str = "all") -> Path:
              "Training and validation loss and accuracy per epoch of each model's first run (first seed, first "
              "fold); the dashed line marks the epoch whose weights are kept: the best validation epoch, or the last "
              "one for a recipe with `keep: last`.", "",
+             *crossreport.section(root), *crossreport.multicorpus_section(root),
              "## Data", "", *data_summary(root, scope), "## Provenance", "", *provenance(root, scope), ""]
     md_path.write_text("\n".join(lines))
     return md_path

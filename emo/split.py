@@ -35,6 +35,18 @@ def select(plan_rows: list[PlannedClip], valid: np.ndarray, balanced: bool) -> d
     return chosen
 
 
+#: A bin's std is at least this share of the speaker's median bin std: on band-limited audio (a 8 kHz phone call
+#: at 16 kHz) the empty bands hold the dB floor alone, and dividing their near-zero spread would blow them up.
+STD_FLOOR = 0.1
+
+
+def bin_stats(block: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Mean and floored std of each bin of one speaker's clips [clips, bins, frames] (see STD_FLOOR)."""
+    block = np.asarray(block, dtype=np.float64)
+    mean, std = block.mean(axis=(0, 2)), block.std(axis=(0, 2))
+    return mean, np.maximum(std, STD_FLOOR * np.median(std)) + 1e-6
+
+
 def speaker_stats(features: np.ndarray, plan_rows: list[PlannedClip], valid: np.ndarray) -> dict[str, np.ndarray]:
     """Per actor, the mean and std of each feature bin over that actor's original clips (no labels used)."""
     actors = sorted({p.actor for p in plan_rows})
@@ -44,10 +56,19 @@ def speaker_stats(features: np.ndarray, plan_rows: list[PlannedClip], valid: np.
     for actor in actors:
         rows = [p.index for p in plan_rows if p.actor == actor and p.op == "original" and valid[p.index]]
         if rows:
-            block = np.asarray(features[np.sort(rows)], dtype=np.float64)  # [clips, bins, frames]
-            mean[actor] = block.mean(axis=(0, 2))
-            std[actor] = block.std(axis=(0, 2)) + 1e-6
+            mean[actor], std[actor] = bin_stats(features[np.sort(rows)])
     return {"speaker_mean": mean, "speaker_std": std}
+
+
+def own_speaker_normalize(x: np.ndarray, speakers: np.ndarray) -> np.ndarray:
+    """Clips [clips, bins, frames] each standardised by its own speaker's per-bin statistics (another corpus's
+    speakers: no labels used)."""
+    out = np.empty(x.shape, np.float32)
+    for speaker in np.unique(speakers):
+        rows = np.flatnonzero(speakers == speaker)
+        mean, std = bin_stats(x[rows])
+        out[rows] = (x[rows] - mean[None, :, None]) / std[None, :, None]
+    return out
 
 
 def speaker_normalize(x: np.ndarray, actors: np.ndarray, stats: dict[str, np.ndarray]) -> np.ndarray:

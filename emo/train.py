@@ -155,11 +155,12 @@ def _require_finite(loss: float, which: str, epoch: int, seed: int, desc: str, l
 
 
 def fit(train: Arrays, val: Arrays, settings: TrainSettings, seed: int, device: torch.device,
-        progress: bool = True, desc: str = "train") -> FitResult:
-    """Train one model; stop when validation loss has not improved for `patience` epochs; keep the best."""
+        progress: bool = True, desc: str = "train", n_classes: int = 8) -> FitResult:
+    """Train one model; stop when validation loss has not improved for `patience` epochs; keep the best.
+    `n_classes`: the model's outputs (RAVDESS's eight; more for a model of several corpora, emo.multicorpus)."""
     seed_everything(seed)
     generator = torch.Generator().manual_seed(seed)
-    model = models.build(settings.model, train.shapes, dropout=settings.dropout).to(device)
+    model = models.build(settings.model, train.shapes, n_classes, dropout=settings.dropout).to(device)
     optimizer_class = torch.optim.AdamW if settings.optimizer == "adamw" else torch.optim.Adam
     optimizer = optimizer_class(model.parameters(), lr=settings.lr, weight_decay=settings.weight_decay)
     steps_per_epoch = -(-len(train.y) // settings.batch_size)

@@ -21,7 +21,10 @@ from emo.params import Params, from_dict
 
 EVERY_SPLIT = ["train", "val", "test"]  # k-fold: every actor trains in some fold, so every actor is augmented
 VARIANTS = {
-    "paper": {"train": {"preset": "paper"}},  # SPEC section 4's recipe on our split (Table 1)
+    # SPEC section 4's recipe on our split (Table 1): its model and its features, the fixed 2.5 s window at 44.1 kHz
+    "paper": {"train": {"preset": "paper"}, "audio": {"front_end": "window", "sample_rate": 44100, "offset": 1.0,
+                                                      "duration": 2.5, "n_fft": 2048, "hop_length": 512,
+                                                      "n_mels": 128, "n_mfcc": 30}},
     "emobox": {"split": {"protocol": "emobox"}, "augment": {"splits": EVERY_SPLIT}},  # the EmoBox benchmark folds
 }
 AUDIO_MODELS = [layout.model_name(f, b) for f in layout.AUDIO_FEATURES for b in layout.BALANCES]

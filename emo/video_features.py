@@ -19,7 +19,7 @@ log = logging.getLogger(__name__)
 #: contrast stretch, gamma, Poisson noise); balancing copies are also flipped, as the paper flipped the
 #: minority classes.
 VIDEO_OPS = {"original": "original", "pitch_up": "contrast", "pitch_down": "contrast", "shift": "gamma",
-             "noise": "poisson"}
+             "noise": "poisson", "chain": "poisson"}
 
 
 def crops_by_performance(faces: Path) -> dict[str, int]:

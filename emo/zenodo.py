@@ -1,4 +1,5 @@
-"""Zenodo records over HTTP: read a record's file list, download files with resume, retries and md5."""
+"""Zenodo records over HTTP: read a record's file list, download files with resume, retries and md5 (or, for a
+plain URL that publishes no checksum, within a size bound, for the caller to check the content)."""
 
 from __future__ import annotations
 
@@ -55,8 +56,8 @@ class RemoteFile:
 
     key: str
     url: str
-    size: int
-    md5: str
+    size: int | None  # None: not published; the download is bounded by download's max_bytes instead
+    md5: str | None  # None: not published; the caller must check what it got (EmoDB: every clip's samples)
 
 
 def url_scheme(text: object) -> str | None:
@@ -258,8 +259,18 @@ def _announced_size(response: requests.Response) -> int | None:
     return None if encoded else _header_int(response.headers.get("Content-Length", ""))
 
 
-def _check_answer(response: requests.Response, remote: RemoteFile, partial: Path, have: int) -> bool:
-    """Vet the headers of a download answer; True when it continues `partial` from byte `have`."""
+def _size_text(count: int) -> str:
+    """A byte bound for messages: '8 GiB', '200 MiB' or '1234 bytes'."""
+    for shift, unit in ((30, "GiB"), (20, "MiB")):
+        if count and count % (1 << shift) == 0:
+            return f"{count >> shift} {unit}"
+    return f"{count} bytes"
+
+
+def _check_answer(response: requests.Response, remote: RemoteFile, partial: Path, have: int,
+                  limit: int) -> tuple[bool, int | None]:
+    """Vet the headers of a download answer: whether it continues `partial` from byte `have`, and the whole
+    file's size as the record or, where the record gives none, as the answer announces it (None: unknown)."""
     status = response.status_code
     if status == 416:  # our partial file is no prefix of the server's file: start over
         partial.unlink(missing_ok=True)
@@ -273,15 +284,18 @@ def _check_answer(response: requests.Response, remote: RemoteFile, partial: Path
         raise _refuse(remote, partial, f"the server sent a web page (Content-Type {kind}), not the file: a login "
                                        "wall, an error page or a wrong link; check data.source")
     announced = _announced_size(response)
-    if announced is not None and announced != remote.size:
-        header = "Content-Range" if status == 206 else "Content-Length"
+    header = "Content-Range" if status == 206 else "Content-Length"
+    if announced is not None and remote.size is not None and announced != remote.size:
         raise _refuse(remote, partial, f"the server announces {announced} bytes ({header}) but the record says "
                                        f"{remote.size}: the record or the link is wrong; check data.source")
+    if announced is not None and announced > limit:
+        raise _refuse(remote, partial, f"the server announces {announced} bytes ({header}), above the "
+                                       f"{_size_text(limit)} bound for this file: a wrong link or a hostile server")
     if status == 206 and not response.headers.get("Content-Range", "").startswith(f"bytes {have}-"):
         partial.unlink(missing_ok=True)
         raise _Transient(f"the server answered another range ({response.headers.get('Content-Range')!r}) than "
                          f"bytes {have}-, starting over")
-    return status == 206
+    return status == 206, remote.size if remote.size is not None else announced
 
 
 def _framed(response: requests.Response) -> bool:
@@ -299,10 +313,11 @@ def _chunks(response: requests.Response, remote: RemoteFile, partial: Path) -> I
 
 
 def _stream_into(session: requests.Session, remote: RemoteFile, partial: Path, timeout: float,
-                 progress: bool) -> str:
-    """Append the rest of `remote` to `partial` (HTTP Range) and return the md5 of the whole file."""
+                 progress: bool, limit: int) -> str:
+    """Append the rest of `remote` to `partial` (HTTP Range) and return the md5 of the whole file; a file of
+    unknown size is bounded by `limit` and, where the answer announces its size, checked against that."""
     have = partial.stat().st_size if partial.exists() else 0
-    if have > remote.size:
+    if have > (remote.size if remote.size is not None else limit):
         partial.unlink()
         have = 0
     hasher = hashlib.md5()
@@ -312,40 +327,57 @@ def _stream_into(session: requests.Session, remote: RemoteFile, partial: Path, t
         return hasher.hexdigest()
     headers = {"Range": f"bytes={have}-"} if have else {}
     with session.get(remote.url, headers=headers, stream=True, timeout=_timeouts(timeout)) as response:
-        if not _check_answer(response, remote, partial, have):
+        resumed, size = _check_answer(response, remote, partial, have, limit)
+        if not resumed:
             have, hasher = 0, hashlib.md5()
+        whose = "the record's" if remote.size is not None else "the announced"
+        if size is None:
+            too_much = f"the server sent more than the {_size_text(limit)} bound for this file: a wrong link"
+        else:
+            too_much = f"the server sent more than {whose} {size} bytes: the record or the link is wrong"
         with open(partial, "ab" if have else "wb") as out, tqdm(
-                total=remote.size, initial=have, unit="B", unit_scale=True, unit_divisor=1024,
+                total=size, initial=have, unit="B", unit_scale=True, unit_divisor=1024,
                 desc=remote.key, disable=not progress, leave=False) as bar:
             for chunk in _chunks(response, remote, partial):
                 have += len(chunk)
-                if have > remote.size:  # counted, never trusted: bounds the disk whatever the headers said
+                if have > (limit if size is None else size):  # counted, never trusted: bounds the disk
                     out.close()
-                    raise _refuse(remote, partial, f"the server sent more than the record's {remote.size} bytes: "
-                                                   "the record or the link is wrong; check data.source")
+                    raise _refuse(remote, partial, f"{too_much}; check data.source")
                 out.write(chunk)
                 hasher.update(chunk)
                 bar.update(len(chunk))
-        if have < remote.size:
+        if size is not None and have < size:
             if _framed(response):
-                raise _refuse(remote, partial, f"the server's complete answer ends after {have} of the record's "
-                                               f"{remote.size} bytes: the record or the link is wrong")
-            raise _Transient(f"connection closed after {have} of {remote.size} bytes")
+                raise _refuse(remote, partial, f"the server's complete answer ends after {have} of {whose} "
+                                               f"{size} bytes: the record or the link is wrong")
+            raise _Transient(f"connection closed after {have} of {size} bytes")
     return hasher.hexdigest()
+
+
+def _intact(path: Path, remote: RemoteFile, limit: int) -> bool:
+    """Whether a stored download passes the checks the remote file allows: its size and md5 where known."""
+    size = path.stat().st_size
+    if (size > limit) if remote.size is None else (size != remote.size):
+        return False
+    return remote.md5 is None or file_md5(path) == remote.md5
 
 
 def download(remote: RemoteFile, folder: Path, *, retries: int = 5, backoff: float = 2.0,
              timeout: float = 60.0, progress: bool = True,
-             session: requests.Session | None = None) -> Path:
-    """Download one file into `folder`, resuming a partial one; the result always matches its md5."""
-    if remote.size > MAX_FILE_BYTES:
+             session: requests.Session | None = None, max_bytes: int = MAX_FILE_BYTES) -> Path:
+    """Download one file into `folder`, resuming a partial one; the result always matches its size and md5.
+
+    A file whose size or md5 is not published (None) is bounded by `max_bytes` and checked against the size the
+    server announces, if any: the caller must then check its content (and delete it when that is wrong).
+    """
+    if remote.size is not None and remote.size > max_bytes:
         raise DownloadError(f"{remote.key} from {remote.url}: the record says {remote.size} bytes, above the "
-                            f"{MAX_FILE_BYTES >> 30} GiB bound for one file (RAVDESS's largest is about 1 GB); "
+                            f"{_size_text(max_bytes)} bound for one file (RAVDESS's largest is about 1 GB); "
                             "check data.source")
     folder.mkdir(parents=True, exist_ok=True)
     final = folder / remote.key
     if final.is_file():
-        if final.stat().st_size == remote.size and file_md5(final) == remote.md5:
+        if _intact(final, remote, max_bytes):
             return final
         log.warning("%s: stored copy is corrupt (size or md5 differ); fetching it again", final)
         final.unlink()
@@ -354,7 +386,7 @@ def download(remote: RemoteFile, folder: Path, *, retries: int = 5, backoff: flo
 
     def once() -> Path:
         try:
-            digest = _stream_into(session, remote, partial, timeout, progress)
+            digest = _stream_into(session, remote, partial, timeout, progress, max_bytes)
         except requests.Timeout:
             raise _Transient("timed out") from None
         except (requests.ConnectionError, requests.exceptions.ChunkedEncodingError) as err:
@@ -363,7 +395,7 @@ def download(remote: RemoteFile, folder: Path, *, retries: int = 5, backoff: flo
             raise _refuse(remote, partial, one_line(err)) from None
         except OSError as err:  # our side: disk full, no permission; the partial file stays for a resume
             raise DownloadError(f"{remote.key}: cannot write {partial} ({one_line(err)})") from None
-        if digest != remote.md5:
+        if remote.md5 is not None and digest != remote.md5:
             partial.unlink()
             raise _Transient(f"md5 {digest} does not match the record's {remote.md5}")
         partial.replace(final)

@@ -64,7 +64,7 @@ ISSUE = [
     ("split.test", [25], r"split\.test\[0\]: 25 is out of range; expected an integer in 1\.\.24$"),
     ("split.val", [23], r"split: actors \[23\] are in both the val and the test split"),
     ("split.folds", [[1], [2], [99]], r"split\.folds\[2\]\[0\]: 99 is out of range"),
-    ("audio.n_mfcc", 200, r"audio\.n_mfcc: 200 is out of range; expected at most audio\.n_mels \(128\)"),
+    ("audio.n_mfcc", 200, r"audio\.n_mfcc: 200 is out of range; expected at most audio\.n_mels \(64\)"),
     ("audio.workers", 0, r"audio\.workers: 0 is out of range; expected an integer >= 1$"),
     ("video.scale_factor", 1.0, r"video\.scale_factor: 1\.0 is out of range; expected a number in \(1, 10\]"),
     ("video.gamma", 0, r"video\.gamma: 0\.0 is out of range; expected a number in \(0, 10\]"),

@@ -78,7 +78,7 @@ def test_mp4_sound_track_is_decoded_only_up_to_the_window(tmp_path, monkeypatch)
     with tempfile.TemporaryDirectory() as folder:
         soundfile.write(Path(folder) / "track.wav", track.T, rate, subtype="FLOAT")
         want = features(load_clip(str(Path(folder) / "track.wav"), PARAMS.audio), PARAMS.audio)
-    assert np.array_equal(got["logmel"], want[0]) and np.array_equal(got["mfcc"], want[1])
+    assert np.array_equal(got["logmel"], want[0][None]) and np.array_equal(got["mfcc"], want[1][None])
 
 
 def test_long_wav_is_read_only_in_its_window(tmp_path):
@@ -105,6 +105,6 @@ def test_readable_clip_gets_its_warnings(tmp_path, wave, rate, warning):
     wav = tmp_path / "clip.wav"
     soundfile.write(wav, wave, rate, subtype="PCM_16")
     job = Job(audio=wav)
-    assert Featurizer(PARAMS, tmp_path).audio(job)["logmel"].shape == (128, 216)
+    assert Featurizer(PARAMS, tmp_path).audio(job)["logmel"].shape == (1, 128, 216)
     texts = [text for file, text in job.warnings if file == str(wav)]
     assert len(texts) == len(job.warnings) == (warning is not None) and all(re.match(warning, t) for t in texts)

@@ -23,10 +23,13 @@ def test_repository_params_load_and_list_every_key():
 
     flat = set(flatten(raw))
     assert flat == set(valid_keys()), "params.yaml should document every key with its default"
-    # The one deliberate difference: this repository reads the local mirror, emo defaults to Zenodo.
+    # The deliberate differences: this repository reads the local mirrors (emo defaults to Zenodo and no other
+    # corpus) and its recipe reads whole utterances (emo's AudioParams default to the paper's window).
     assert params.data.source == "../shared/ravdess" and Params().data.source == "zenodo"
-    assert dataclasses.replace(params, data=dataclasses.replace(params.data, source="zenodo")) == Params(), \
-        "params.yaml and the dataclass defaults disagree"
+    assert params.corpora.test == ("emodb",) and Params().corpora.test == ()
+    assert params.audio.front_end == "utterance" and Params().audio.front_end == "window"
+    assert dataclasses.replace(params, data=dataclasses.replace(params.data, source="zenodo"), audio=Params().audio,
+                               corpora=Params().corpora) == Params(), "params.yaml and the dataclass defaults disagree"
 
 
 def test_unknown_key_is_rejected_with_the_valid_keys():

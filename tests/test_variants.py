@@ -1,16 +1,27 @@
 """Named variants: their parameter changes, checked before any work."""
 
-import pytest
+import dataclasses
 
-from emo import variants
+import pytest
+import yaml
+
+from conftest import REPO
+from emo import scratch, variants
 from emo.cli import main
 from emo.errors import EmoError
-from emo.params import EMOBOX_FOLDS, Params, from_dict
+from emo.params import EMOBOX_FOLDS, AudioParams, Params, from_dict
 
 
 def test_each_variant_is_a_valid_change_of_the_default_params():
     paper = from_dict(Params, variants.overrides("paper"))
     assert paper.train.preset == "paper" and paper.train.settings.model == "paper"
+    # The reproduction keeps its exact features whatever the repository's recipe reads: the 2.5 s window from
+    # 1.0 s at 44.1 kHz (AudioParams' defaults), applied over params.yaml's utterance front end.
+    repository = yaml.safe_load((REPO / "params.yaml").read_text())
+    scratch.merge(repository, variants.overrides("paper"))
+    audio = from_dict(Params, repository).audio
+    assert audio.front_end == "window" and dataclasses.replace(audio, workers=2, skip_damaged=False) == \
+        dataclasses.replace(AudioParams(), trim_db=audio.trim_db, fmin=audio.fmin, level_norm=audio.level_norm)
     emobox = from_dict(Params, variants.overrides("emobox"))
     assert emobox.split.kfold == EMOBOX_FOLDS and set(emobox.augment.splits) == {"train", "val", "test"}
     assert variants.overrides("emobox", {"train": {"seeds": [0]}})["train"] == {"seeds": [0]}

@@ -24,6 +24,12 @@ from emo.inventory import DamagedClipError
 log = logging.getLogger(__name__)
 SHOWN = 10  # damaged files listed in full; the rest are counted
 LFS_POINTER = b"version https://git-lfs"  # what a clone without Git LFS holds instead of each clip
+#: A check of a complete staged copy (its clips' paths), raising an EmoError naming the first clip that fails it.
+Verify = Callable[[list[Path]], None]
+
+
+class LocalWriteError(EmoError):
+    """Our side failed (disk full, no permission), not the archive: a retry may succeed with the same archive."""
 
 
 def canonical_path(out: Path, utterance: Utterance, suffix: str) -> Path:
@@ -86,8 +92,10 @@ def _report(utterances: list[Utterance], verified: int, archives: list[str]) -> 
                        verified=verified)
 
 
-def fetch_folder(folder: Path, corpus: Corpus, out: Path, progress: bool = True) -> FetchReport:
-    """Copy a complete corpus from a folder (any layout, never touched), checked against its MANIFEST.tsv if any."""
+def fetch_folder(folder: Path, corpus: Corpus, out: Path, progress: bool = True,
+                 verify: Verify | None = None) -> FetchReport:
+    """Copy a complete corpus from a folder (any layout, never touched), checked against its MANIFEST.tsv if any,
+    then every copy decoded and, with `verify`, the copy checked as a whole (then every clip counts as verified)."""
     utterances = inventory(folder, corpus)
     check_count(utterances, corpus, str(folder))
     manifest = download.read_manifest(folder)
@@ -105,6 +113,9 @@ def fetch_folder(folder: Path, corpus: Corpus, out: Path, progress: bool = True)
             for side in sorted(folder.rglob(name))[:1]:
                 shutil.copyfile(side, staging / name)
         check_decodes(copies, str(folder), corpus.known_damaged)
+        if verify is not None:
+            verify(copies)
+            verified = len(copies)
     return _report(utterances, verified, [])
 
 
@@ -121,7 +132,7 @@ def extract(archive: Path, members: list[tuple[zipfile.ZipInfo, Path]]) -> None:
         raise
     except ZIP_ERRORS as err:
         if isinstance(err, OSError) and err.errno is not None:  # our disk, not the archive
-            raise EmoError(f"{where}: cannot extract ({zenodo.one_line(err)})") from None
+            raise LocalWriteError(f"{where}: cannot extract ({zenodo.one_line(err)})") from None
         raise zenodo.DownloadError(f"{where}: cannot extract ({zenodo.one_line(err)}): a damaged or unsupported "
                                    "zip; delete it and fetch it again") from None
 
@@ -138,8 +149,9 @@ def members(archive: Path, corpus: Corpus, keep: Callable[[str], bool]) -> list[
 
 
 def fetch_zip(archive: Path, corpus: Corpus, out: Path, keep: Callable[[str], bool] = lambda name: True,
-              verified: bool = False) -> FetchReport:
-    """Extract a complete corpus from a zip: names and count checked first, every clip decoded after."""
+              verify: Verify | None = None) -> FetchReport:
+    """Extract a complete corpus from a zip: names and count checked first, every clip decoded after, then, with
+    `verify`, the extracted copy checked as a whole (its clips then count as verified)."""
     infos = members(archive, corpus, keep)
     utterances = parse_all((Path(i.filename) for i in infos), corpus, str(archive))
     check_count(utterances, corpus, str(archive))
@@ -148,4 +160,6 @@ def fetch_zip(archive: Path, corpus: Corpus, out: Path, keep: Callable[[str], bo
         jobs = [(by_name[u.path], canonical_path(staging, u, Path(u.path).suffix)) for u in utterances]
         extract(archive, jobs)
         check_decodes([dest for _, dest in jobs], str(archive), corpus.known_damaged)
-    return _report(utterances, len(utterances) if verified else 0, [archive.name])
+        if verify is not None:
+            verify([dest for _, dest in jobs])
+    return _report(utterances, len(utterances) if verify is not None else 0, [archive.name])

@@ -1,0 +1,15 @@
+"""DVC stage `crosscorpus`: every trained audio model scored on each corpus in `corpora.test` over the emotions
+both share (metrics/crosscorpus.json), with 8-way scores, runs and confusions beside (crosscorpus_detail.json,
+plots/crosscorpus)."""
+
+from emo import crosscorpus, params
+from emo.errors import reported
+
+with reported():
+    names = params.load().corpora.test
+    metrics, detail, pooled = crosscorpus.evaluate(names)
+    crosscorpus.write_outputs(metrics, detail, pooled)
+for model, scores in metrics.items():
+    print(f"crosscorpus {model}: " + (", ".join(f"{name} accuracy {scores[name]['accuracy']:.3f} UAR "
+                                                f"{scores[name]['uar']:.3f} (n {scores[name]['n']})"
+                                                for name in names) or "no corpus to test"))
