@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import wave
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import librosa
@@ -81,18 +82,19 @@ def declared_frames(path: str) -> int | None:
         return None  # not plain PCM (e.g. float WAV): libsndfile's own checks apply
 
 
-def read_window(path: str, params: AudioParams) -> Window:
-    """The clip's window [offset, offset + duration), read alone (never the whole file), with what it holds."""
+def read_span(path: str, span: Callable[[int, int], tuple[int, int]]) -> tuple[np.ndarray, int, int]:
+    """Frames [start, start + length) of a file, `span(rate, frames)` giving them, checked to be whole: the block
+    [frames, channels] (float32), the file's rate and its frame count. Only that span is decoded."""
     if os.path.isfile(path) and os.path.getsize(path) == 0:
         raise damaged(path, "empty file (0 bytes)")
     try:
-        with soundfile.SoundFile(path) as audio:
-            native, frames = audio.samplerate, audio.frames
-            start, length = window_frames(native, params)
+        with soundfile.SoundFile(path) as sound:
+            native, frames = sound.samplerate, sound.frames
+            start, length = span(native, frames)
             wanted = min(length, max(frames - start, 0))
             if start < frames:
-                audio.seek(start)
-            block = audio.read(wanted, dtype="float32", always_2d=True)
+                sound.seek(start)
+            block = sound.read(wanted, dtype="float32", always_2d=True)
     except (RuntimeError, soundfile.LibsndfileError, ValueError) as err:
         why = str(err).replace(f"Error opening {path!r}: ", "")  # libsndfile names the file: once is enough
         raise damaged(path, f"cannot decode audio ({why})") from None
@@ -103,6 +105,12 @@ def read_window(path: str, params: AudioParams) -> Window:
                             f"{declared or start + wanted}")
     if frames == 0:
         raise damaged(path, "holds no audio samples")
+    return block, native, frames
+
+
+def read_window(path: str, params: AudioParams) -> Window:
+    """The clip's window [offset, offset + duration), read alone (never the whole file), with what it holds."""
+    block, native, frames = read_span(path, lambda rate, _: window_frames(rate, params))
     return to_window(block, native, frames / native, params, path)
 
 

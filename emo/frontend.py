@@ -11,13 +11,10 @@ leading and trailing silence, and tiles a short utterance or takes the middle of
 
 from __future__ import annotations
 
-import os
-
 import librosa
 import numpy as np
-import soundfile
 
-from emo.audio import SHORT_SHARE, Window, damaged, declared_frames
+from emo.audio import SHORT_SHARE, Window, damaged, read_span
 from emo.params import AudioParams
 
 #: An utterance with less voiced audio than this is flagged as short: a syllable or two.
@@ -65,22 +62,7 @@ def to_utterance(block: np.ndarray, native_rate: int, params: AudioParams, path:
 
 def read_utterance(path: str, params: AudioParams) -> Window:
     """The whole clip (at most MAX_READ_SECONDS), mixed down, resampled, trimmed of leading and trailing silence."""
-    if os.path.isfile(path) and os.path.getsize(path) == 0:
-        raise damaged(path, "empty file (0 bytes)")
-    try:
-        with soundfile.SoundFile(path) as sound:
-            native, frames = sound.samplerate, sound.frames
-            wanted = min(frames, int(MAX_READ_SECONDS * native))
-            block = sound.read(wanted, dtype="float32", always_2d=True)
-    except (RuntimeError, soundfile.LibsndfileError, ValueError) as err:
-        why = str(err).replace(f"Error opening {path!r}: ", "")
-        raise damaged(path, f"cannot decode audio ({why})") from None
-    declared = declared_frames(path)
-    if len(block) < wanted or (declared is not None and declared > frames):
-        raise damaged(path, f"truncated — {len(block)} samples decoded where the header promises "
-                            f"{declared or wanted}")
-    if frames == 0:
-        raise damaged(path, "holds no audio samples")
+    block, native, _ = read_span(path, lambda rate, frames: (0, min(frames, int(MAX_READ_SECONDS * rate))))
     return to_utterance(block, native, params, path)
 
 

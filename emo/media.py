@@ -58,10 +58,15 @@ def check(window: audio.Window, params: AudioParams) -> list[str]:
     if window.short:
         warnings.append(f"{window.seconds:.2f} s long: only {window.covered * params.duration:.2f} s of the "
                         f"{span} window hold audio, the rest is zero padding; the prediction is unreliable")
-    if window.clipped > CLIPPED_SHARE:
-        warnings.append(f"clipped: {100 * window.clipped:.0f} % of the samples in {span} are at full scale; "
-                        "the prediction is unreliable (record or export it at a lower level)")
-    return warnings
+    return warnings + clipping(window, f" in {span}")
+
+
+def clipping(window: audio.Window, where: str) -> list[str]:
+    """The warning for a clip with more than CLIPPED_SHARE of its samples at full scale, if it has."""
+    if window.clipped <= CLIPPED_SHARE:
+        return []
+    return [f"clipped: {100 * window.clipped:.0f} % of the samples{where} are at full scale; the prediction is "
+            "unreliable (record or export it at a lower level)"]
 
 
 def check_utterance(utterance: audio.Window, params: AudioParams) -> list[str]:
@@ -75,10 +80,7 @@ def check_utterance(utterance: audio.Window, params: AudioParams) -> list[str]:
     if frontend.is_short(utterance, params):
         warnings.append(f"only {voiced:.2f} s of voiced audio: too little for a reliable prediction (the models "
                         f"learnt from utterances of 1-4 s)")
-    if utterance.clipped > CLIPPED_SHARE:
-        warnings.append(f"clipped: {100 * utterance.clipped:.0f} % of the samples are at full scale; the prediction "
-                        "is unreliable (record or export it at a lower level)")
-    return warnings
+    return warnings + clipping(utterance, "")
 
 
 def _pyav():

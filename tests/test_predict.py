@@ -22,9 +22,8 @@ import torch
 import yaml
 
 from emo import cli, datasets, evaluate, faces, layout, parallel, split, train
-from emo.audio import features, load_clip
 from emo.augment import PlannedClip
-from emo.featurize import featurize
+from emo.featurize import featurize, file_features
 from emo.fixtures import FixtureSpec, face_photo, synth_audio, synth_frames, write_video
 from emo.params import PAPER, FusionParams, TrainSettings
 from emo.params import load as load_params
@@ -174,7 +173,7 @@ def test_training_average_is_the_fallback_normalisation(project, tmp_path):
     actors = np.unique(stats["actors"][stats["train_idx"]])
     assert actors.tolist() == [1, 2]
     mean, std = stats["speaker_mean"][actors].mean(0), stats["speaker_std"][actors].mean(0)
-    x = np.stack([features(load_clip(str(alice / f"take{i}.wav"), p.audio), p.audio)[0] for i in range(3)])
+    x = np.stack([file_features(str(alice / f"take{i}.wav"), p.audio)[0] for i in range(3)])
     x = ((x - mean[:, None]) / std[:, None] - stats["post_speaker_mean"]) / stats["post_speaker_std"]
     want = np.mean([train.predict_proba(train.rebuild(saved, run), x.astype(np.float32), CPU)
                     for run in saved["runs"]], axis=0)
@@ -226,7 +225,7 @@ def test_audio_video_mp4_goes_to_fusion(project, tmp_path):
     assert [j.result["model"] for j in named] == ["fusion", "video_balanced"]
     # AAC is lossy: the sound track's features are close to, not equal to, those of the wav it was made from.
     p = project["params"]
-    logmel = features(load_clip(str(wav), p.audio), p.audio)[0]
+    logmel = file_features(str(wav), p.audio)[0]
     assert np.corrcoef(logmel.ravel(), job.features["logmel"].ravel())[0, 1] > 0.95
 
 
@@ -326,15 +325,15 @@ def _hostile_batch(folder: Path, source: Path) -> dict[str, str | None]:
     _mp4(folder / "01-01-01-01-01-01-23.mp4", frames=synth_frames(parse_name("01-01-01-01-01-01-23"), SPEC,
                                                                    face_photo())[:4])  # says audio-video: no sound
     return {"u8.wav": None, "s24.wav": None, "float.wav": None, "six.wav": None, "k8.wav": None, "clip.flac": None,
-            "sound.mp4": None, "loud.wav": None, "half.wav": None,
+            "sound.mp4": None, "loud.wav": None, "half.wav": None, "blip.wav": None,
             "empty.wav": "empty file (0 bytes): nothing to analyse",
             "header.wav": "cannot decode audio (Error in WAV file. No 'data' chunk marker.); the file is damaged or "
                           "not audio",
             "frameless.wav": "holds no audio samples",
             "text.wav": "cannot decode audio (Format not recognised.)",
             "nan.wav": "holds NaN or infinite samples",
-            "blip.wav": "0.10 s long, shorter than the 1.0 s offset: nothing to analyse",
-            "silence.wav": "no audible signal in 1.0-3.5 s (digital silence): nothing to analyse",
+            "silence.wav": "s (digital silence): nothing to analyse; check the recording's level and that it holds "
+                           "speech",
             "empty.mp4": "empty file (0 bytes)",
             "01-01-01-01-01-01-23.mp4": "no audio track; pass a video-only mp4 under a 02-... name"}
 
@@ -356,16 +355,18 @@ def test_hostile_files_get_a_result_or_one_line_naming_the_file_and_the_fix(proj
     assert sorted(results) == sorted(name for name, words in expected.items() if words is None)
     assert results["sound.mp4"]["model"] == "audio_logmel_balanced"
     flagged = {name: [w["warning"] for w in r["warnings"]] for name, r in results.items() if r["warnings"]}
-    assert sorted(flagged) == ["half.wav", "loud.wav"] and len(flagged["loud.wav"]) == len(flagged["half.wav"]) == 1
-    assert flagged["half.wav"][0].startswith("1.50 s long: only 0.50 s of the 1.0-3.5 s window hold audio")
-    assert re.match(r"clipped: \d+ % of the samples in 1.0-3.5 s are at full scale", flagged["loud.wav"][0])
+    # The utterance front end hears 1.5 s of speech whole (no warning); a 0.1 s blip is too little to trust.
+    assert sorted(flagged) == ["blip.wav", "loud.wav"] and len(flagged["loud.wav"]) == len(flagged["blip.wav"]) == 1
+    assert flagged["blip.wav"][0].startswith("only 0.10 s of voiced audio: too little for a reliable prediction")
+    assert re.match(r"clipped: \d+ % of the samples are at full scale", flagged["loud.wav"][0])
+    assert errors["silence.wav"].startswith("no voiced audio in its ")
     for name, words in expected.items():
         assert words is None or words in errors.pop(name), (name, errors.get(name))
     assert errors == {"x.wav": "no .wav, .flac or .mp4 file under this folder", "gone.wav": "no such file or folder",
                       "notes.md": "unsupported file type '.md'; expected .wav or .flac (audio), .mp4 (video)"}
     lines = err.splitlines()  # the process's own stderr: no traceback, no decoder chatter
     assert all(line.startswith(("error: ", "warning: ")) for line in lines), lines
-    assert len(lines) == len(report["errors"]) + 2 and f"warning: {batch / 'half.wav'}: 1.50 s long" in err
+    assert len(lines) == len(report["errors"]) + 2 and f"warning: {batch / 'blip.wav'}: only 0.10 s" in err
 
     assert cli.main(["predict", "--project", str(root), str(batch / "loud.wav"), str(batch / "u8.wav")]) == 0
     out, err = capfd.readouterr()
