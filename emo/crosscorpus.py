@@ -168,9 +168,10 @@ def labels_of(emotions: np.ndarray) -> np.ndarray:
 
 
 def score_corpus(saved: dict, stats: dict[str, np.ndarray], arrays: dict[str, np.ndarray],
-                 classes: list[int]) -> tuple[list[dict], np.ndarray, np.ndarray]:
-    """Each run's scores (seed, fold) on the shared-class clips, and every run's labels and restricted predictions,
-    pooled (each run scores the same clips)."""
+                 classes: list[int]) -> tuple[list[dict], np.ndarray, np.ndarray, dict[str, float]]:
+    """Each run's scores (seed, fold) on the shared-class clips, every run's labels and restricted predictions
+    pooled (each run scores the same clips), and the scores of the runs' averaged probabilities (the seed
+    ensemble, which `emo predict` answers with)."""
     import torch
 
     from emo.train import predict_proba, rebuild
@@ -187,7 +188,7 @@ def score_corpus(saved: dict, stats: dict[str, np.ndarray], arrays: dict[str, np
     speaker_norm = bool(saved["settings"]["speaker_norm"])
     # Each speaker by all of its clips (labels unused), once: the same for every run.
     own = speaker_standardised(x, arrays["speaker"], speaker_norm)[keep]
-    per_run, actual, predicted = [], [], []
+    per_run, actual, predicted, probabilities = [], [], [], []
     for run in saved["runs"]:
         prefix = "" if run.get("fold") is None else f"fold{run['fold']}_"
         inputs = training_standardised(own, stats, prefix, speaker_norm)
@@ -198,7 +199,9 @@ def score_corpus(saved: dict, stats: dict[str, np.ndarray], arrays: dict[str, np
                         "accuracy_8way": float(np.mean(proba.argmax(axis=1) == y[keep]))})
         actual.append(y[keep])
         predicted.append(pred)
-    return per_run, np.concatenate(actual), np.concatenate(predicted)
+        probabilities.append(proba)
+    ensemble = shared_scores(y[keep], restricted_argmax(np.mean(probabilities, axis=0), classes), classes)
+    return per_run, np.concatenate(actual), np.concatenate(predicted), ensemble
 
 
 def summarise(per_run: list[dict]) -> dict[str, float]:
@@ -212,14 +215,14 @@ def summarise(per_run: list[dict]) -> dict[str, float]:
 
 
 def corpus_detail(arrays: dict[str, np.ndarray], classes: list[int], per_run: list[dict], actual: np.ndarray,
-                  predicted: np.ndarray) -> dict:
+                  predicted: np.ndarray, ensemble: dict[str, float] | None = None) -> dict:
     """Everything about one model on one corpus, for metrics/crosscorpus_detail.json."""
     y = labels_of(arrays["emotion"])
     left = arrays["emotion"][~np.isin(y, classes)]
     return {**summarise(per_run), "n": int(np.isin(y, classes).sum()), "classes": [EMOTIONS[c] for c in classes],
             "runs": len(per_run), "speakers": int(len(np.unique(arrays["speaker"]))),
             "clips": int(len(y)), "not_shared": {str(e): int(np.sum(left == e)) for e in sorted(set(left))},
-            "damaged": [str(p) for p in arrays["damaged"]], "per_run": per_run,
+            "damaged": [str(p) for p in arrays["damaged"]], "per_run": per_run, "ensemble": ensemble or {},
             "confusion": {"labels": [EMOTIONS[c] for c in classes],
                           "counts": confusion(actual, predicted, classes).tolist(),
                           "note": "predictions of every run pooled (rows: actual, columns: predicted)"}}
@@ -257,10 +260,10 @@ def evaluate(names: tuple[str, ...], root: Path = Path("."), features: Path = FE
         for name, arrays in corpora.items():
             classes = shared_classes(name)
             try:
-                per_run, actual, predicted = score_corpus(saved, stats, arrays, classes)
+                per_run, actual, predicted, ensemble = score_corpus(saved, stats, arrays, classes)
             except EmoError as err:
                 raise EmoError(f"{model} on {name}: {err}") from None
-            detail[model][name] = corpus_detail(arrays, classes, per_run, actual, predicted)
+            detail[model][name] = corpus_detail(arrays, classes, per_run, actual, predicted, ensemble)
             metrics[model][name] = headline(detail[model][name])
             pooled[model, name] = (actual, predicted)
     return metrics, detail, pooled

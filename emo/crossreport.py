@@ -41,15 +41,17 @@ def matrix(detail: dict, peer: dict | None = None) -> list[str]:
     """Models x corpora: accuracy, UAR over the shared classes and 8-way accuracy (%), one row per model; the
     classical peer's row last, where its metrics exist."""
     names = tested(detail)
-    header = "| model | " + " | ".join(f"{title(n)}: accuracy (%) | UAR (%) | 8-way accuracy (%)" for n in names) + " |"
-    lines = [header, "|---|" + "---|---|---|" * len(names)]
+    header = "| model | " + " | ".join(f"{title(n)}: accuracy (%) | UAR (%) | 8-way accuracy (%) | seed ensemble: "
+                                       "accuracy / UAR (%)" for n in names) + " |"
+    lines = [header, "|---|" + "---|---|---|---|" * len(names)]
     for model, entries in detail.items():
         lines.append(f"| {model} | " + " | ".join(
-            f"{score(entries[n], 'accuracy')} | {score(entries[n], 'uar')} | {score(entries[n], 'accuracy_8way')}"
-            for n in names) + " |")
+            f"{score(entries[n], 'accuracy')} | {score(entries[n], 'uar')} | {score(entries[n], 'accuracy_8way')} | "
+            + (f"{pct(entries[n]['ensemble']['accuracy'])} / {pct(entries[n]['ensemble']['uar'])}"
+               if entries[n].get("ensemble") else "—") for n in names) + " |")
     for model, entries in (peer or {}).items():
         lines.append(f"| {model} (classical peer, `metrics/peer.json`) | " + " | ".join(
-            f"{pct(entries[n]['accuracy'])} | {pct(entries[n]['uar'])} | —" if n in entries else "— | — | —"
+            f"{pct(entries[n]['accuracy'])} | {pct(entries[n]['uar'])} | — | —" if n in entries else "— | — | — | —"
             for n in names) + " |")
     return lines
 
@@ -69,7 +71,8 @@ def corpus_notes(detail: dict) -> list[str]:
     runs = sorted({e["runs"] for entries in detail.values() for n, e in entries.items() if n in tested(detail)})
     notes.append(f"- Accuracy and UAR (recall averaged over classes): the model's most probable class among the "
                  f"shared ones; 8-way: among all eight RAVDESS classes. `a ± s`: mean and sample standard deviation "
-                 f"over each model's {'/'.join(map(str, runs))} runs (one per seed, and per fold in k-fold). A "
+                 f"over each model's {'/'.join(map(str, runs))} runs (one per seed, and per fold in k-fold); the seed "
+                 "ensemble scores the runs' averaged probabilities, as `emo predict` answers. A "
                  "speaker-normalised model sees each test speaker standardised by all of that speaker's own clips. "
                  "Confusion matrices pool the predictions of every run.")
     return notes

@@ -114,11 +114,12 @@ def test_scoring_feeds_the_model_own_speaker_standardised_shared_clips(monkeypat
              "mean": np.zeros((4, 10)), "std": np.ones((4, 10))}
     saved = {"model": "logmel", "input_shapes": [(4, 10)], "settings": {"speaker_norm": True},
              "runs": [{"seed": 0, "fold": None}, {"seed": 1, "fold": None}]}
-    per_run, actual, predicted = crosscorpus.score_corpus(saved, stats, arrays, classes)
+    per_run, actual, predicted, ensemble = crosscorpus.score_corpus(saved, stats, arrays, classes)
     expected = (split.own_speaker_normalize(arrays["logmel"], arrays["speaker"])[keep] - 0.25) / 2
     assert len(seen) == 2 and all(np.allclose(x, expected, atol=1e-5) for x in seen)
     assert per_run == [{"seed": s, "accuracy": 1.0, "uar": 1.0, "accuracy_8way": 0.0} for s in (0, 1)]
     assert len(actual) == 2 * keep.sum() and (actual == predicted).all()  # the two runs pooled
+    assert ensemble == {"accuracy": 1.0, "uar": 1.0}  # the runs' averaged probabilities
     with pytest.raises(EmoError, match=r"shape \(4, 10\).*\(2, 10\).*audio section changed"):
         crosscorpus.score_corpus({**saved, "model": "mfcc"}, stats, arrays, classes)
 
