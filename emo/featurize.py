@@ -79,7 +79,8 @@ def featurize(plan_rows: list[PlannedClip], params: AudioParams, noise_amplitude
     Each source clip is decoded once; clips are spread over `params.workers` processes. The result does
     not depend on the number of workers (every random choice is in the plan). A damaged clip stops the run
     (its fix worded for `source`, params.yaml's data.source) or, with `audio.skip_damaged`, is left out and
-    counted; a short clip (less than half the window holds audio: zero-padded) is kept, counted and named.
+    counted; a short clip (frontend.is_short: too little voiced audio, or a window mostly zero padding) is kept,
+    counted and named.
     """
     out.mkdir(parents=True, exist_ok=True)
     n, frames = len(plan_rows), params.frames

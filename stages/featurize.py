@@ -16,4 +16,5 @@ if __name__ == "__main__":  # worker processes import this file too
                            source=p.data.source)
         write_json(Path("metrics/featurize.json"), report)
     print(f"featurize: {report['rows']} rows from {report['source_clips']} clips, "
-          f"{report['damaged_clips']} damaged clips left out, {report['short_clips']} short clips zero-padded")
+          f"{report['damaged_clips']} damaged clips left out, {report['short_clips']} short clips (named in "
+          "metrics/featurize.json)")
