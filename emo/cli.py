@@ -83,6 +83,21 @@ def _variant(args: argparse.Namespace) -> None:
         print(f"wrote {path}")
 
 
+def _nested(args: argparse.Namespace) -> None:
+    """Nested cross-validation on the EmoBox folds; its metrics go to metrics/emobox/nested.json."""
+    from emo import nested
+    from emo.errors import reported
+    from emo.io import write_json
+
+    project = Path(args.project)
+    with reported():
+        chosen = nested.candidates_named(args.candidates)
+        result = nested.run(project, Path(args.work) if args.work else project / "data" / "nested",
+                            args.models, chosen)
+        write_json(project / nested.METRICS, result)
+    print(f"wrote {project / nested.METRICS}")
+
+
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the `emo` console command."""
     parser = argparse.ArgumentParser(prog="emo", description=__doc__)
@@ -153,6 +168,20 @@ def main(argv: list[str] | None = None) -> int:
                          help="change one more parameter (dotted key, YAML value), e.g. train.seeds=[0]")
     variant.add_argument("--project", default=".", help="the pipeline's folder (default: here)")
     variant.set_defaults(run=_variant)
+
+    from emo.nested import CANDIDATES, MODELS
+
+    nest = commands.add_parser("nested", help="nested cross-validation on the EmoBox folds: each fold chooses its "
+                               "recipe among candidates by cross-validation over its own training actors, then is "
+                               "scored with it (metrics/emobox/nested.json; long: whole trainings)")
+    nest.add_argument("--models", nargs="+", choices=MODELS, default=list(MODELS),
+                      help="the models scored on the outer folds (default: all four audio models)")
+    nest.add_argument("--candidates", nargs="+", choices=[c.name for c in CANDIDATES],
+                      default=[c.name for c in CANDIDATES], help="the recipes the folds choose among (default: all)")
+    nest.add_argument("--work", help="folder for candidates' features and inner scores, reused by a later run "
+                      "(default: PROJECT/data/nested)")
+    nest.add_argument("--project", default=".", help="the pipeline's folder (default: here)")
+    nest.set_defaults(run=_nested)
 
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")

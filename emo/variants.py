@@ -44,7 +44,7 @@ def overrides(name: str, extra: dict | None = None) -> dict:
     return changes
 
 
-def _absolute_source(root: Path, params: dict) -> dict:
+def absolute_source(root: Path, params: dict) -> dict:
     """data.source as the scratch copy must see it: a relative folder is resolved against the project."""
     source = params["data"]["source"]
     if source == "zenodo" or "://" in source:
@@ -59,13 +59,13 @@ def run(root: Path, name: str, extra: dict | None = None, work: Path | None = No
     params = yaml.safe_load((root / "params.yaml").read_text())
     scratch.merge(params, changes)
     from_dict(Params, params)  # a bad override stops here, before any work
-    revision = _revision(root)  # of the code the copy runs, before anything can move HEAD on
+    git_revision = revision(root)  # of the code the copy runs, before anything can move HEAD on
     with tempfile.TemporaryDirectory(dir=work) as folder:
         project = scratch.copy_project(root, Path(folder) / "project")
-        scratch.set_params(project, **changes, **_absolute_source(root, params))
+        scratch.set_params(project, **changes, **absolute_source(root, params))
         scratch.dvc(project, "repro", "evaluate", capture=False)
         out = variant_dir(root, name)
-        provenance = {"variant": name, "overrides": changes, "git_revision": revision}
+        provenance = {"variant": name, "overrides": changes, "git_revision": git_revision}
         written = []
         for model in AUDIO_MODELS:
             metrics = json.loads((project / "metrics" / f"{model}.json").read_text())
@@ -74,7 +74,7 @@ def run(root: Path, name: str, extra: dict | None = None, work: Path | None = No
     return written
 
 
-def _revision(root: Path) -> str:
+def revision(root: Path) -> str:
     """The project's git revision, marked `+dirty` when the work tree has changes."""
     def git(*args: str) -> str:
         return subprocess.run(["git", *args], cwd=root, capture_output=True, text=True).stdout.strip()
