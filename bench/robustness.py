@@ -31,7 +31,7 @@ from scipy.signal import butter, lfilter, sosfilt
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from emo import featurize, frontend, layout, split  # noqa: E402
+from emo import audio, featurize, frontend, layout, split  # noqa: E402
 from emo.augment import read as read_plan  # noqa: E402
 from emo.crosscorpus import training_standardised  # noqa: E402
 from emo.params import AudioParams  # noqa: E402
@@ -74,9 +74,8 @@ def clip_features(job: tuple[str, str, AudioParams]) -> tuple[np.ndarray, np.nda
     if params.front_end == "utterance":
         heard = frontend.to_utterance(wave[:, None], rate, params, path).wave
     else:
-        start, length = int(params.offset * rate), int(params.duration * rate)
-        from emo.audio import to_window
-        heard = to_window(wave[start:start + length, None], rate, len(wave) / rate, params, path).wave
+        start, length = audio.window_frames(rate, params)  # the pipeline's own window, at the file's rate
+        heard = audio.to_window(wave[start:start + length, None], rate, len(wave) / rate, params, path).wave
     return featurize.features(heard, params)
 
 

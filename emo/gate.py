@@ -335,7 +335,8 @@ def render(rows: list[Row], source: str, keys: tuple[str, ...], tolerance: float
     table += [(r.file, r.key or "(file)", _fmt(r.baseline), _fmt(r.now), _fmt(r.change, signed=True),
                r.status.upper() if r.failed else r.status) for r in rows]
     if markdown:
-        lines = ["| " + " | ".join(cells) + " |" for cells in table]
+        # a `|` inside a file or key name would end its cell and shift every cell after it
+        lines = ["| " + " | ".join(c.replace("|", "\\|") for c in cells) + " |" for cells in table]
         lines.insert(1, "|" + "|".join(["---"] * 2 + ["---:"] * 3 + ["---"]) + "|")
     else:
         widths = [max(len(cells[i]) for cells in table) for i in range(len(table[0]))]

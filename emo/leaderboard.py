@@ -50,3 +50,32 @@ def emobox_section(found: dict[str, dict]) -> list[str]:
     return lines + ["", f"Test actors per fold: {tests}. Every clip is tested once; fold k + 1 validates fold k's "
                     "model (learning curves only with `keep: last`). Ours learn from RAVDESS alone, without "
                     "pretrained weights; the published rows come from their papers, not from our runs.", ""]
+
+
+def nested_section(nested: dict | None) -> list[str]:
+    """Markdown: the nested run (`emo nested`): each fold's inner scores and chosen recipe, then each model's test
+    scores with the recipes its folds chose; empty when it has not run."""
+    if not nested:
+        return []
+    selection = nested["selection"]
+    names = [c["name"] for c in selection["candidates"]]
+    lines = ["Each fold chose its recipe by cross-validation over its own 20 training actors (`emo nested`: the "
+             f"{selection['by']} model, seed {selection['seed']}, inner accuracy %; each inner clip is scored by a "
+             "model trained on the 16 actors outside its fold and the outer fold):", "",
+             f"| fold | test actors | {' | '.join(names)} | chosen |", "|---|---|" + "---|" * len(names) + "---|"]
+    for fold in selection["folds"]:
+        cells = " | ".join(f"{100 * fold['scores'][n]['accuracy']:.1f}" for n in names)
+        lines.append(f"| {fold['fold']} | {', '.join(map(str, fold['test_actors']))} | {cells} | {fold['chosen']} |")
+    changes = "; ".join(f"{c['name']}: {', '.join(f'{k} {v}' for k, v in {**c['audio'], **c['train']}.items())}"
+                        for c in selection["candidates"] if c["audio"] or c["train"])
+    lines += ["", f"Candidates (changes to params.yaml): {changes}.", "",
+              "| model, recipe chosen per fold | accuracy (%) | UAR (%) | seed ensemble: accuracy / UAR (%) "
+              "| accuracy per fold (%) | runs |", "|---|---|---|---|---|---|"]
+    for name, m in nested["models"].items():
+        folds = " / ".join(f"{100 * f['accuracy']:.1f}" for f in m["per_fold"])
+        ensemble = m.get("ensemble")
+        both = f"{100 * ensemble['accuracy']:.1f} / {100 * ensemble['uar']:.1f}" if ensemble else ""
+        lines.append(f"| {name} | {_cell(m, 'accuracy')} | {_cell(m, 'uar')} | {both} | {folds} | "
+                     f"{len(m['per_seed'])} ({m['folds']} folds × {len(m['seeds'])} seeds), n_test {m['n_test']} |")
+    return lines + ["", f"Code of `{nested.get('git_revision', '?')}`, {nested.get('seconds', 0) / 60:.0f} minutes "
+                    "on our 2-core machine.", ""]

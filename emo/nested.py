@@ -231,7 +231,7 @@ def run(root: Path, work: Path, models: list[str], candidates: tuple[Candidate, 
     from emo import params as params_module
     from emo.io import write_json
 
-    start = time.perf_counter()
+    start, git_revision = time.perf_counter(), variants.revision(root)  # the code that runs, before any edit
     p = params_module.load(root / "params.yaml")
     seed, workers, threads = p.train.seeds[0], p.train.workers, p.train.threads
     inner: dict[str, list[dict]] = {}
@@ -264,6 +264,6 @@ def run(root: Path, work: Path, models: list[str], candidates: tuple[Candidate, 
                             "scores": {name: inner[name][f] for name in inner}, "chosen": chosen[f]}
                            for f in range(len(EMOBOX_FOLDS))]}
     return {"protocol": "emobox", "fold_test_actors": [list(f) for f in EMOBOX_FOLDS],
-            "git_revision": variants.revision(root), "selection": selection,
+            "git_revision": git_revision, "selection": selection,
             "models": {model: model_metrics(runs[model], chosen) for model in models},
             "seconds": round(time.perf_counter() - start, 1)}

@@ -196,9 +196,12 @@ def test_folder_clip_that_does_not_decode_is_refused_and_the_old_copy_kept(gener
     (tmp_path / "raw" / "old.txt").write_text("the previous complete copy")
     (generated_folder / "wav/03a01Fa.wav").write_bytes(b"RIFF but not really")
     with pytest.raises(DamagedClipError, match=r"1 of 535 clips from .*mirror are damaged:\n  .*03a01Fa.wav: "
-                                               r"does not decode"):
+                                               r"does not decode") as err:
         fetch_emodb(generated_folder, tmp_path / "raw", tmp_path / "archives", manifest=manifest, progress=False)
     assert [p.name for p in (tmp_path / "raw").iterdir()] == ["old.txt"]
+    # named where the user can mend it, in the source folder, not in the copy that was thrown away
+    assert f"  {generated_folder / 'wav/03a01Fa.wav'}: does not decode" in str(err.value)
+    assert ".partial" not in str(err.value)
 
 
 def test_folder_missing_a_clip_is_refused(generated_folder, manifest, tmp_path):
@@ -318,7 +321,8 @@ def test_zip_missing_clips_is_refused_before_extracting_and_deleted(manifest, tm
 def test_zip_member_that_does_not_decode_is_refused_and_deleted(manifest, tmp_path):
     make_zip(tmp_path / ZIP, emodb_names(), damaged="03a01Wa")
     with FakeZenodo(tmp_path) as fake, pytest.raises(CorruptDownloadError, match=r"(?s)1 of 535 clips .* damaged:"
-                                                                                 r"\n  .*03a01Wa.wav: does not decode"
+                                                                                 r"\n  .*: member wav/03a01Wa.wav: "
+                                                                                 r"does not decode"
                                                                                  r".*\nthe download was corrupt;"):
         fetch_url(fake, tmp_path, manifest)
     assert nothing_left(tmp_path)

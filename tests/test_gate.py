@@ -141,6 +141,14 @@ def test_markdown_output_is_a_table(workspace, capsys):
         in lines
 
 
+def test_markdown_escapes_a_bar_in_a_file_name(workspace, capsys):
+    (workspace / "metrics/a|b.json").write_text(json.dumps(AUDIO))
+    assert check("--write-baseline", "bar.json")[0] == 0
+    assert check("--baseline", "bar.json", "--md")[0] == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert "| metrics/a\\|b.json | accuracy | 0.6000 | 0.6000 | +0.0000 | ok |" in lines  # six cells, as every row
+
+
 @pytest.mark.parametrize("text, message", [("{not json", "not valid JSON"), ("[1, 2]", "expected"),
                                            ("{}", "is empty")])
 def test_a_bad_baseline_file_is_an_error_not_a_pass(workspace, capsys, text, message):

@@ -199,3 +199,30 @@ def test_variants_paper_recipe_column_and_emobox_section(tree: Path) -> None:
     line = table_row(md, "ours: audio_logmel_unbalanced")
     assert "| 65.0 ± 7.1 | 60.0 ± 7.1 | 66.0 / 65.0 | 60.0 / 70.0 |" in line
     assert "| HuBERT-large | 70.29 | 70.00 |" in md and "Test actors per fold: 1, 11, 20, 21; 4, 10, 12, 14." in md
+
+
+def test_the_nested_run_shows_each_folds_choice_and_the_chosen_recipes_scores(tree: Path) -> None:
+    emobox = fake_metrics("audio_logmel_balanced", [0.6, 0.7], folds=2, protocol="emobox",
+                          per_fold=[{"fold": 0, "accuracy": 0.6}, {"fold": 1, "accuracy": 0.7}])
+    (tree / "metrics/emobox").mkdir()
+    (tree / "metrics/emobox/audio_logmel_balanced.json").write_text(json.dumps(emobox))
+    assert "Each fold chose its recipe" not in report.build_report(tree, "audio").read_text()  # not run yet
+    model = fake_metrics("audio_logmel_balanced", [0.6, 0.8], folds=2,
+                         per_fold=[{"fold": 0, "accuracy": 0.6}, {"fold": 1, "accuracy": 0.8}],
+                         ensemble={"accuracy": 0.75, "uar": 0.74})
+    candidates = [{"name": "default", "audio": {}, "train": {}},
+                  {"name": "mixup-0.4", "audio": {}, "train": {"mixup": 0.4}}]
+    folds = [{"fold": f, "test_actors": actors, "chosen": chosen,
+              "scores": {"default": {"accuracy": a}, "mixup-0.4": {"accuracy": b}}}
+             for f, actors, a, b, chosen in [(0, [1, 11, 20, 21], 0.55, 0.5, "default"),
+                                             (1, [4, 10, 12, 14], 0.5, 0.61, "mixup-0.4")]]
+    (tree / "metrics/emobox/nested.json").write_text(json.dumps(
+        {"git_revision": "abc1234", "seconds": 600, "models": {"audio_logmel_balanced": model},
+         "selection": {"by": "audio_logmel_balanced", "seed": 0, "candidates": candidates, "folds": folds}}))
+    md = report.build_report(tree, "audio").read_text()
+    assert "| 0 | 1, 11, 20, 21 | 55.0 | 50.0 | default |" in md
+    assert "| 1 | 4, 10, 12, 14 | 50.0 | 61.0 | mixup-0.4 |" in md
+    assert "Candidates (changes to params.yaml): mixup-0.4: mixup 0.4." in md
+    row = "| audio_logmel_balanced | 70.0 ± 14.1 | 65.0 ± 14.1 | 75.0 / 74.0 | 60.0 / 80.0 | 2 (2 folds × 1 seeds)"
+    assert row in md
+    assert "Code of `abc1234`, 10 minutes" in md

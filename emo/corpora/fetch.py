@@ -71,15 +71,18 @@ def decode_problem(path: Path) -> str | None:
     return None
 
 
-def check_decodes(paths: list[Path], where: str, known_damaged: tuple[str, ...] = ()) -> None:
-    """Refuse a copy in which any clip does not decode, naming the first few; the corpus's known ones only warn."""
+def check_decodes(paths: list[Path], where: str, known_damaged: tuple[str, ...] = (),
+                  names: list[str] | None = None) -> None:
+    """Refuse a copy in which any clip does not decode, naming the first few by `names` (where the user finds
+    them: the source file or the zip member; default the copies' paths); the corpus's known ones only warn."""
     bad = []
-    for path in paths:
+    for path, name in zip(paths, names or map(str, paths), strict=True):
         problem = decode_problem(path)
+        problem = problem and problem.replace(f"'{path}'", "the file")  # the decoder's message names the copy
         if problem and path.stem in known_damaged:
-            log.warning("%s: %s, as the corpus ships it; kept for featurize to skip", path, problem)
+            log.warning("%s: %s, as the corpus ships it; kept for featurize to skip", name, problem)
         elif problem:
-            bad.append(f"{path}: {problem}")
+            bad.append(f"{name}: {problem}")
     if bad:
         more = f"\n  ... and {len(bad) - SHOWN} more" if len(bad) > SHOWN else ""
         raise DamagedClipError(f"{len(bad)} of {len(paths)} clips from {where} are damaged:\n  "
@@ -112,7 +115,7 @@ def fetch_folder(folder: Path, corpus: Corpus, out: Path, progress: bool = True,
         for name in corpus.side_files:  # the inventory of `out` needs them (CREMA-D's speaker table)
             for side in sorted(folder.rglob(name))[:1]:
                 shutil.copyfile(side, staging / name)
-        check_decodes(copies, str(folder), corpus.known_damaged)
+        check_decodes(copies, str(folder), corpus.known_damaged, [u.path for u in utterances])
         if verify is not None:
             verify(copies)
             verified = len(copies)
@@ -159,7 +162,8 @@ def fetch_zip(archive: Path, corpus: Corpus, out: Path, keep: Callable[[str], bo
     with staged(out) as staging:
         jobs = [(by_name[u.path], canonical_path(staging, u, Path(u.path).suffix)) for u in utterances]
         extract(archive, jobs)
-        check_decodes([dest for _, dest in jobs], str(archive), corpus.known_damaged)
+        check_decodes([dest for _, dest in jobs], str(archive), corpus.known_damaged,
+                      [f"{archive}: member {info.filename}" for info, _ in jobs])
         if verify is not None:
             verify([dest for _, dest in jobs])
     return _report(utterances, len(utterances) if verify is not None else 0, [archive.name])

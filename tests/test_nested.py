@@ -1,0 +1,144 @@
+"""Nested cross-validation on the EmoBox folds (emo.nested): no fold's test actors ever train or choose its recipe,
+the outer runs see exactly the pipeline's k-fold arrays, and the whole run on a small synthetic project."""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+
+import numpy as np
+import pytest
+import yaml
+
+from conftest import REPO
+from emo import augment, layout, nested, split, train
+from emo.errors import EmoError
+from emo.params import EMOBOX_FOLDS, load
+from project import copy_project, set_params
+
+CLIPS_PER_ACTOR = 16  # two of each emotion
+
+
+def synthetic_project(folder: Path, seed: int = 0) -> Path:
+    """A featurised project of 24 actors (plan, log-mel-shaped features with a class cue, all rows valid)."""
+    rng = np.random.default_rng(seed)
+    rows, features = [], []
+    for actor in range(1, 25):
+        for clip in range(CLIPS_PER_ACTOR):
+            label = clip % 8
+            for op in ("original", "noise"):
+                rows.append(augment.PlannedClip(index=len(rows), path=f"a{actor}_{clip}.wav", video="", split="train",
+                                                actor=actor, label=label, performance=f"{actor}-{clip}", op=op,
+                                                balance=False, pitch=0.0, shift=0, noise_seed=len(rows)))
+                x = rng.normal(size=(8, 12)).astype(np.float32)
+                x[label] += 1.5
+                features.append(x)
+    (folder / "data/augment").mkdir(parents=True)
+    (folder / "data/features").mkdir(parents=True)
+    augment.write(rows, folder / layout.PLAN)
+    np.save(folder / layout.feature_file("logmel"), np.stack(features))
+    np.save(folder / layout.feature_file("mfcc"), np.stack(features))
+    np.save(folder / layout.valid_file("logmel"), np.ones(len(rows), bool))
+    return folder
+
+
+def quick_root(folder: Path, seeds: list[int]) -> Path:
+    """A project root whose params train tiny models quickly."""
+    params = yaml.safe_load((REPO / "params.yaml").read_text())
+    params["train"]["ours"].update(max_epochs=2, batch_size=16)
+    params["train"].update(seeds=seeds, workers=2, threads=1)
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "params.yaml").write_text(yaml.safe_dump(params))
+    return folder
+
+
+def test_each_fold_is_scored_by_pair_models_that_never_saw_it():
+    for count in (2, 4, 6):
+        assert len(nested.pairs(count)) == count * (count - 1) // 2
+        for fold in range(count):
+            clips = nested.inner_clips(fold, count)
+            assert sorted(other for _, other in clips) == [f for f in range(count) if f != fold]
+            for pair, other in clips:
+                assert pair in nested.pairs(count) and set(pair) == {fold, other}  # trained without both
+
+
+def test_choice_takes_the_best_inner_accuracy_and_the_first_listed_on_a_tie():
+    inner = {"default": [{"accuracy": 0.5}, {"accuracy": 0.6}, {"accuracy": 0.7}],
+             "other": [{"accuracy": 0.6}, {"accuracy": 0.6}, {"accuracy": 0.65}]}
+    assert nested.choose(inner) == ["other", "default", "default"]
+
+
+def test_candidates_are_checked_and_early_stopping_is_refused():
+    assert [c.name for c in nested.candidates_named(["mixup-0.4"])] == ["default", "mixup-0.4"]
+    with pytest.raises(EmoError, match=r"unknown candidate\(s\) \['mixup'\]"):
+        nested.candidates_named(["mixup"])
+    params = load(REPO / "params.yaml")
+    assert nested.settings_of(params, nested.CANDIDATES[-1]).mixup == 0.4
+    with pytest.raises(EmoError, match="keep 'best' would choose with the held-out folds"):
+        nested.settings_of(params, nested.Candidate("stop early", train={"keep": "best"}))
+    with pytest.raises(EmoError, match="train.ours"):
+        nested.settings_of(params, nested.Candidate("typo", train={"mixpu": 0.4}))
+
+
+def test_outer_inputs_are_the_pipelines_kfold_arrays_and_pair_inputs_leave_both_folds_out(tmp_path):
+    project = synthetic_project(tmp_path / "p")
+    plan = augment.read(project / layout.PLAN)
+    features = np.load(project / layout.feature_file("logmel"))
+    split.prepare(features, plan, np.ones(len(plan), bool), True, tmp_path / "emobox.npz", EMOBOX_FOLDS, "emobox")
+    actors = nested.plan_actors(project)
+    for fold in (0, 5):
+        test, val = EMOBOX_FOLDS[fold], EMOBOX_FOLDS[(fold + 1) % 6]
+        ours = nested.FoldInputs(str(project), "logmel", True, test, val, True,
+                                 nested.split_path(project, "logmel", True, test, val))()
+        pipeline = train.load_arrays(features, tmp_path / "emobox.npz", True, fold=fold)
+        for name in ("train", "val", "test"):
+            assert np.array_equal(ours[name].index, pipeline[name].index)
+            assert np.array_equal(ours[name].x, pipeline[name].x) and np.array_equal(ours[name].y, pipeline[name].y)
+    held_out = EMOBOX_FOLDS[1] + EMOBOX_FOLDS[4]
+    pair = nested.FoldInputs(str(project), "logmel", False, held_out, held_out, True,
+                             nested.split_path(project, "logmel", False, held_out, ()))()
+    assert not set(actors[pair["train"].index]) & set(held_out)
+    assert set(actors[pair["train"].index]) == set(range(1, 25)) - set(held_out)
+    assert set(actors[pair["test"].index]) == set(held_out)
+    assert (np.array([plan[i].op for i in pair["test"].index]) == "original").all()
+
+
+def test_a_whole_nested_run_chooses_per_fold_and_scores_every_clip_once_per_seed(tmp_path):
+    root = quick_root(tmp_path / "root", seeds=[0, 1])
+    work = tmp_path / "work"
+    synthetic_project(work / "features" / "default")  # where nested.featurize keeps the default's features
+    candidates = nested.candidates_named(["mixup-0.4"])  # shares the default's features
+    lines = []
+    result = nested.run(root, work, ["audio_logmel_balanced"], candidates, log=lines.append)
+    folds = result["selection"]["folds"]
+    assert [f["test_actors"] for f in folds] == [list(f) for f in EMOBOX_FOLDS]
+    for entry in folds:
+        assert not set(entry["inner_actors"]) & set(entry["test_actors"]) and len(entry["inner_actors"]) == 20
+        assert set(entry["scores"]) == {"default", "mixup-0.4"} and entry["chosen"] in entry["scores"]
+        assert all(s["n"] == 5 * 4 * CLIPS_PER_ACTOR for s in entry["scores"].values())
+        best = max(s["accuracy"] for s in entry["scores"].values())
+        assert entry["scores"][entry["chosen"]]["accuracy"] == best
+    metrics = result["models"]["audio_logmel_balanced"]
+    assert metrics["n_test"] == 24 * CLIPS_PER_ACTOR and metrics["folds"] == 6 and metrics["seeds"] == [0, 1]
+    assert len(metrics["per_seed"]) == 12 and metrics["accuracy"] > 0.3  # chance is 0.125
+    assert [f["recipe"] for f in metrics["per_fold"]] == [f["chosen"] for f in folds]
+    assert 0 <= metrics["ensemble"]["accuracy"] <= 1 and any("chosen per fold" in line for line in lines)
+    # the inner scores are kept: a second run reuses them instead of training the pair models again
+    assert sorted(p.name for p in (work / "inner").iterdir()) == ["default.json", "mixup-0.4.json"]
+    again = nested.run(root, work, ["audio_logmel_balanced"], candidates, log=lines.append)
+    assert again["selection"] == result["selection"]
+    repeated = again["models"]["audio_logmel_balanced"]["per_seed"]
+    assert [r["accuracy"] for r in repeated] == [r["accuracy"] for r in metrics["per_seed"]]  # same seeds, same models
+
+
+def test_featurize_builds_a_candidates_emobox_features_in_a_scratch_copy(fixture_dataset, tmp_path):
+    root = copy_project(tmp_path / "root")
+    set_params(root, data={"source": str(fixture_dataset), "actors": [1, 2], "parts": ["audio_speech"]})
+    candidate = nested.Candidate("small", audio={"n_mels": 24, "n_mfcc": 12})
+    project = nested.featurize(root, candidate, tmp_path / "work")
+    assert np.load(project / layout.feature_file("logmel"), mmap_mode="r").shape[1] == 24
+    params = yaml.safe_load((project / "params.yaml").read_text())
+    assert params["split"]["protocol"] == "emobox" and params["augment"]["splits"] == ["train", "val", "test"]
+    plan = augment.read(project / layout.PLAN)
+    assert {row.op for row in plan if row.actor == 2} >= {"original", "pitch_up", "shift", "noise"}
+    assert nested.featurize(root, dataclasses.replace(candidate, name="same audio"), tmp_path / "work") == project
