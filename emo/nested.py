@@ -238,12 +238,16 @@ def run(root: Path, work: Path, models: list[str], candidates: tuple[Candidate, 
     for candidate in candidates:
         kept = work / "inner" / f"{candidate.name}.json"
         settings = settings_of(p, candidate)
-        if kept.is_file():
-            inner[candidate.name] = json.loads(kept.read_text())
+        # what the scores depend on: reused only when all of it is unchanged (a changed train.ours recomputes)
+        inputs = json.loads(json.dumps({"audio": candidate.audio, "settings": vars(settings), "seed": seed,
+                                        "model": SELECTED_BY}))
+        saved = json.loads(kept.read_text()) if kept.is_file() else {}
+        if saved.get("inputs") == inputs:
+            inner[candidate.name] = saved["scores"]
         else:
             project = featurize(root, candidate, work)
             inner[candidate.name] = inner_scores(project, settings, seed, workers, threads)
-            write_json(kept, inner[candidate.name])
+            write_json(kept, {"inputs": inputs, "scores": inner[candidate.name]})
         log(f"inner {candidate.name}: accuracy per fold "
             f"{[round(100 * s['accuracy'], 1) for s in inner[candidate.name]]}")
     chosen = choose(inner)

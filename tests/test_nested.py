@@ -4,6 +4,7 @@ the outer runs see exactly the pipeline's k-fold arrays, and the whole run on a 
 from __future__ import annotations
 
 import dataclasses
+import json
 from pathlib import Path
 
 import numpy as np
@@ -129,6 +130,15 @@ def test_a_whole_nested_run_chooses_per_fold_and_scores_every_clip_once_per_seed
     assert again["selection"] == result["selection"]
     repeated = again["models"]["audio_logmel_balanced"]["per_seed"]
     assert [r["accuracy"] for r in repeated] == [r["accuracy"] for r in metrics["per_seed"]]  # same seeds, same models
+    # kept scores of another recipe are not reused: a changed train.ours trains the pair models again
+    kept = work / "inner" / "default.json"
+    stale = json.loads(kept.read_text())
+    stale["inputs"]["settings"]["lr"] = 0.5
+    stale["scores"] = [dict(s, accuracy=1.0) for s in stale["scores"]]
+    kept.write_text(json.dumps(stale))
+    third = nested.run(root, work, ["audio_logmel_balanced"], candidates, log=lines.append)
+    assert third["selection"] == result["selection"]
+    assert json.loads(kept.read_text())["inputs"]["settings"]["lr"] == 0.002
 
 
 def test_featurize_builds_a_candidates_emobox_features_in_a_scratch_copy(fixture_dataset, tmp_path):
