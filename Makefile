@@ -30,7 +30,7 @@ else
 	$(BIN)/dvc repro $$($(BIN)/emo targets)
 endif
 
-# The optional extra `peer` (openSMILE, research licence: emo.peer) for the tests only; the pipeline runs without it.
+# The optional extra `peer` (openSMILE, research licence: emo.studies.peer) for the tests only; the pipeline runs without it.
 $(PEER): $(STAMP)
 	$(BIN)/pip install --quiet --disable-pip-version-check --no-warn-conflicts --no-build-isolation -e '.[peer]'
 	touch $@

@@ -1,6 +1,6 @@
 """Choose a training recipe without the test set: actor-grouped k-fold CV over the actors that are not tested.
 
-Runs the pipeline's own k-fold code (emo.split.prepare with folds, emo.train.load_arrays and fit) on the
+Runs the pipeline's own k-fold code (emo.data.split.prepare with folds, emo.learn.train.load_arrays and fit) on the
 pipeline's features (data/features and data/augment/plan.csv: `dvc repro featurize` first). The test actors
 (params.yaml split.test) are dropped before anything else, so nothing here sees them. Fold k is scored, fold
 k + 1 validates (early stopping when keep: best), the others train with their augmented copies.
@@ -25,8 +25,13 @@ import yaml
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from emo import augment, evaluate, layout, params, split, train  # noqa: E402
-from emo.models import build  # noqa: E402
+from emo.core import layout, params
+from emo.data import augment, split
+from emo.learn import (
+    evaluate,
+    train,
+)
+from emo.learn.models import build
 
 
 def folds_of(actors: list[int], size: int) -> tuple[tuple[int, ...], ...]:

@@ -13,9 +13,9 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 
-from emo.download import fetch  # noqa: E402
-from emo.params import DataParams  # noqa: E402
-from project import REPO, copy_project, dvc  # noqa: E402
+from emo.core.params import DataParams
+from emo.fetch.download import fetch
+from project import REPO, copy_project, dvc
 
 
 def main() -> None:

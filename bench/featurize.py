@@ -16,12 +16,12 @@ from pathlib import Path
 import librosa
 import numpy as np
 
-from emo import augment
-from emo.download import fetch
-from emo.featurize import featurize
-from emo.inventory import build
-from emo.params import AudioParams, AugmentParams, DataParams
-from emo.ravdess import ActorSplit
+from emo.audio.featurize import featurize
+from emo.core.params import AudioParams, AugmentParams, DataParams
+from emo.core.ravdess import ActorSplit
+from emo.data import augment
+from emo.data.inventory import build
+from emo.fetch.download import fetch
 
 REPO = Path(__file__).resolve().parents[1]
 

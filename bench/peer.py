@@ -25,10 +25,10 @@ from sklearn.metrics import accuracy_score, balanced_accuracy_score
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from emo import peer  # noqa: E402
-from emo.corpora import corpus, inventory  # noqa: E402
-from emo.errors import reported  # noqa: E402
-from emo.ravdess import EMOTIONS  # noqa: E402
+from emo.core.errors import reported
+from emo.core.ravdess import EMOTIONS
+from emo.corpora import corpus, inventory
+from emo.studies import peer
 
 SHARED = ("neutral", "happy", "sad", "angry", "fearful", "disgust")  # EmoDB's emotions that RAVDESS has
 TEST_ACTORS = (23, 24)

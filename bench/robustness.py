@@ -31,12 +31,15 @@ from scipy.signal import butter, lfilter, sosfilt
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from emo import audio, featurize, frontend, layout, split  # noqa: E402
-from emo.augment import read as read_plan  # noqa: E402
-from emo.crosscorpus import training_standardised  # noqa: E402
-from emo.params import AudioParams  # noqa: E402
-from emo.params import load as load_params  # noqa: E402
-from emo.train import load_checkpoint, predict_proba, rebuild  # noqa: E402
+from emo.audio import featurize, frontend
+from emo.audio import signal as audio
+from emo.core import layout
+from emo.core.params import AudioParams
+from emo.core.params import load as load_params
+from emo.data import split
+from emo.data.augment import read as read_plan
+from emo.learn.train import load_checkpoint, predict_proba, rebuild
+from emo.studies.crosscorpus import training_standardised
 
 
 def phone(wave: np.ndarray, rate: int) -> np.ndarray:

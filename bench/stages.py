@@ -22,8 +22,8 @@ import yaml
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 
-from emo.scratch import sections  # noqa: E402
-from project import BIN, REPO, copy_project, dvc, set_params  # noqa: E402
+from emo.experiments.scratch import sections
+from project import BIN, REPO, copy_project, dvc, set_params
 
 
 def main() -> None:

@@ -24,8 +24,13 @@ from torch import nn
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from emo import datasets, layout, parallel, params  # noqa: E402
-from emo.models import PaperCNN  # noqa: E402
+from emo.core import (
+    layout,
+    params,
+)
+from emo.data import datasets
+from emo.learn import parallel
+from emo.learn.models import PaperCNN
 
 
 def timed_stage(models: list[datasets.ModelInputs], settings: params.TrainSettings, seeds: tuple[int, ...],

@@ -29,12 +29,12 @@ import cv2
 import numpy as np
 import torch
 
-from emo.embedders import load_embedder
-from emo.faces import FaceDetector, cascade_path, crop_clip, extract
-from emo.fixtures import FixtureSpec, face_photo, synth_frames, write_video
-from emo.params import VideoParams
-from emo.ravdess import Clip
-from emo.video import frame_indices, read_frames
+from emo.core.params import VideoParams
+from emo.core.ravdess import Clip
+from emo.data.fixtures import FixtureSpec, face_photo, synth_frames, write_video
+from emo.vision.embedders import load_embedder
+from emo.vision.faces import FaceDetector, cascade_path, crop_clip, extract
+from emo.vision.video import frame_indices, read_frames
 
 RAVDESS_VIDEO_ONLY = 2452  # 1440 speech + 1012 song clips of modality 02
 RAVDESS_MEAN_FRAMES = 110  # about 3.7 s at 29.97 fps

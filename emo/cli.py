@@ -11,7 +11,7 @@ from emo import __version__
 
 
 def _fixture(args: argparse.Namespace) -> None:
-    from emo.fixtures import FixtureSpec, make_fixture
+    from emo.data.fixtures import FixtureSpec, make_fixture
 
     spec = FixtureSpec(actors=tuple(args.actors), parts=tuple(args.parts), sample_rate=args.sample_rate,
                        frame_size=(args.width, args.height), fps=args.fps, seed=args.seed)
@@ -20,8 +20,8 @@ def _fixture(args: argparse.Namespace) -> None:
 
 
 def _targets(args: argparse.Namespace) -> None:
-    from emo import params
-    from emo.errors import reported
+    from emo.core import params
+    from emo.core.errors import reported
 
     with reported():
         parts = params.load(args.params).data.parts
@@ -31,8 +31,8 @@ def _targets(args: argparse.Namespace) -> None:
 
 def _check_metrics(args: argparse.Namespace) -> None:
     """Compare metrics/*.json with a baseline; exit 1 naming every metric that dropped beyond the tolerance."""
-    from emo import gate
-    from emo.errors import reported
+    from emo.core.errors import reported
+    from emo.reporting import gate
 
     keys = tuple(dict.fromkeys(args.keys))  # a key given twice is gated once
     with reported():
@@ -55,7 +55,7 @@ def _check_metrics(args: argparse.Namespace) -> None:
 def _predict(args: argparse.Namespace) -> None:
     """Per-class emotion probabilities of new files from the trained models; exit 1 if any file failed."""
     from emo import predict
-    from emo.errors import reported
+    from emo.core.errors import reported
 
     if not args.files and not args.pair:
         sys.exit("error: emo predict: give at least one FILE or folder, or --pair AUDIO VIDEO")
@@ -74,8 +74,8 @@ def _predict(args: argparse.Namespace) -> None:
 
 def _variant(args: argparse.Namespace) -> None:
     """Run a named variant's audio models in a scratch copy and keep their metrics under metrics/<variant>/."""
-    from emo import scratch, variants
-    from emo.errors import reported
+    from emo.core.errors import reported
+    from emo.experiments import scratch, variants
 
     with reported():
         written = variants.run(Path(args.project), args.name, scratch.sections(args.set))
@@ -85,9 +85,9 @@ def _variant(args: argparse.Namespace) -> None:
 
 def _nested(args: argparse.Namespace) -> None:
     """Nested cross-validation on the EmoBox folds; its metrics go to metrics/emobox/nested.json."""
-    from emo import nested
-    from emo.errors import reported
-    from emo.io import write_json
+    from emo.core.errors import reported
+    from emo.core.io import write_json
+    from emo.experiments import nested
 
     project = Path(args.project)
     with reported():
@@ -120,7 +120,7 @@ def main(argv: list[str] | None = None) -> int:
     targets.add_argument("--params", default="params.yaml")
     targets.set_defaults(run=_targets)
 
-    from emo import gate  # only the check-metrics arguments need it
+    from emo.reporting import gate  # only the check-metrics arguments need it
 
     check = commands.add_parser("check-metrics", help="compare metrics/*.json with a baseline (a file or a git "
                                 "revision); exit 1 when a gated metric drops by more than the tolerance")
@@ -158,7 +158,7 @@ def main(argv: list[str] | None = None) -> int:
     guess.add_argument("--project", default=".", help="the pipeline's folder: params.yaml, models/, data/split/")
     guess.set_defaults(run=_predict)
 
-    from emo.variants import VARIANTS
+    from emo.experiments.variants import VARIANTS
 
     variant = commands.add_parser("variant", help="run the audio models of a named variant (paper: the paper's "
                                   "recipe; emobox: the EmoBox folds) in a scratch copy of the project and keep "
@@ -169,7 +169,7 @@ def main(argv: list[str] | None = None) -> int:
     variant.add_argument("--project", default=".", help="the pipeline's folder (default: here)")
     variant.set_defaults(run=_variant)
 
-    from emo.nested import CANDIDATES, MODELS
+    from emo.experiments.nested import CANDIDATES, MODELS
 
     nest = commands.add_parser("nested", help="nested cross-validation on the EmoBox folds: each fold chooses its "
                                "recipe among candidates by cross-validation over its own training actors, then is "

@@ -13,10 +13,11 @@ from pathlib import Path
 
 import numpy as np
 
-from emo import audio, frontend
-from emo.errors import EmoError
-from emo.params import AudioParams
-from emo.ravdess import RavdessNameError, parse_name
+from emo.audio import frontend
+from emo.audio import signal as audio
+from emo.core.errors import EmoError
+from emo.core.params import AudioParams
+from emo.core.ravdess import RavdessNameError, parse_name
 
 #: Below this peak (-80 dBFS, a few steps of 16-bit audio) a window holds no audible signal.
 SILENT_PEAK = 1e-4
@@ -158,7 +159,7 @@ def _quiet_opencv() -> None:
 
 def read_video(path: Path, frames: int) -> np.ndarray:
     """`frames` evenly spaced BGR frames of a video, read as the faces stage reads them."""
-    from emo.video import DamagedVideoError, read_frames
+    from emo.vision.video import DamagedVideoError, read_frames
 
     _not_empty(path)
     _quiet_opencv()

@@ -17,13 +17,15 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
-from emo import featurize, frontend, layout, media
-from emo.errors import EmoError
-from emo.params import Params
-from emo.params import load as load_params
-from emo.ravdess import EMOTIONS, RavdessNameError, parse_name
-from emo.split import bin_stats
-from emo.train import CheckpointError, load_checkpoint, predict_proba, rebuild
+from emo import media
+from emo.audio import featurize, frontend
+from emo.core import layout
+from emo.core.errors import EmoError
+from emo.core.params import Params
+from emo.core.params import load as load_params
+from emo.core.ravdess import EMOTIONS, RavdessNameError, parse_name
+from emo.data.split import bin_stats
+from emo.learn.train import CheckpointError, load_checkpoint, predict_proba, rebuild
 
 #: A speaker group (one RAVDESS actor, or one folder) needs at least this many clips for its own per-bin
 #: statistics; with fewer, one emotion's clips would dominate the mean, so the training actors' average is used.
@@ -124,8 +126,8 @@ class Featurizer:
 
     def video(self, job: Job) -> tuple[np.ndarray, dict]:
         """Face embeddings [D, frames] of the job's video (frames -> Haar face crops -> embedder), and face counts."""
-        from emo.embedders import load_embedder
-        from emo.faces import FaceDetector, crop_clip
+        from emo.vision.embedders import load_embedder
+        from emo.vision.faces import FaceDetector, crop_clip
 
         p = self.params.video
         if self._embedder is None:  # both or neither: a failed load is tried again (and named) for the next video

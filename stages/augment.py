@@ -1,8 +1,9 @@
 """DVC stage `augment`: the seeded plan of original clips, augmented copies and class-balancing copies."""
 
-from emo import augment, datasets, inventory, layout, params
-from emo.errors import reported
-from emo.io import write_json
+from emo.core import layout, params
+from emo.core.errors import reported
+from emo.core.io import write_json
+from emo.data import augment, datasets, inventory
 
 with reported():
     p = params.load()

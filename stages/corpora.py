@@ -4,9 +4,9 @@ folders, or official downloads), each all or nothing."""
 import logging
 from pathlib import Path
 
-from emo import params
+from emo.core import params
+from emo.core.errors import reported
 from emo.corpora.bring import bring
-from emo.errors import reported
 
 logging.basicConfig(level=logging.INFO, format="%(levelname)s %(message)s")
 with reported():

@@ -2,8 +2,9 @@
 both share (metrics/crosscorpus.json), with 8-way scores, runs and confusions beside (crosscorpus_detail.json,
 plots/crosscorpus)."""
 
-from emo import crosscorpus, params
-from emo.errors import reported
+from emo.core import params
+from emo.core.errors import reported
+from emo.studies import crosscorpus
 
 with reported():
     names = params.load().corpora.test

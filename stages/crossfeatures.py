@@ -3,8 +3,9 @@ computes an original RAVDESS clip (data/crossfeatures/<corpus>.npz)."""
 
 import logging
 
-from emo import crosscorpus, params
-from emo.errors import reported
+from emo.core import params
+from emo.core.errors import reported
+from emo.studies import crosscorpus
 
 logging.basicConfig(level=logging.INFO, format="%(levelname)s %(message)s")
 if __name__ == "__main__":  # worker processes import this file too

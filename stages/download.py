@@ -3,8 +3,9 @@
 import logging
 from pathlib import Path
 
-from emo import download, params
-from emo.errors import reported
+from emo.core import params
+from emo.core.errors import reported
+from emo.fetch import download
 
 logging.basicConfig(level=logging.INFO, format="%(levelname)s %(message)s")
 with reported():

@@ -2,10 +2,11 @@
 
 import logging
 
-from emo import datasets, layout, params
-from emo.errors import reported
-from emo.io import write_json
-from emo.video_features import embed_plan
+from emo.core import layout, params
+from emo.core.errors import reported
+from emo.core.io import write_json
+from emo.data import datasets
+from emo.vision.video_features import embed_plan
 
 logging.basicConfig(level=logging.INFO, format="%(levelname)s %(message)s")
 with reported():

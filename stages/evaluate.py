@@ -3,8 +3,9 @@ original test clips (of every fold in k-fold mode), confusion data and PNG."""
 
 import sys
 
-from emo import evaluate, params
-from emo.errors import reported
+from emo.core import params
+from emo.core.errors import reported
+from emo.learn import evaluate
 
 model, balance = sys.argv[1], sys.argv[2] if len(sys.argv) > 2 else ""
 with reported():

@@ -2,9 +2,11 @@
 
 import logging
 
-from emo import datasets, faces, inventory, layout, params
-from emo.errors import reported
-from emo.io import write_json
+from emo.core import layout, params
+from emo.core.errors import reported
+from emo.core.io import write_json
+from emo.data import datasets, inventory
+from emo.vision import faces
 
 logging.basicConfig(level=logging.INFO, format="%(levelname)s %(message)s")
 if __name__ == "__main__":  # worker processes import this file too

@@ -3,10 +3,11 @@
 import logging
 from pathlib import Path
 
-from emo import datasets, params
-from emo.errors import reported
-from emo.featurize import featurize
-from emo.io import write_json
+from emo.audio.featurize import featurize
+from emo.core import params
+from emo.core.errors import reported
+from emo.core.io import write_json
+from emo.data import datasets
 
 logging.basicConfig(level=logging.INFO, format="%(levelname)s %(message)s")
 if __name__ == "__main__":  # worker processes import this file too

@@ -2,9 +2,10 @@
 
 from pathlib import Path
 
-from emo import datasets, inventory, layout, params
-from emo.errors import reported
-from emo.io import write_json
+from emo.core import layout, params
+from emo.core.errors import reported
+from emo.core.io import write_json
+from emo.data import datasets, inventory
 
 with reported():
     split = params.load().split.actor_split()

@@ -1,10 +1,11 @@
 """DVC stage `multicorpus`: models trained on the corpora of `corpora.train`, each alone and together, scored within
-each corpus, on the union and leave-one-corpus-out (metrics/multicorpus.json; emo.multicorpus says how)."""
+each corpus, on the union and leave-one-corpus-out (metrics/multicorpus.json; emo.studies.multicorpus says how)."""
 
 import logging
 
-from emo import multicorpus, params
-from emo.errors import reported
+from emo.core import params
+from emo.core.errors import reported
+from emo.studies import multicorpus
 
 logging.basicConfig(level=logging.INFO, format="%(levelname)s %(message)s")
 if __name__ == "__main__":  # worker processes fork from here

@@ -4,11 +4,13 @@ and on every corpus in `corpora.test` (metrics/peer.json, beside metrics/crossco
 
 from pathlib import Path
 
-from emo import datasets, inventory, layout, params, peer
+from emo.core import layout, params
+from emo.core.errors import reported
+from emo.core.io import write_json
 from emo.corpora import corpus
 from emo.corpora import inventory as corpus_inventory
-from emo.errors import reported
-from emo.io import write_json
+from emo.data import datasets, inventory
+from emo.studies import peer
 
 if __name__ == "__main__":  # worker processes import this file too
     with reported():

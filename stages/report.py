@@ -4,8 +4,9 @@ with Table 1 beside the paper, confusion matrices, learning curves, data summary
 import sys
 from pathlib import Path
 
-from emo import params, report
-from emo.errors import reported
+from emo.core import params
+from emo.core.errors import reported
+from emo.reporting import report
 
 scope = sys.argv[1] if len(sys.argv) > 1 else "all"
 with reported():

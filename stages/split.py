@@ -2,8 +2,9 @@
 
 import sys
 
-from emo import datasets, layout, params, split
-from emo.errors import reported
+from emo.core import layout, params
+from emo.core.errors import reported
+from emo.data import datasets, split
 
 feature, balance = sys.argv[1], sys.argv[2]
 with reported():

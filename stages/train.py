@@ -5,8 +5,10 @@ import logging
 import sys
 from pathlib import Path
 
-from emo import datasets, parallel, params, train
-from emo.errors import reported
+from emo.core import params
+from emo.core.errors import reported
+from emo.data import datasets
+from emo.learn import parallel, train
 
 if __name__ == "__main__":  # worker processes must not run the stage again
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(message)s")

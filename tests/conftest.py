@@ -13,9 +13,9 @@ from pathlib import Path
 
 import pytest
 
-from emo.download import archive_names
-from emo.fixtures import FixtureSpec, make_fixture
-from emo.ravdess import parse_name
+from emo.core.ravdess import parse_name
+from emo.data.fixtures import FixtureSpec, make_fixture
+from emo.fetch.download import archive_names
 from shared_data import SHARED, require
 
 REPO = Path(__file__).resolve().parents[1]

@@ -1,12 +1,12 @@
-"""Scratch copies of this project for end-to-end `dvc` runs in tests and benchmarks (emo.scratch, bound to
+"""Scratch copies of this project for end-to-end `dvc` runs in tests and benchmarks (emo.experiments.scratch, bound to
 this repository)."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
-from emo import scratch
-from emo.scratch import BIN, IDENTITY, dvc, git, set_params  # noqa: F401  (the tests' names for them)
+from emo.experiments import scratch
+from emo.experiments.scratch import BIN, IDENTITY, dvc, git, set_params  # noqa: F401  (the tests' names for them)
 
 REPO = Path(__file__).resolve().parents[1]
 

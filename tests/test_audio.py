@@ -5,12 +5,12 @@ import numpy as np
 import pytest
 import soundfile
 
-from emo import audio
-from emo.augment import plan
-from emo.featurize import featurize
-from emo.inventory import build
-from emo.params import AudioParams, AugmentParams
-from emo.ravdess import ActorSplit
+from emo.audio import signal as audio
+from emo.audio.featurize import featurize
+from emo.core.params import AudioParams, AugmentParams
+from emo.core.ravdess import ActorSplit
+from emo.data.augment import plan
+from emo.data.inventory import build
 
 PAPER = AudioParams()
 
@@ -146,7 +146,7 @@ def test_featurize_counts_and_names_short_clips(small_plan, tmp_path, caplog):
     short = {sources[0]: _wav(tmp_path / "03-01-01-01-01-01-01.wav", 0.1),
              sources[1]: _wav(tmp_path / "03-01-01-01-01-02-01.wav", 1.5)}
     rows = _rows_of(small_plan, {**{s: s for s in sources}, **short})
-    with caplog.at_level("WARNING", logger="emo.featurize"):
+    with caplog.at_level("WARNING", logger="emo.audio.featurize"):
         report = featurize(rows, ONE, 0.035, tmp_path / "out", progress=False)
     assert report["short_clips"] == 2 and report["short"] == sorted(short.values())
     assert report["damaged_clips"] == 0 and np.load(tmp_path / "out/valid.npy").all()  # kept: the paper pads

@@ -4,10 +4,10 @@ from collections import Counter
 
 import pytest
 
-from emo import augment
-from emo.inventory import build
-from emo.params import AudioParams, AugmentParams, ParamsError
-from emo.ravdess import ActorSplit
+from emo.core.params import AudioParams, AugmentParams, ParamsError
+from emo.core.ravdess import ActorSplit
+from emo.data import augment
+from emo.data.inventory import build
 
 
 @pytest.fixture(scope="module")

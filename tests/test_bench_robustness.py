@@ -8,8 +8,8 @@ import pytest
 import soundfile
 
 from conftest import REPO
-from emo import featurize
-from emo.params import AudioParams
+from emo.audio import featurize
+from emo.core.params import AudioParams
 
 
 def load_bench():

@@ -7,12 +7,12 @@ import numpy as np
 import pytest
 import soundfile
 
-from emo import augment
-from emo.chain import PROBABILITIES, recording_chain
-from emo.featurize import featurize, read_clip, render
-from emo.inventory import build
-from emo.params import AudioParams, AugmentParams, ParamsError
-from emo.ravdess import ActorSplit
+from emo.audio.chain import PROBABILITIES, recording_chain
+from emo.audio.featurize import featurize, read_clip, render
+from emo.core.params import AudioParams, AugmentParams, ParamsError
+from emo.core.ravdess import ActorSplit
+from emo.data import augment
+from emo.data.inventory import build
 
 RATE = 16000
 
@@ -101,8 +101,8 @@ def test_a_fresh_process_gives_the_same_output():
 
 
 def test_params_accept_chain_and_video_rows_have_a_face_op():
-    from emo.face_augment import OPS
-    from emo.video_features import VIDEO_OPS
+    from emo.vision.face_augment import OPS
+    from emo.vision.video_features import VIDEO_OPS
 
     assert VIDEO_OPS["chain"] in OPS  # a chain row's video gets Poisson noise, a degraded capture
     assert AugmentParams(copies=("chain",), balance_copies=("noise", "chain")).copies == ("chain",)

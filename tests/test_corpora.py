@@ -7,11 +7,11 @@ from pathlib import Path
 
 import pytest
 
+from emo.core.errors import EmoError
+from emo.core.ravdess import expected_clips
 from emo.corpora import CORPORA, SHARED_EMOTIONS, cremad, emodb, ravdess, savee, tess
 from emo.corpora.listing import UnparsedClipsError, check_count, inventory
-from emo.download import DuplicateClipError, MissingClipsError
-from emo.errors import EmoError
-from emo.ravdess import expected_clips
+from emo.fetch.download import DuplicateClipError, MissingClipsError
 from shared_data import SHARED, require
 
 

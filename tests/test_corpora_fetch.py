@@ -18,16 +18,16 @@ import pytest
 import soundfile
 
 from conftest import FakeZenodo
-from emo import zenodo
+from emo.core.errors import EmoError
 from emo.corpora import CORPORA, emodb, fetch_emodb, fetch_folder, savee
 from emo.corpora.bring import bring
 from emo.corpora.emodb import CorruptDownloadError, SampleMismatchError, Samples
 from emo.corpora.fetch import check_decodes
 from emo.corpora.listing import check_count, inventory
-from emo.download import MissingClipsError
-from emo.errors import EmoError
-from emo.inventory import DamagedClipError
-from emo.zenodo import DownloadError
+from emo.data.inventory import DamagedClipError
+from emo.fetch import zenodo
+from emo.fetch.download import MissingClipsError
+from emo.fetch.zenodo import DownloadError
 from shared_data import SHARED, require
 
 ZIP = "download.zip"

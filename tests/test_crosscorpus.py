@@ -1,6 +1,6 @@
-"""Cross-corpus evaluation (emo.crosscorpus, stages corpora/crossfeatures/crosscorpus): shared-class scoring, each
-test speaker standardised by its own clips, the metrics' exact shape, and the stages end to end on generated
-RAVDESS and EmoDB clips."""
+"""Cross-corpus evaluation (emo.studies.crosscorpus, stages corpora/crossfeatures/crosscorpus): shared-class
+scoring, each test speaker standardised by its own clips, the metrics' exact shape, and the stages end to end on
+generated RAVDESS and EmoDB clips."""
 
 from __future__ import annotations
 
@@ -13,13 +13,17 @@ import pytest
 import soundfile
 import torch
 
-from emo import audio, crosscorpus, crossreport, models, split, train
+from emo.audio import signal as audio
+from emo.core.errors import EmoError
+from emo.core.params import AudioParams, TrainSettings
+from emo.core.ravdess import EMOTIONS, Clip
 from emo.corpora import emodb, inventory
 from emo.corpora.bring import bring
-from emo.errors import EmoError
-from emo.fixtures import FixtureSpec, make_fixture, synth_audio
-from emo.params import AudioParams, TrainSettings
-from emo.ravdess import EMOTIONS, Clip
+from emo.data import split
+from emo.data.fixtures import FixtureSpec, make_fixture, synth_audio
+from emo.learn import models, train
+from emo.reporting import crossreport
+from emo.studies import crosscorpus
 from project import copy_project, dvc, set_params
 
 SHARED = ["neutral", "happy", "sad", "angry", "fearful", "disgust"]  # EmoDB's emotions that RAVDESS has

@@ -13,9 +13,9 @@ from pathlib import Path
 import pytest
 
 from conftest import FIXTURE_ACTORS, FakeZenodo
-from emo.download import MissingClipsError, fetch
-from emo.params import DataParams
-from emo.zenodo import DownloadError, SourceUnreachable, parse_record
+from emo.core.params import DataParams
+from emo.fetch.download import MissingClipsError, fetch
+from emo.fetch.zenodo import DownloadError, SourceUnreachable, parse_record
 from project import copy_project, dvc, set_params
 
 AUDIO = "Audio_Speech_Actors_01-24.zip"

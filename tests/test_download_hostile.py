@@ -11,10 +11,10 @@ from pathlib import Path
 
 import pytest
 
-from emo import download as emo_download
-from emo import zenodo
-from emo.download import MissingClipsError, fetch
-from emo.zenodo import DownloadError
+from emo.fetch import download as emo_download
+from emo.fetch import zenodo
+from emo.fetch.download import MissingClipsError, fetch
+from emo.fetch.zenodo import DownloadError
 from hostile import Answer, ScriptedServer, patch_zip, record_entry, zip_bytes
 from test_download import AUDIO, params
 

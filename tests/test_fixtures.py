@@ -7,7 +7,7 @@ import pytest
 import soundfile
 
 from conftest import FIXTURE_ACTORS
-from emo.ravdess import expected_clips, parse_name
+from emo.core.ravdess import expected_clips, parse_name
 
 TRAIN, HELD_OUT = (1, 2), (21, 23)
 

@@ -1,4 +1,4 @@
-"""The front end for any recording (emo.frontend): whole utterances at any rate, trimmed, level-free, finite."""
+"""The front end for any recording (emo.audio.frontend): whole utterances at any rate, trimmed, level-free, finite."""
 
 from __future__ import annotations
 
@@ -9,8 +9,10 @@ import pytest
 import soundfile
 
 from conftest import REPO
-from emo import featurize, frontend, media, split
-from emo.params import AudioParams, load
+from emo import media
+from emo.audio import featurize, frontend
+from emo.core.params import AudioParams, load
+from emo.data import split
 from emo.predict import Featurizer, Job
 
 OURS = load(REPO / "params.yaml")

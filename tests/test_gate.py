@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from emo import gate
 from emo.cli import main
+from emo.reporting import gate
 from project import REPO, git
 
 AUDIO = {"model": "audio_mfcc_unbalanced", "accuracy": 0.6, "uar": 0.55, "macro_f1": 0.5, "train_seconds": 240.0,

@@ -13,7 +13,7 @@ import pytest
 import yaml
 
 from conftest import REPO
-from emo.params import Params, ParamsError, load, valid_keys
+from emo.core.params import Params, ParamsError, load, valid_keys
 
 RAW = yaml.safe_load((REPO / "params.yaml").read_text())
 
@@ -178,7 +178,7 @@ def test_yaml_1_2_numbers_and_anchors_are_read_as_dvc_reads_them(tmp_path):
 
 
 def test_ranges_hold_when_a_section_is_built_in_code_too():
-    from emo.params import AudioParams, TrainSettings
+    from emo.core.params import AudioParams, TrainSettings
 
     with pytest.raises(ParamsError, match=r"audio\.duration: -1\.0 is out of range"):
         AudioParams(duration=-1.0)

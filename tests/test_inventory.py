@@ -7,8 +7,8 @@ import shutil
 
 import pytest
 
-from emo import inventory
-from emo.ravdess import ActorSplit
+from emo.core.ravdess import ActorSplit
+from emo.data import inventory
 
 
 @pytest.fixture(scope="module")
@@ -46,7 +46,7 @@ def test_unreadable_clip_is_listed_not_fatal(fixture_dataset, tmp_path, caplog, 
     folder = tmp_path / part / "Actor_01"
     shutil.copytree(fixture_dataset / part / "Actor_01", folder)
     (folder / name).write_bytes(damage((folder / name).read_bytes()))
-    with caplog.at_level(logging.WARNING, logger="emo.inventory"):
+    with caplog.at_level(logging.WARNING, logger="emo.data.inventory"):
         rows = inventory.build(tmp_path, ActorSplit())
     (bad,) = [r for r in rows if r.path.endswith(name)]
     assert len(rows) == 60 and math.isnan(bad.duration)

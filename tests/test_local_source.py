@@ -6,12 +6,12 @@ import shutil
 import pytest
 
 from conftest import FIXTURE_ACTORS, tree_snapshot
-from emo import download
-from emo.download import DuplicateClipError, MissingClipsError, fetch
-from emo.errors import EmoError
-from emo.params import DataParams
-from emo.ravdess import RavdessNameError
-from emo.zenodo import DownloadError
+from emo.core.errors import EmoError
+from emo.core.params import DataParams
+from emo.core.ravdess import RavdessNameError
+from emo.fetch import download
+from emo.fetch.download import DuplicateClipError, MissingClipsError, fetch
+from emo.fetch.zenodo import DownloadError
 
 
 def audio_params(source, **overrides):

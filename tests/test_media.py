@@ -12,8 +12,8 @@ import numpy as np
 import pytest
 import soundfile
 
-from emo.audio import features, load_clip
-from emo.params import Params
+from emo.audio.signal import features, load_clip
+from emo.core.params import Params
 from emo.predict import Featurizer, Job
 
 PARAMS = Params()  # the paper's window: 2.5 s from 1.0 s at 44.1 kHz

@@ -4,7 +4,7 @@ import pytest
 import torch
 from torch import nn
 
-from emo.models import PairAverage
+from emo.learn.models import PairAverage
 
 
 @pytest.mark.parametrize("frames", [216, 217, 64, 3])

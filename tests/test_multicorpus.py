@@ -1,5 +1,5 @@
-"""Training on several corpora (emo.multicorpus, stage multicorpus): params, speaker folds, which speakers train and
-test each model, the union label space, and the stage end to end on generated RAVDESS and EmoDB features."""
+"""Training on several corpora (emo.studies.multicorpus, stage multicorpus): params, speaker folds, which speakers
+train and test each model, the union label space, and the stage end to end on generated RAVDESS and EmoDB features."""
 
 from __future__ import annotations
 
@@ -10,14 +10,15 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from emo import multicorpus, split
-from emo.augment import PlannedClip
-from emo.augment import write as write_plan
+from emo.core.errors import EmoError
+from emo.core.params import Params, ParamsError, TrainSettings, from_dict
+from emo.core.ravdess import EMOTIONS
 from emo.corpora import emodb
-from emo.crosscorpus import save_features
-from emo.errors import EmoError
-from emo.params import Params, ParamsError, TrainSettings, from_dict
-from emo.ravdess import EMOTIONS
+from emo.data import split
+from emo.data.augment import PlannedClip
+from emo.data.augment import write as write_plan
+from emo.studies import multicorpus
+from emo.studies.crosscorpus import save_features
 from project import copy_project, dvc, set_params
 
 EMODB_SPEAKERS = [f"emodb:{s}" for s in sorted(emodb.GENDERS)]  # 03, 08, 09, ..., 16

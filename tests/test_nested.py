@@ -1,5 +1,5 @@
-"""Nested cross-validation on the EmoBox folds (emo.nested): no fold's test actors ever train or choose its recipe,
-the outer runs see exactly the pipeline's k-fold arrays, and the whole run on a small synthetic project."""
+"""Nested cross-validation on the EmoBox folds (emo.experiments.nested): no fold's test actors ever train or choose its
+recipe, the outer runs see exactly the pipeline's k-fold arrays, and the whole run on a small synthetic project."""
 
 from __future__ import annotations
 
@@ -12,9 +12,12 @@ import pytest
 import yaml
 
 from conftest import REPO
-from emo import augment, layout, nested, split, train
-from emo.errors import EmoError
-from emo.params import EMOBOX_FOLDS, load
+from emo.core import layout
+from emo.core.errors import EmoError
+from emo.core.params import EMOBOX_FOLDS, load
+from emo.data import augment, split
+from emo.experiments import nested
+from emo.learn import train
 from project import copy_project, set_params
 
 CLIPS_PER_ACTOR = 16  # two of each emotion

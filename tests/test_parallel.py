@@ -7,9 +7,9 @@ import numpy as np
 import pytest
 import torch
 
-from emo import parallel, train
-from emo.errors import EmoError
-from emo.params import TrainSettings
+from emo.core.errors import EmoError
+from emo.core.params import TrainSettings
+from emo.learn import parallel, train
 
 SETTINGS = dataclasses.replace(TrainSettings(), model="temporal", schedule="onecycle", keep="last", lr=3e-3,
                                max_epochs=3, batch_size=16, mixup=0.4, spec_augment=True)
@@ -89,7 +89,7 @@ def test_models_of_one_stage_share_the_pool_and_keep_their_own_runs():
 
 
 def test_a_training_stage_trains_both_balances_of_an_input():
-    from emo import datasets
+    from emo.data import datasets
 
     assert datasets.stage_models("mfcc") == [("mfcc", "unbalanced"), ("mfcc", "balanced")]
     assert datasets.stage_models("video") == [("video", "unbalanced"), ("video", "balanced")]

@@ -6,7 +6,7 @@ import pytest
 import yaml
 
 from conftest import REPO
-from emo.params import PAPER, DataParams, Params, ParamsError, from_dict, load, valid_keys
+from emo.core.params import PAPER, DataParams, Params, ParamsError, from_dict, load, valid_keys
 
 
 def test_repository_params_load_and_list_every_key():

@@ -1,4 +1,5 @@
-"""The classical peer (emo.peer): real openSMILE on generated clips, per-speaker z-norm, the restricted SVM decision."""
+"""The classical peer (emo.studies.peer): real openSMILE on generated clips, per-speaker z-norm, the restricted SVM
+decision."""
 
 from __future__ import annotations
 
@@ -8,10 +9,10 @@ import numpy as np
 import pytest
 import soundfile
 
-from emo import peer
-from emo.audio import DamagedAudioError
-from emo.errors import EmoError
-from emo.ravdess import EMOTIONS
+from emo.audio.signal import DamagedAudioError
+from emo.core.errors import EmoError
+from emo.core.ravdess import EMOTIONS
+from emo.studies import peer
 
 
 def voice(path, rate: int, f0: float, seconds: float = 1.2, seed: int = 0) -> str:

@@ -8,8 +8,8 @@ import subprocess
 import pytest
 import yaml
 
-from emo import inventory
-from emo.params import valid_keys
+from emo.core.params import valid_keys
+from emo.data import inventory
 from project import BIN, REPO, copy_project, dvc, git, set_params
 
 pytestmark = pytest.mark.slow
@@ -243,7 +243,7 @@ def test_exp_run_sets_a_param_and_exp_show_tabulates_it_with_the_metrics(project
 
 
 def test_a_variant_runs_apart_from_the_workspace_and_fills_the_report(project):
-    from emo import variants
+    from emo.experiments import variants
 
     before = {p.name: p.read_bytes() for p in (project / "metrics").glob("audio_*.json")}
     written = variants.run(project, "paper", {"train": {"paper": {"max_epochs": 2}}})

@@ -21,15 +21,19 @@ import soundfile
 import torch
 import yaml
 
-from emo import cli, datasets, evaluate, faces, layout, parallel, split, train
-from emo.augment import PlannedClip
-from emo.featurize import featurize, file_features
-from emo.fixtures import FixtureSpec, face_photo, synth_audio, synth_frames, write_video
-from emo.params import PAPER, FusionParams, TrainSettings
-from emo.params import load as load_params
+from emo import cli
+from emo.audio.featurize import featurize, file_features
+from emo.core import layout
+from emo.core.params import PAPER, FusionParams, TrainSettings
+from emo.core.params import load as load_params
+from emo.core.ravdess import EMOTIONS, ActorSplit, expected_clips, parse_name
+from emo.data import datasets, split
+from emo.data.augment import PlannedClip
+from emo.data.fixtures import FixtureSpec, face_photo, synth_audio, synth_frames, write_video
+from emo.learn import evaluate, parallel, train
 from emo.predict import MIN_OWN_CLIPS, predict, table, to_json
-from emo.ravdess import EMOTIONS, ActorSplit, expected_clips, parse_name
-from emo.video_features import embed_plan
+from emo.vision import faces
+from emo.vision.video_features import embed_plan
 
 REPO = Path(__file__).resolve().parents[1]
 ACTORS = (1, 2, 21, 23)
@@ -205,7 +209,7 @@ def _mp4(path: Path, wave: np.ndarray | None = None, rate: int = SPEC.sample_rat
 
 def _av_mp4(path: Path, stem: str, source_wav: Path) -> None:
     """An audio-video mp4 of a generated performance, its sound from a wav."""
-    from emo.ravdess import parse_name
+    from emo.core.ravdess import parse_name
 
     wave, rate = soundfile.read(source_wav, dtype="float32")
     _mp4(path, wave, rate, synth_frames(parse_name(f"{stem}.mp4"), SPEC, face_photo()))

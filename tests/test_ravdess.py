@@ -2,7 +2,7 @@
 
 import pytest
 
-from emo.ravdess import ActorSplit, Clip, RavdessNameError, expected_clips, parse_name
+from emo.core.ravdess import ActorSplit, Clip, RavdessNameError, expected_clips, parse_name
 
 
 def test_parse_name_reads_every_field():

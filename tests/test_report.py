@@ -13,8 +13,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from emo import report
-from emo.ravdess import EMOTIONS
+from emo.core.ravdess import EMOTIONS
+from emo.reporting import report
 
 REPO = Path(__file__).resolve().parents[1]
 PNG = b"\x89PNG\r\n\x1a\n"
@@ -153,7 +153,7 @@ def test_dvc_stages_match_the_library() -> None:
     for stage, scope in (("report", "all"), ("report_audio", "audio")):
         spec = stages[stage]
         assert spec["cmd"] == f"python stages/report.py {scope}"
-        code = {"stages/report.py", "emo/report.py", "emo/crossreport.py"}
+        code = {"stages/report.py", "emo/reporting/report.py", "emo/reporting/crossreport.py"}
         assert set(spec["deps"]) - code == {p.as_posix() for p in report.inputs(scope)}
         assert set(spec["params"]) == set(report.PARAM_SECTIONS[scope])
         outs = {k: v for out in spec["outs"] for k, v in out.items()}

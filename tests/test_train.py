@@ -13,12 +13,13 @@ import yaml
 from torch import nn
 
 from conftest import REPO
-from emo import evaluate, fusion, split, train
-from emo.augment import PlannedClip
-from emo.errors import EmoError
-from emo.models import EmoCNN, FusionCNN, PaperCNN, TemporalCNN, build
-from emo.params import PAPER, FusionParams, ParamsError, TrainSettings
-from emo.ravdess import EMOTIONS
+from emo.core.errors import EmoError
+from emo.core.params import PAPER, FusionParams, ParamsError, TrainSettings
+from emo.core.ravdess import EMOTIONS
+from emo.data import fusion, split
+from emo.data.augment import PlannedClip
+from emo.learn import evaluate, train
+from emo.learn.models import EmoCNN, FusionCNN, PaperCNN, TemporalCNN, build
 
 
 def test_paper_cnn_is_exactly_the_spec():
@@ -285,7 +286,7 @@ def test_per_fold_scores_average_each_folds_seeds():
 
 
 def test_kfold_params_need_every_actor_augmented():
-    from emo.params import Params, ParamsError, from_dict
+    from emo.core.params import Params, ParamsError, from_dict
 
     folds = [[1, 2], [3, 4], [5, 6]]
     every = {"splits": ["train", "val", "test"]}
@@ -300,7 +301,7 @@ def test_kfold_params_need_every_actor_augmented():
 
 
 def test_protocols_name_their_folds():
-    from emo.params import EMOBOX_FOLDS, Params, ParamsError, from_dict
+    from emo.core.params import EMOBOX_FOLDS, Params, ParamsError, from_dict
 
     assert from_dict(Params, {}).split.kfold == ()  # holdout: actors 21-22 validate, 23-24 test
     emobox = from_dict(Params, {"split": {"protocol": "emobox"}, "augment": {"splits": ["train", "val", "test"]}})
@@ -420,7 +421,8 @@ def test_the_train_stage_on_a_diverging_loss_exits_1_and_writes_no_model(toy, tm
 @pytest.fixture
 def workspace(toy, tmp_path, monkeypatch):
     """A project folder with the toy plan's features and split files, as the stages leave them."""
-    from emo import augment, layout
+    from emo.core import layout
+    from emo.data import augment
 
     plan, features = toy
     monkeypatch.chdir(tmp_path)
@@ -442,7 +444,7 @@ def workspace(toy, tmp_path, monkeypatch):
                         r"data/augment/plan\.csv \(12\) are out of step: run `dvc repro featurize`"),
 ])
 def test_a_damaged_split_input_names_the_file_and_the_stage_to_rerun(workspace, damage, message):
-    from emo import datasets
+    from emo.data import datasets
 
     name, how = damage.split(" ")
     path = next(workspace.rglob(name))
@@ -465,7 +467,8 @@ def test_a_damaged_split_input_names_the_file_and_the_stage_to_rerun(workspace, 
 
 @pytest.mark.parametrize("damage", ["missing", "garbage", "truncated", "stale"])
 def test_a_damaged_split_file_names_the_split_stage_to_rerun(workspace, damage):
-    from emo import datasets, layout
+    from emo.core import layout
+    from emo.data import datasets
 
     path = layout.split_file("mfcc", "balanced")
     if damage == "missing":

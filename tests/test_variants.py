@@ -6,10 +6,10 @@ import pytest
 import yaml
 
 from conftest import REPO
-from emo import scratch, variants
 from emo.cli import main
-from emo.errors import EmoError
-from emo.params import EMOBOX_FOLDS, AudioParams, Params, from_dict
+from emo.core.errors import EmoError
+from emo.core.params import EMOBOX_FOLDS, AudioParams, Params, from_dict
+from emo.experiments import scratch, variants
 
 
 def test_each_variant_is_a_valid_change_of_the_default_params():

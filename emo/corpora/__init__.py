@@ -3,12 +3,12 @@ sentence), one module per corpus, and the registry of them."""
 
 from __future__ import annotations
 
+from emo.core.errors import EmoError
 from emo.corpora import cremad, emodb, ravdess, savee, tess
 from emo.corpora.base import SHARED_EMOTIONS, Corpus, CorpusNameError, Source, Utterance
 from emo.corpora.emodb import fetch_emodb
 from emo.corpora.fetch import fetch_folder, fetch_zip
 from emo.corpora.listing import UnparsedClipsError, check_count, inventory
-from emo.errors import EmoError
 
 CORPORA: dict[str, Corpus] = {c.name: c for c in (ravdess.CORPUS, emodb.CORPUS, tess.CORPUS, cremad.CORPUS,
                                                   savee.CORPUS)}

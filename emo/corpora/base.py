@@ -6,8 +6,8 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from emo.errors import EmoError
-from emo.ravdess import EMOTIONS, is_media_file
+from emo.core.errors import EmoError
+from emo.core.ravdess import EMOTIONS, is_media_file
 
 #: The shared emotion vocabulary: RAVDESS's eight names. A corpus label without a counterpart keeps its own name.
 SHARED_EMOTIONS = EMOTIONS

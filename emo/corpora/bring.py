@@ -5,12 +5,12 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from emo import download, zenodo
+from emo.core.errors import EmoError
 from emo.corpora.base import Corpus
 from emo.corpora.emodb import fetch_emodb
 from emo.corpora.fetch import fetch_folder
-from emo.download import FetchReport
-from emo.errors import EmoError
+from emo.fetch import download, zenodo
+from emo.fetch.download import FetchReport
 
 OFFICIAL = "official"
 

@@ -21,11 +21,11 @@ from pathlib import Path
 import soundfile
 from tqdm.auto import tqdm
 
-from emo import zenodo
+from emo.core.errors import EmoError
 from emo.corpora.base import SPEECH, Corpus, Source, Utterance, lookup, name_error
 from emo.corpora.fetch import LocalWriteError, fetch_folder, fetch_zip
-from emo.download import FetchReport
-from emo.errors import EmoError
+from emo.fetch import zenodo
+from emo.fetch.download import FetchReport
 
 log = logging.getLogger(__name__)
 
@@ -184,8 +184,8 @@ def fetch_emodb(source: str | Path, out: Path, archive_dir: Path, *, manifest: P
     """Fill `out` with EmoDB from a folder or an http(s) zip (official: OFFICIAL_ZIP); all or nothing, every clip's
     decoded samples checked against `manifest` (default SAMPLES, emodb_samples.tsv: the release emo knows).
 
-    A download goes through emo.zenodo.download (resumed, retried, bounded by MAX_ZIP_BYTES: the site publishes
-    no size or checksum), then the 535 clips under wav/ are extracted within emo.download's bounds, decoded and
+    A download goes through emo.fetch.zenodo.download (resumed, retried, bounded by MAX_ZIP_BYTES: the site publishes
+    no size or checksum), then the 535 clips under wav/ are extracted within emo.fetch.download's bounds, decoded and
     checked. A zip that fails any check is deleted with the staged copy, so the next run downloads it afresh.
     """
     manifest = manifest or SAMPLES

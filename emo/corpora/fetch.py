@@ -14,12 +14,12 @@ from pathlib import Path
 import soundfile
 from tqdm.auto import tqdm
 
-from emo import download, zenodo
+from emo.core.errors import EmoError
 from emo.corpora.base import Corpus, Utterance
 from emo.corpora.listing import check_count, inventory, parse_all
-from emo.download import MAX_CLIP_BYTES, MAX_EXPANSION, ZIP_ERRORS, FetchReport
-from emo.errors import EmoError
-from emo.inventory import DamagedClipError
+from emo.data.inventory import DamagedClipError
+from emo.fetch import download, zenodo
+from emo.fetch.download import MAX_CLIP_BYTES, MAX_EXPANSION, ZIP_ERRORS, FetchReport
 
 log = logging.getLogger(__name__)
 SHOWN = 10  # damaged files listed in full; the rest are counted
@@ -123,7 +123,7 @@ def fetch_folder(folder: Path, corpus: Corpus, out: Path, progress: bool = True,
 
 
 def extract(archive: Path, members: list[tuple[zipfile.ZipInfo, Path]]) -> None:
-    """Extract zip members to their destinations within emo.download's size bounds; a damaged zip is refused."""
+    """Extract zip members to their destinations within emo.fetch.download's size bounds; a damaged zip is refused."""
     budget = MAX_EXPANSION * archive.stat().st_size  # a zip bomb stops here, whatever the headers say
     where = str(archive)
     try:

@@ -8,9 +8,9 @@ from collections.abc import Iterable
 from dataclasses import replace
 from pathlib import Path
 
+from emo.core.errors import EmoError
 from emo.corpora.base import UNKNOWN_GENDER, Corpus, CorpusNameError, Utterance
-from emo.download import DuplicateClipError, MissingClipsError
-from emo.errors import EmoError
+from emo.fetch.download import DuplicateClipError, MissingClipsError
 
 log = logging.getLogger(__name__)
 SHOWN = 10  # bad names listed in full; the rest are counted

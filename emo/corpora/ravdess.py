@@ -1,11 +1,12 @@
-"""RAVDESS in the corpus layer: emo.ravdess's names in the shared columns; its clips are the audio (speech, song)."""
+"""RAVDESS in the corpus layer: emo.core.ravdess's names in the shared columns; its clips are the audio
+(speech, song)."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
+from emo.core.ravdess import INTENSITIES, MEDIA_SUFFIXES, RavdessNameError, expected_clips, parse_name
 from emo.corpora.base import SHARED_EMOTIONS, Corpus, CorpusNameError, Source, Utterance
-from emo.ravdess import INTENSITIES, MEDIA_SUFFIXES, RavdessNameError, expected_clips, parse_name
 
 STATEMENTS = {1: "Kids are talking by the door", 2: "Dogs are sitting by the door"}
 PARTS = ("audio_speech", "audio_song")  # the corpus layer's clips: audio (suffixes .wav, .flac)

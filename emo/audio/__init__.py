@@ -1,0 +1,1 @@
+"""Audio: reading signals, the front ends, the recording-chain augmentation, and featurize."""

@@ -1,0 +1,152 @@
+"""Compute the plan's features in parallel into two compact arrays: log-mel and MFCC, one row per plan row."""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections import defaultdict
+from multiprocessing import get_context
+from pathlib import Path
+
+import numpy as np
+from threadpoolctl import threadpool_limits
+from tqdm.auto import tqdm
+
+from emo.audio import frontend
+from emo.audio import signal as audio
+from emo.audio.chain import recording_chain
+from emo.core.params import AudioParams
+from emo.data.augment import PlannedClip
+from emo.fetch.refetch import advice
+
+log = logging.getLogger(__name__)
+
+
+def render(wave: np.ndarray, row: PlannedClip, params: AudioParams, noise_amplitude: float) -> np.ndarray:
+    """Apply one planned augmentation to an original waveform."""
+    if row.op in ("pitch_up", "pitch_down"):
+        return audio.pitch_shift(wave, params.sample_rate, row.pitch)
+    if row.op == "shift":
+        return audio.time_shift(wave, row.shift)
+    if row.op == "noise":
+        return audio.add_noise(wave, noise_amplitude, np.random.default_rng(row.noise_seed))
+    if row.op == "chain":
+        return recording_chain(wave, params.sample_rate, row.noise_seed)
+    return wave
+
+
+def read_clip(path: str, params: AudioParams) -> audio.Window:
+    """What the models hear of a clip: the paper's window, or the trimmed utterance (`audio.front_end`)."""
+    if params.front_end == "utterance":
+        return frontend.read_utterance(path, params)
+    return audio.read_window(path, params)
+
+
+def features(wave: np.ndarray, params: AudioParams) -> tuple[np.ndarray, np.ndarray]:
+    """Log-mel [n_mels, frames] and MFCC [n_mfcc, frames] of what `read_clip` returned, per `audio.front_end`."""
+    if params.front_end == "utterance":
+        return frontend.utterance_features(wave, params)
+    return audio.features(wave, params)
+
+
+def file_features(path: str, params: AudioParams) -> tuple[np.ndarray, np.ndarray]:
+    """Log-mel and MFCC of one file, as the featurize stage computes an original (unaugmented) clip."""
+    return features(read_clip(path, params).wave, params)
+
+
+def clip_features(job: tuple[str, list[PlannedClip], AudioParams, float]):
+    """Worker: load one source clip once and compute the features of all its planned rows.
+
+    Returns (path, row indices, log-mel block, MFCC block, (short?, the window's share of real audio or the
+    utterance's voiced seconds), error); a
+    damaged clip comes back as its problem (no fix: the caller knows the data source).
+    """
+    path, rows, params, noise_amplitude = job
+    indices = [r.index for r in rows]
+    try:
+        window = read_clip(path, params)
+    except audio.DamagedAudioError as err:
+        return path, indices, None, None, (False, 0.0), err.problem
+    pairs = [features(render(window.wave, row, params, noise_amplitude), params) for row in rows]
+    covered = len(window.wave) / params.sample_rate if params.front_end == "utterance" else window.covered
+    return (path, indices, np.stack([p[0] for p in pairs]), np.stack([p[1] for p in pairs]),
+            (frontend.is_short(window, params), covered), None)
+
+
+def featurize(plan_rows: list[PlannedClip], params: AudioParams, noise_amplitude: float, out: Path,
+              progress: bool = True, source: str | None = None) -> dict:
+    """Write out/logmel.npy [N, n_mels, T], out/mfcc.npy [N, n_mfcc, T], out/valid.npy [N] (bool).
+
+    Each source clip is decoded once; clips are spread over `params.workers` processes. The result does
+    not depend on the number of workers (every random choice is in the plan). A damaged clip stops the run
+    (its fix worded for `source`, params.yaml's data.source) or, with `audio.skip_damaged`, is left out and
+    counted; a short clip (frontend.is_short: too little voiced audio, or a window mostly zero padding) is kept,
+    counted and named.
+    """
+    out.mkdir(parents=True, exist_ok=True)
+    n, frames = len(plan_rows), params.frames
+    tmp = {name: out / f"{name}.tmp.npy" for name in ("logmel", "mfcc")}
+    logmel = np.lib.format.open_memmap(tmp["logmel"], mode="w+", dtype=np.float32, shape=(n, params.n_mels, frames))
+    mfcc = np.lib.format.open_memmap(tmp["mfcc"], mode="w+", dtype=np.float32, shape=(n, params.n_mfcc, frames))
+    valid = np.ones(n, bool)
+    groups = defaultdict(list)
+    for row in plan_rows:
+        if row.path:
+            groups[row.path].append(row)
+        else:  # a performance we have only the video of
+            valid[row.index] = False
+    jobs = [(path, rows, params, noise_amplitude) for path, rows in groups.items()]
+    damaged, short = [], []
+    workers = max(1, min(params.workers, os.cpu_count() or 1))
+    # One BLAS thread per worker: with several, the workers' threads spin against each other on 2 cores.
+    with get_context().Pool(workers, initializer=threadpool_limits, initargs=(1,)) if workers > 1 \
+            else _Serial() as pool:
+        results = pool.imap_unordered(clip_features, jobs, chunksize=8)
+        for path, indices, mel_block, mfcc_block, (is_short, covered), error in tqdm(
+                results, total=len(jobs), unit="clip", desc="featurize", disable=not progress):
+            if error:
+                if not params.skip_damaged:
+                    raise audio.DamagedAudioError(f"{path}: {error}; {advice(path, source, 'audio')}", error)
+                log.warning("skipping damaged clip: %s: %s", path, error)
+                damaged.append(path)
+                valid[indices] = False
+                continue
+            if is_short:
+                if params.front_end == "utterance":
+                    log.warning("short clip: %s: only %.2f s of voiced audio; it is repeated to fill the model's "
+                                "%.1f s", path, covered, params.duration)
+                else:
+                    log.warning("short clip: %s: only %.0f %% of the %.1f s window from %.1f s holds audio; the "
+                                "rest is zero padding", path, 100 * covered, params.duration, params.offset)
+                short.append(path)
+            logmel[indices] = mel_block
+            mfcc[indices] = mfcc_block
+    logmel.flush()
+    mfcc.flush()
+    del logmel, mfcc
+    for name, path in tmp.items():
+        path.replace(out / f"{name}.npy")
+    np.save(out / "valid.npy", valid)
+    return {"rows": n, "source_clips": len(jobs), "rows_without_audio": sum(not r.path for r in plan_rows),
+            "damaged_clips": len(damaged), "damaged": sorted(damaged),
+            "short_clips": len(short), "short": sorted(short),
+            "rows_left_out": int((~valid).sum())}
+
+
+class _Serial:
+    """A stand-in for a process pool that runs jobs in this process (workers: 1), also with one BLAS thread.
+
+    One thread keeps the floating-point summation order, and so the features, the same as in the workers.
+    """
+
+    def __enter__(self):
+        self._limits = threadpool_limits(1)
+        return self
+
+    def __exit__(self, *exc):
+        self._limits.restore_original_limits()
+        return False
+
+    @staticmethod
+    def imap_unordered(func, jobs, chunksize=1):
+        return map(func, jobs)

@@ -1,0 +1,1 @@
+"""Whole-pipeline experiments in scratch copies: named variants and nested cross-validation."""

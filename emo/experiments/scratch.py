@@ -1,0 +1,90 @@
+"""Scratch copies of a project (a git repo of their own) for whole-pipeline runs beside the workspace: the
+named variants (`emo variant`), benchmarks and end-to-end tests."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import yaml
+
+from emo.core.errors import EmoError
+
+BIN = Path(sys.executable).parent
+# `dvc exp run` commits; a machine with no git identity configured must still run it.
+IDENTITY = {"GIT_AUTHOR_NAME": "emo", "GIT_AUTHOR_EMAIL": "emo@emo.invalid",
+            "GIT_COMMITTER_NAME": "emo", "GIT_COMMITTER_EMAIL": "emo@emo.invalid"}
+
+
+def copy_project(source: Path, dest: Path) -> Path:
+    """Copy a project's files (tracked and new, not ignored; no data, metrics or dvc.lock) into `dest`,
+    committed in a fresh git repo."""
+    listed = subprocess.run(["git", "ls-files", "-z", "--cached", "--others", "--exclude-standard"], cwd=source,
+                            check=True, capture_output=True).stdout.decode().split("\0")
+    for name in filter(None, listed):
+        path = source / name
+        if path.is_file() and not name.startswith(("data/", "metrics/")) and name != "dvc.lock":
+            target = dest / name
+            target.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(path, target)
+    git(dest, "init", "-q")
+    git(dest, "add", "-A")
+    git(dest, "commit", "-q", "-m", "scratch copy")
+    return dest
+
+
+def git(cwd: Path, *args: str) -> None:
+    """Run git in `cwd` with an identity, failing loudly."""
+    subprocess.run(["git", *args], cwd=cwd, check=True, env=dict(os.environ, **IDENTITY))
+
+
+def set_params(project: Path, **sections: dict) -> None:
+    """Overwrite keys of params.yaml, nested ones included, e.g. set_params(p, train={"ours": {"lr": 0.01}})."""
+    path = project / "params.yaml"
+    params = yaml.safe_load(path.read_text())
+    merge(params, sections)
+    path.write_text(yaml.safe_dump(params, sort_keys=False))
+
+
+def sections(pairs: list[str]) -> dict:
+    """KEY=VALUE pairs (dotted keys, YAML values) as nested sections, e.g. train.seeds=[0] -> {train: {seeds: [0]}}."""
+    nested: dict = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep or not key:
+            raise EmoError(f"--set {pair!r}: expected KEY=VALUE, e.g. train.seeds=[0]")
+        *path, last = key.split(".")
+        node = nested
+        for part in path:
+            node = node.setdefault(part, {})
+        node[last] = yaml.safe_load(value)
+    return nested
+
+
+def merge(target: dict, changes: dict) -> None:
+    """Deep-update `target` with `changes`."""
+    for key, value in changes.items():
+        if isinstance(value, dict) and isinstance(target.get(key), dict):
+            merge(target[key], value)
+        else:
+            target[key] = value
+
+
+class DvcError(EmoError):
+    """A dvc command in a scratch project failed; the message holds its output."""
+
+
+def dvc(project: Path, *args: str, check: bool = True, capture: bool = True) -> subprocess.CompletedProcess:
+    """Run the venv's dvc in `project` with the venv first on PATH, as `make repro` does, and the copy's own
+    `emo` package first on the import path (not the editable install's), so that later edits to the source
+    project cannot reach a run in progress."""
+    path = os.pathsep.join(filter(None, [str(project), os.environ.get("PYTHONPATH", "")]))
+    env = dict(os.environ, PATH=f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}", PYTHONPATH=path, **IDENTITY)
+    result = subprocess.run([str(BIN / "dvc"), *args], cwd=project, env=env, capture_output=capture, text=True)
+    if check and result.returncode:
+        raise DvcError(f"dvc {' '.join(args)} in {project} failed ({result.returncode}):\n{result.stdout}\n"
+                       f"{result.stderr}")
+    return result

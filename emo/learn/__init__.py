@@ -1,0 +1,1 @@
+"""Learning: the networks, the training loop and checkpoints, evaluation, and training many runs at once."""

@@ -1,0 +1,165 @@
+"""Test-set metrics over seeds, confusion data for `dvc plots`, and a confusion-matrix PNG."""
+
+from __future__ import annotations
+
+import csv
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+from sklearn.metrics import accuracy_score, balanced_accuracy_score, confusion_matrix, f1_score, recall_score
+
+from emo.core.io import write_json
+from emo.core.params import FusionParams
+from emo.core.ravdess import EMOTIONS
+
+LABELS = list(range(len(EMOTIONS)))
+
+
+def scores(y_true: np.ndarray, y_pred: np.ndarray) -> dict:
+    """Accuracy, macro-F1, UAR (balanced accuracy) and recall per class."""
+    recall = recall_score(y_true, y_pred, labels=LABELS, average=None, zero_division=0)
+    return {"accuracy": float(accuracy_score(y_true, y_pred)),
+            "macro_f1": float(f1_score(y_true, y_pred, labels=LABELS, average="macro", zero_division=0)),
+            "uar": float(balanced_accuracy_score(y_true, y_pred)),
+            "recall": {EMOTIONS[c]: float(r) for c, r in zip(LABELS, recall, strict=True)}}
+
+
+def summarise(per_seed: list[dict]) -> dict:
+    """Mean and standard deviation over seeds of each headline score."""
+    out = {}
+    for key in ("accuracy", "macro_f1", "uar"):
+        values = np.array([s[key] for s in per_seed])
+        out[key] = float(values.mean())
+        out[f"{key}_std"] = float(values.std(ddof=1)) if len(values) > 1 else 0.0
+    out["recall"] = {e: float(np.mean([s["recall"][e] for s in per_seed])) for e in EMOTIONS}
+    return out
+
+
+def normalised_confusion(y_true: np.ndarray, y_pred: np.ndarray) -> np.ndarray:
+    """Confusion matrix with each true-class row summing to 1."""
+    matrix = confusion_matrix(y_true, y_pred, labels=LABELS).astype(float)
+    return matrix / np.maximum(matrix.sum(axis=1, keepdims=True), 1)
+
+
+def write_confusion_csv(y_true: np.ndarray, y_pred: np.ndarray, path: Path) -> None:
+    """One row per test clip (actual, predicted) for `dvc plots` with the `confusion` template."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "w", newline="") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(["actual", "predicted"])
+        writer.writerows((EMOTIONS[t], EMOTIONS[p]) for t, p in zip(y_true, y_pred, strict=True))
+
+
+def plot_confusion(matrix: np.ndarray, title: str, path: Path, names: Sequence[str] = EMOTIONS) -> None:
+    """Save a normalised confusion matrix (classes `names`, the eight emotions unless given) as a PNG."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from matplotlib import pyplot as plt
+
+    ticks = range(len(names))
+    fig, ax = plt.subplots(figsize=(6, 5.2), dpi=110)
+    image = ax.imshow(matrix, vmin=0, vmax=1, cmap="Blues")
+    ax.set_xticks(ticks, names, rotation=45, ha="right")
+    ax.set_yticks(ticks, names)
+    ax.set_xlabel("predicted")
+    ax.set_ylabel("actual")
+    ax.set_title(title, fontsize=10)
+    for i in ticks:
+        for j in ticks:
+            ax.text(j, i, f"{matrix[i, j]:.2f}", ha="center", va="center", fontsize=7,
+                    color="white" if matrix[i, j] > 0.5 else "black")
+    fig.colorbar(image, ax=ax, fraction=0.046)
+    fig.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path)
+    plt.close(fig)
+
+
+def provenance(saved: dict) -> dict:
+    """How a fusion model's inputs were paired, with a warning when labels built them (pairing: class)."""
+    fusion = saved.get("fusion")
+    if not fusion:
+        return {}
+    out = {"audio_feature": fusion["audio_feature"], "balance": fusion["balance"], "pairing": fusion["pairing"]}
+    if fusion["pairing"] == "class":
+        out["warning"] = ("pairing 'class' (the paper's): each audio clip, test clips included, is paired with a "
+                          "random video of the SAME CLASS, so the label helps build the input; this is not a "
+                          "recognition score")
+    return out
+
+
+def evaluate_runs(saved: dict, tests: dict, device) -> tuple[dict, np.ndarray, np.ndarray]:
+    """Test metrics of every saved run (seed, and fold in k-fold mode), their mean and std, the seed ensemble's,
+    and the first seed's labels and predictions over all test sets (`tests`: fold or None -> Arrays)."""
+    from emo.learn.train import predict_proba, rebuild
+
+    per_run, actual, predicted, probabilities = [], [], [], {}
+    first_seed = saved["runs"][0]["seed"]
+    for run in saved["runs"]:
+        test = tests[run.get("fold")]
+        proba = predict_proba(rebuild(saved, run), test.x, device)
+        probabilities.setdefault(run.get("fold"), []).append(proba)
+        pred = proba.argmax(1)
+        if run["seed"] == first_seed:
+            actual.append(test.y)
+            predicted.append(pred)
+        where = {} if run.get("fold") is None else {"fold": run["fold"]}
+        per_run.append({"seed": run["seed"], **where, "best_epoch": run["best_epoch"],
+                        "train_seconds": round(run["seconds"], 2), **scores(test.y, pred)})
+    actual, predicted = np.concatenate(actual), np.concatenate(predicted)
+    folds = {} if None in tests else {"folds": len(tests)}
+    metrics = {**summarise(per_run), "n_test": int(len(actual)), **folds,
+               "seeds": sorted({s["seed"] for s in per_run}), "best_epoch": [s["best_epoch"] for s in per_run],
+               "train_seconds": round(sum(s["train_seconds"] for s in per_run), 2), "per_seed": per_run}
+    if len(metrics["seeds"]) > 1:
+        metrics["ensemble"] = seed_ensemble({fold: tests[fold].y for fold in probabilities}, probabilities)
+    return metrics, actual, predicted
+
+
+def seed_ensemble(labels: dict, probabilities: dict) -> dict:
+    """Scores of the seeds' mean class probabilities, per test set (fold), averaged over folds."""
+    per_fold = [scores(labels[fold], np.mean(probabilities[fold], axis=0).argmax(1)) for fold in labels]
+    return summarise(per_fold) if len(per_fold) > 1 else per_fold[0]
+
+
+def evaluate_model(model: str, balance: str, fusion_params: FusionParams) -> tuple[dict, np.ndarray, np.ndarray]:
+    """Metrics of models/<name>.pt on its test clips (of every fold it holds), with the first seed's labels and
+    predictions. The checkpoint is read as weights only; a fusion model pairs its inputs as it was trained."""
+    import torch
+
+    from emo.data import datasets
+    from emo.learn import train
+
+    name = datasets.model_name(model, balance)
+    saved = train.load_checkpoint(Path(f"models/{name}.pt"),
+                                  f"re-train it with `dvc repro -f {datasets.train_stage(model, balance)}`")
+    fusion_params = FusionParams(**saved["fusion"]) if saved.get("fusion") else fusion_params
+    folds = {run["fold"] for run in saved["runs"]}
+    tests = {fold: datasets.load_model_inputs(model, balance, saved["settings"]["speaker_norm"], fusion_params,
+                                              ("test",), fold)["test"] for fold in folds}
+    metrics, actual, predicted = evaluate_runs(saved, tests, torch.device("cpu"))
+    protocol = datasets.model_protocol(model, balance, fusion_params)
+    if None not in tests:
+        metrics["per_fold"] = per_fold(metrics["per_seed"], protocol["fold_test_actors"],
+                                       {fold: len(test.y) for fold, test in tests.items()})
+    return ({"model": name, "preset": saved["preset"], "architecture": saved["settings"]["model"],
+             **provenance(saved), **protocol, **metrics}, actual, predicted)
+
+
+def per_fold(per_run: list[dict], test_actors: list[list[int]], n_test: dict) -> list[dict]:
+    """Each fold's test actors, clip count and scores (mean and std over its seeds)."""
+    return [{"fold": fold, "test_actors": test_actors[fold], "n_test": n_test[fold],
+             **{k: v for k, v in summarise([r for r in per_run if r["fold"] == fold]).items() if k != "recall"}}
+            for fold in sorted(n_test)]
+
+
+def write_outputs(metrics: dict, actual: np.ndarray, predicted: np.ndarray) -> None:
+    """metrics/<name>.json, and the first seed's confusion as CSV (for `dvc plots`) and PNG."""
+    name = metrics["model"]
+    write_json(Path(f"metrics/{name}.json"), metrics)
+    write_confusion_csv(actual, predicted, Path(f"plots/confusion/{name}.csv"))
+    first = metrics["per_seed"][0]
+    title = f"{name} ({metrics['preset']}), seed {first['seed']}: accuracy {first['accuracy']:.3f}"
+    plot_confusion(normalised_confusion(actual, predicted), title, Path(f"plots/confusion/{name}.png"))

@@ -1,0 +1,130 @@
+"""Training runs (one per fold and seed) on worker processes, with the same results as one after the other.
+
+Every run seeds its own generators and computes on a fixed number of torch threads, so a run's weights do
+not depend on the process it lands in: with `workers: 2` the two cores train two runs at once, and the
+models are bit-identical to those of `workers: 1`.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from multiprocessing import get_context
+
+import torch
+from tqdm.auto import tqdm
+
+from emo.core.params import TrainSettings
+from emo.learn.train import Arrays, FitResult, fit
+
+log = logging.getLogger(__name__)
+
+# fold (None: the hold-out split) -> arrays per split. It must compare by value (e.g. a frozen dataclass), so that
+# a worker can tell that two runs share their arrays.
+Loader = Callable[[int | None], dict[str, Arrays]]
+
+
+@dataclass(frozen=True)
+class Run:
+    """One model to train: which of the stage's models, which fold's split (None: the hold-out split), which seed."""
+
+    model: int
+    fold: int | None
+    seed: int
+
+
+@dataclass(frozen=True)
+class Job:
+    """A run with everything a worker process needs to carry it out (picklable)."""
+
+    run: Run
+    load: Loader
+    settings: TrainSettings
+    device: str
+    threads: int
+    desc: str
+    progress: bool
+
+
+_LOADED: dict = {}  # a worker's arrays of the fold it trained last: runs of one fold share them
+
+
+def _arrays(load: Loader, fold: int | None) -> dict[str, Arrays]:
+    """The arrays of `fold`, loaded once per process and fold (the previous fold's are let go first)."""
+    if _LOADED.get("key") != (load, fold):
+        _LOADED.clear()
+        _LOADED.update(key=(load, fold), arrays=load(fold))
+    return _LOADED["arrays"]
+
+
+def fit_run(job: Job) -> tuple[FitResult, list[tuple[int, ...]]]:
+    """Train one run in this process; its result and the shapes of one clip of each input."""
+    if job.threads:
+        torch.set_num_threads(job.threads)
+    arrays = _arrays(job.load, job.run.fold)
+    desc = job.desc if job.run.fold is None else f"{job.desc} fold {job.run.fold}"
+    result = fit(arrays["train"], arrays["val"], job.settings, job.run.seed, torch.device(job.device),
+                 progress=job.progress, desc=desc)
+    result.fold = job.run.fold
+    return result, arrays["train"].shapes
+
+
+def worker_count(workers: int, runs: int, device: torch.device) -> int:
+    """How many processes to train on: never more than runs or cores, and one on a GPU (it is shared)."""
+    if device.type != "cpu":
+        return 1
+    return max(1, min(workers, runs, os.cpu_count() or 1))
+
+
+def worker_threads(threads: int, workers: int) -> int:
+    """Torch threads per process: `threads` if set, else the cores shared out (0 in one process: torch's own)."""
+    if threads or workers == 1:
+        return threads
+    return max(1, (os.cpu_count() or 1) // workers)
+
+
+def _results(jobs: list[Job], workers: int) -> Iterator[tuple[FitResult, list[tuple[int, ...]]]]:
+    """Each job's result, in the order of `jobs`, from `workers` processes (this one when 1)."""
+    if workers == 1:
+        yield from map(fit_run, jobs)
+        return
+    # fork: the workers inherit the imported modules and start at once; each loads its own arrays.
+    with get_context("fork").Pool(workers) as pool:
+        yield from pool.imap(fit_run, jobs, chunksize=1)
+
+
+def train_models(models: list[tuple[Loader, list[int | None], str]], seeds: tuple[int, ...],
+                 settings: TrainSettings, device: torch.device, workers: int = 1, threads: int = 1,
+                 progress: bool = True) -> list[tuple[list[FitResult], list[tuple[int, ...]]]]:
+    """Every (loader, folds, name) model's runs, one per fold and seed, on up to `workers` processes; per model
+    its results (fold-major) and input shapes. The results do not depend on `workers`.
+
+    All the models of a stage share one pool, so that both cores stay busy to the end: three seeds of one
+    model would leave a core idle for a third of the time.
+    """
+    runs = [Run(index, fold, seed) for index, (_, folds, _) in enumerate(models) for fold in folds for seed in seeds]
+    workers = worker_count(workers, len(runs), device)
+    per_process = worker_threads(threads, workers)
+    jobs = [Job(run, models[run.model][0], settings, str(device), per_process, models[run.model][2],
+                progress and workers == 1) for run in runs]
+    trained: list[tuple[list[FitResult], list[tuple[int, ...]]]] = [([], []) for _ in models]
+    bar = tqdm(total=len(jobs), desc=f"train ({workers} processes)", unit="model",
+               disable=not progress or workers == 1)
+    with bar:
+        for job, (result, shapes) in zip(jobs, _results(jobs, workers), strict=True):
+            trained[job.run.model][0].append(result)
+            trained[job.run.model][1][:] = shapes  # the same for every run of a model
+            bar.update()
+            log.info("%s%s seed %d: %d epochs in %.0f s", job.desc, "" if result.fold is None else
+                     f" fold {result.fold}", result.seed, len(result.history), result.seconds)
+    _LOADED.clear()  # this process's own copy (workers: 1)
+    return trained
+
+
+def train_runs(load: Loader, folds: list[int | None], seeds: tuple[int, ...], settings: TrainSettings,
+               device: torch.device, workers: int = 1, threads: int = 1, desc: str = "train",
+               progress: bool = True) -> tuple[list[FitResult], list[tuple[int, ...]]]:
+    """One model's runs, one per fold and seed (fold-major order), on up to `workers` processes."""
+    return train_models([(load, folds, desc)], seeds, settings, device, workers, threads, progress)[0]

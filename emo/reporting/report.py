@@ -1,0 +1,374 @@
+"""The report: Table 1 beside the paper, confusion matrices, learning curves, data summary and provenance."""
+
+from __future__ import annotations
+
+import csv
+import json
+import math
+import subprocess
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import yaml
+
+from emo.core.errors import EmoError
+from emo.core.ravdess import EMOTIONS
+from emo.experiments import variants
+from emo.reporting import crossreport
+from emo.reporting.leaderboard import emobox_section, nested_section
+
+
+@dataclass(frozen=True)
+class Row:
+    """One row of the paper's Table 1: its label, our model name and the paper's accuracy (%)."""
+
+    label: str
+    model: str
+    paper: int
+    video: bool  # needs video data, which audio-only machines lack
+
+
+TABLE_ONE = (Row("MFCC, unbalanced", "audio_mfcc_unbalanced", 43, False),
+             Row("MFCC, balanced", "audio_mfcc_balanced", 47, False),
+             Row("log-mel, unbalanced", "audio_logmel_unbalanced", 45, False),
+             Row("log-mel, balanced", "audio_logmel_balanced", 49, False),
+             Row("video, unbalanced", "video_unbalanced", 51, True),
+             Row("video, balanced", "video_balanced", 53, True),
+             Row("fusion", "fusion", 67, True))
+SCOPES = ("all", "audio")
+DATA_METRICS = ("data", "augment", "featurize")
+VIDEO_METRICS = ("faces", "embed")
+PARAM_SECTIONS = {"audio": ("data", "split", "augment", "audio", "train", "corpora"),
+                  "all": ("data", "split", "augment", "audio", "video", "fusion", "train", "corpora")}
+PAIRING_WARNING = ("pairing 'class' (the paper's): each audio clip, test clips included, is paired with a random video "
+                   "of the same class, so the label helps build the input; this is not a recognition score")
+
+
+def check_scope(scope: str) -> None:
+    """Refuse a scope other than `all` or `audio`."""
+    if scope not in SCOPES:
+        raise EmoError(f"unknown report scope {scope!r}: use one of {', '.join(SCOPES)}")
+
+
+def models(scope: str) -> list[str]:
+    """The models a report of this scope reads: the audio rows, or every row of Table 1."""
+    check_scope(scope)
+    return [r.model for r in TABLE_ONE if scope == "all" or not r.video]
+
+
+def inputs(scope: str) -> list[Path]:
+    """Every file the report reads (its DVC deps besides code and params), relative to the project root."""
+    names = models(scope)
+    extra = DATA_METRICS + (VIDEO_METRICS if scope == "all" else ())
+    return ([Path(f"metrics/{n}.json") for n in names] + [Path(f"metrics/{n}.json") for n in extra]
+            + [Path(f"plots/history/{n}.csv") for n in names] + [Path(f"plots/confusion/{n}.csv") for n in names]
+            + list(crossreport.INPUTS))
+
+
+def outputs(scope: str) -> list[Path]:
+    """The markdown and its figures (DVC outs), relative to the project root."""
+    check_scope(scope)
+    folder = Path("reports") if scope == "all" else Path("reports/audio")
+    return [folder / "report.md", folder / "figures/confusion.png", folder / "figures/learning_curves.png"]
+
+
+def load_json(path: Path) -> dict | None:
+    """A JSON file's content, or None when the file is absent."""
+    return json.loads(path.read_text()) if path.is_file() else None
+
+
+def pct(value: float) -> str:
+    """A fraction as a percentage with one decimal."""
+    return f"{100 * value:.1f}"
+
+
+def run_count(metrics: dict) -> int:
+    """How many trained models (seeds x folds) a metrics file averages."""
+    return len(metrics.get("per_seed") or []) or len(metrics.get("seeds") or [0]) * (metrics.get("folds") or 1)
+
+
+def runs_note(metrics: dict) -> str:
+    """Which seeds (and folds) a score comes from, e.g. `seed 0`, `3 seeds`, `5-fold, seed 0`."""
+    seeds = metrics.get("seeds") or []
+    seed_part = f"seed {seeds[0]}" if len(seeds) == 1 else f"{len(seeds)} seeds"
+    return f"{metrics['folds']}-fold, {seed_part}" if metrics.get("folds") else seed_part
+
+
+def score(metrics: dict, key: str) -> str:
+    """Mean ± std (%) when several runs were averaged, else the single value."""
+    if run_count(metrics) > 1:
+        return f"{pct(metrics[key])} ± {pct(metrics.get(f'{key}_std', 0.0))}"
+    return pct(metrics[key])
+
+
+def ensemble_score(metrics: dict) -> str:
+    """Accuracy (%) of the seeds' averaged probabilities, ± over folds in k-fold; empty with one seed."""
+    ensemble = metrics.get("ensemble")
+    if not ensemble:
+        return ""
+    spread = f" ± {pct(ensemble['accuracy_std'])}" if "accuracy_std" in ensemble else ""
+    return f"{pct(ensemble['accuracy'])}{spread}"
+
+
+def row_label(row: Row, metrics: dict | None) -> str:
+    """The Table 1 label, naming the fusion model's inputs and pairing when known."""
+    if row.model != "fusion" or not metrics or "pairing" not in metrics:
+        return row.label
+    return f"fusion ({metrics['audio_feature']} + video, {metrics['balance']}, pairing: {metrics['pairing']})"
+
+
+def table_one(found: dict[str, dict | None], paper_recipe: dict[str, dict] | None = None) -> list[str]:
+    """Table 1 as markdown lines: the paper's accuracy, the paper's recipe as we ran it (the `paper` variant),
+    and ours; absent models say why."""
+    paper_recipe = paper_recipe or {}
+    lines = ["| Table 1 row | paper (%) | paper recipe, our run: accuracy (%) | ours: accuracy (%) | ours − paper "
+             "| UAR (%) | macro-F1 (%) | seed ensemble: accuracy (%) | n_test | preset |",
+             "|---|---:|---|---|---:|---|---|---|---:|---|"]
+    for row in TABLE_ONE:
+        m, recipe = found.get(row.model), paper_recipe.get(row.model)
+        ran = f"{score(recipe, 'accuracy')} ({runs_note(recipe)})" if recipe else "not run"
+        if m is None:
+            why = "not run (no video data)" if row.video else "not run"
+            lines.append(f"| {row.label} | {row.paper} | {ran} | {why} | | | | | | |")
+            continue
+        flag = " ⚠ see warning" if m.get("pairing") == "class" else ""
+        lines.append(f"| {row_label(row, m)} | {row.paper} | {ran} | {score(m, 'accuracy')} ({runs_note(m)}){flag} "
+                     f"| {100 * m['accuracy'] - row.paper:+.1f} | {score(m, 'uar')} | {score(m, 'macro_f1')} "
+                     f"| {ensemble_score(m)} | {m.get('n_test', '')} "
+                     f"| {m.get('preset', '')} ({m.get('architecture', '?')}) |")
+    return lines
+
+
+def table_notes(found: dict[str, dict | None]) -> list[str]:
+    """Warnings and notes under Table 1: label-built fusion inputs, k-fold rows, what ± means."""
+    present = [m for m in found.values() if m]
+    notes = []
+    for m in present:
+        if m.get("pairing") == "class":
+            notes += [f"> **Warning ({m['model']})**: {m.get('warning') or PAIRING_WARNING}.", ""]
+    kfold = sorted(m["model"] for m in present if m.get("folds"))
+    if kfold:
+        notes.append(f"- k-fold: {', '.join(kfold)} ran an actor-grouped k-fold (each fold's actors tested once); "
+                     "scores average the folds and `n_test` counts the test clips of every fold.")
+    notes += ["- The paper's numbers are its reported test accuracies (SPEC §4). Its test set held augmented copies "
+              "of test clips and its fusion paired random same-class clips; ours test original clips of held-out "
+              "actors only (SPEC §5).",
+              "- Paper recipe, our run: SPEC §4's recipe (`train.preset: paper`) on our split and data, run by "
+              "`emo variant paper` (`metrics/paper/`); \"not run\" until it has been.",
+              "- Ours: test accuracy, UAR (balanced accuracy) and macro-F1 in %; `a ± s` is the mean and sample "
+              "standard deviation over the runs named in brackets, a single value is one run of the named seed. "
+              "The seed ensemble averages the class probabilities of the seeds' models and scores that one "
+              "prediction per clip (± over folds in k-fold). 8 classes: chance is 12.5 %."]
+    return notes
+
+
+def recall_table(found: dict[str, dict | None]) -> list[str]:
+    """Recall per class (%) of each available model, averaged over its runs."""
+    lines = ["| model | " + " | ".join(EMOTIONS) + " |", "|---|" + "---:|" * len(EMOTIONS)]
+    for name, m in found.items():
+        if m and "recall" in m:
+            lines.append(f"| {name} | " + " | ".join(f"{100 * m['recall'].get(e, 0.0):.0f}" for e in EMOTIONS) + " |")
+    return lines
+
+
+def read_confusion(path: Path) -> np.ndarray:
+    """A row-normalised confusion matrix from a plots/confusion CSV of (actual, predicted) names."""
+    index = {e: i for i, e in enumerate(EMOTIONS)}
+    matrix = np.zeros((len(EMOTIONS), len(EMOTIONS)))
+    with open(path, newline="") as handle:
+        for record in csv.DictReader(handle):
+            matrix[index[record["actual"]], index[record["predicted"]]] += 1
+    return matrix / np.maximum(matrix.sum(axis=1, keepdims=True), 1)
+
+
+def read_history(path: Path) -> dict[str, np.ndarray]:
+    """The columns of a plots/history CSV (epoch, train/val loss and accuracy) as arrays."""
+    with open(path, newline="") as handle:
+        records = list(csv.DictReader(handle))
+    return {key: np.array([float(r[key]) for r in records]) for key in (records[0] if records else {})}
+
+
+def pyplot():
+    """matplotlib's pyplot on the Agg backend, so figures render without a display."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from matplotlib import pyplot as plt
+
+    return plt
+
+
+def save(fig, path: Path) -> None:
+    """Save a PNG without matplotlib's version stamp, so equal inputs give equal bytes on any install."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, metadata={"Software": None})
+    pyplot().close(fig)
+
+
+def plot_confusions(matrices: dict[str, np.ndarray], path: Path) -> None:
+    """One PNG grid of normalised confusion matrices, one panel per model."""
+    plt = pyplot()
+    cols = min(4, max(len(matrices), 1))
+    rows = max(math.ceil(len(matrices) / cols), 1)
+    fig, axes = plt.subplots(rows, cols, figsize=(3.4 * cols, 3.5 * rows), dpi=100, squeeze=False)
+    ticks = range(len(EMOTIONS))
+    for ax, (name, matrix) in zip(axes.flat, matrices.items(), strict=False):
+        ax.imshow(matrix, vmin=0, vmax=1, cmap="Blues")
+        ax.set_title(name, fontsize=9)
+        ax.set_xticks(ticks, EMOTIONS, rotation=60, ha="right", fontsize=6)
+        ax.set_yticks(ticks, EMOTIONS, fontsize=6)
+        ax.set_xlabel("predicted", fontsize=7)
+        ax.set_ylabel("actual", fontsize=7)
+        for i in ticks:
+            for j in ticks:
+                if matrix[i, j] >= 0.005:  # blank zeros keep the few real confusions readable
+                    ax.text(j, i, f"{matrix[i, j]:.2f}", ha="center", va="center", fontsize=5,
+                            color="white" if matrix[i, j] > 0.5 else "black")
+    for ax in list(axes.flat)[len(matrices):]:
+        ax.axis("off")
+    fig.tight_layout()
+    save(fig, path)
+
+
+def plot_histories(histories: dict[str, dict[str, np.ndarray]], best: dict[str, int], path: Path) -> None:
+    """Train/validation loss and accuracy per epoch, one row of two panels per model."""
+    plt = pyplot()
+    rows = max(len(histories), 1)
+    fig, axes = plt.subplots(rows, 2, figsize=(9, 2.3 * rows), dpi=100, squeeze=False)
+    for (loss_ax, acc_ax), (name, h) in zip(axes, histories.items(), strict=False):
+        for ax, kind in ((loss_ax, "loss"), (acc_ax, "acc")):
+            ax.plot(h["epoch"], h[f"train_{kind}"], label="train")
+            ax.plot(h["epoch"], h[f"val_{kind}"], label="validation")
+            if name in best:
+                ax.axvline(best[name], color="grey", linestyle="--", linewidth=0.8, label="weights kept")
+            ax.set_title(f"{name}: {'loss' if kind == 'loss' else 'accuracy'}", fontsize=9)
+            ax.set_xlabel("epoch", fontsize=8)
+            ax.tick_params(labelsize=7)
+        loss_ax.legend(fontsize=7)
+    for ax in list(axes.flat)[2 * len(histories):]:
+        ax.axis("off")
+    fig.tight_layout()
+    save(fig, path)
+
+
+def data_summary(root: Path, scope: str) -> list[str]:
+    """Clips per class and split, featurised rows and, with video, face detection and embeddings."""
+    data, plan = load_json(root / "metrics/data.json"), load_json(root / "metrics/augment.json")
+    lines: list[str] = []
+    if data:
+        parts = ", ".join(f"{part} {n}" for part, n in data.get("per_part", {}).items())
+        lines += [f"Inventory: {data['clips']} clips ({parts}) from {data.get('actors', '?')} actors, "
+                  f"{data.get('hours', 0):.2f} hours; per split: "
+                  + ", ".join(f"{s} {n}" for s, n in data.get("per_split", {}).items()) + ".", ""]
+    if plan:
+        # A split whose balancing added nothing gets one column instead of two equal ones.
+        columns = []
+        for split, counts in plan.items():
+            same = counts["unbalanced"] == counts["balanced"]
+            columns += [(split, counts["unbalanced"])] if same else [(f"{split} {b}", counts[b]) for b in counts]
+        per_emotion = (data or {}).get("per_emotion", {})
+        lines += ["| class | inventory clips | " + " | ".join(f"{c} rows" for c, _ in columns) + " |",
+                  "|---|---:|" + "---:|" * len(columns)]
+        for label, emotion in enumerate(EMOTIONS):
+            cells = [str(counts.get(str(label), 0)) for _, counts in columns]
+            lines.append(f"| {emotion} | {per_emotion.get(emotion, '')} | " + " | ".join(cells) + " |")
+        totals = [str(sum(counts.values())) for _, counts in columns]
+        lines += [f"| total | {sum(per_emotion.values()) if per_emotion else ''} | " + " | ".join(totals) + " |", "",
+                  "Rows are the augmentation plan's (`metrics/augment.json`): originals plus augmented copies of the "
+                  "augmented splits (`augment.splits`); `balanced` adds class-balancing copies.", ""]
+    feat = load_json(root / "metrics/featurize.json")
+    if feat:
+        lines += [f"Audio features: {feat['rows']} rows from {feat['source_clips']} clips; damaged clips: "
+                  f"{feat.get('damaged_clips', 0)}, rows left out: {feat.get('rows_left_out', 0)}.", ""]
+    if scope == "all":
+        lines += video_summary(load_json(root / "metrics/faces.json"), load_json(root / "metrics/embed.json"))
+    return lines or ["No data metrics found.", ""]
+
+
+def video_summary(faces: dict | None, embed: dict | None) -> list[str]:
+    """Face detection rate, counted fallbacks and face embeddings, when the video stages ran."""
+    if not faces:
+        return ["Video: not run (no video data).", ""]
+    fb = faces.get("fallbacks", {})
+    lines = [f"Faces (`metrics/faces.json`): {faces['valid_clips']} of {faces['clips']} video-only clips read, "
+             f"{faces['frames']} frames; Haar detection rate {pct(faces['detection_rate'])} %; fallbacks: "
+             f"{fb.get('nearest', 0)} frames took the nearest detected box, {fb.get('centre', 0)} a centre crop; "
+             f"clips without any face: {faces['no_face']['count']}, damaged: {faces['damaged']['count']}, "
+             f"truncated: {faces['truncated']['count']}.", ""]
+    if embed:
+        lines += [f"Face embeddings (`metrics/embed.json`): {embed['embedder']}, {embed['dim']}-d x "
+                  f"{embed['frames']} frames, {embed['rows_embedded']} of {embed['rows']} plan rows.", ""]
+    return lines
+
+
+def git_state(root: Path) -> str:
+    """The git revision and whether the tree is dirty, or why that is unknown."""
+    def git(*args: str) -> subprocess.CompletedProcess:
+        return subprocess.run(["git", *args], cwd=root, capture_output=True, text=True)
+
+    try:
+        head = git("rev-parse", "HEAD")
+    except FileNotFoundError:
+        return "unknown (git is not installed)"
+    if head.returncode:
+        return "unknown (not a git repository, or no commit yet)"
+    # The report's own outputs are rewritten by this very run, so they do not count as uncommitted changes.
+    changed = [line[3:] for line in git("status", "--porcelain", "--", ".", ":(exclude)reports").stdout.splitlines()]
+    if not changed:
+        return f"`{head.stdout.strip()}` (clean working tree)"
+    shown = ", ".join(f"`{c}`" for c in changed[:8]) + (f" and {len(changed) - 8} more" if len(changed) > 8 else "")
+    return f"`{head.stdout.strip()}` plus uncommitted changes: {shown}"
+
+
+def provenance(root: Path, scope: str) -> list[str]:
+    """Git revision, data source and the parameter sections the results depend on."""
+    params = yaml.safe_load((root / "params.yaml").read_text()) if (root / "params.yaml").is_file() else {}
+    data = params.get("data", {})
+    sections = {k: params[k] for k in PARAM_SECTIONS[scope] if k in params}
+    return [f"- Git revision: {git_state(root)}",
+            f"- Data: RAVDESS (Zenodo record {data.get('record', 1188976)}, CC BY-NC-SA 4.0; Livingstone & Russo "
+            f"2018), parts {', '.join(data.get('parts', []))}, actors {data.get('actors', '?')}, source "
+            f"`{data.get('source')}`",
+            f"- Built by `python stages/report.py {scope}` from: " + ", ".join(f"`{p}`" for p in inputs(scope)
+                                                                              if (root / p).is_file()),
+            "", "`params.yaml` sections the results depend on:", "", "```yaml",
+            yaml.safe_dump(sections, sort_keys=False, default_flow_style=None).rstrip(), "```"]
+
+
+def build_report(root: Path, scope: str = "all") -> Path:
+    """Write the report of one scope (`all` or `audio`) and its figures under root; return the markdown path."""
+    md_path, confusion_png, curves_png = (root / p for p in outputs(scope))
+    found = {name: load_json(root / f"metrics/{name}.json") for name in models(scope)}
+    paper_recipe, emobox = variants.load(root, "paper"), variants.load(root, "emobox")
+    present = [name for name, m in found.items() if m]
+    # A label-built fusion input is flagged in the figure too, where a reader may never see the table's warning.
+    matrices = {n + (" (pairing: class!)" if found[n].get("pairing") == "class" else ""):
+                read_confusion(root / f"plots/confusion/{n}.csv") for n in present
+                if (root / f"plots/confusion/{n}.csv").is_file()}
+    histories = {n: read_history(root / f"plots/history/{n}.csv") for n in present
+                 if (root / f"plots/history/{n}.csv").is_file()}
+    best = {n: found[n]["best_epoch"][0] for n in histories if found[n].get("best_epoch")}
+    plot_confusions(matrices, confusion_png)
+    plot_histories(histories, best, curves_png)
+    missing = [r.model for r in TABLE_ONE if not found.get(r.model)]
+    rel = {p: p.relative_to(md_path.parent).as_posix() for p in (confusion_png, curves_png)}
+    title = "all models" if scope == "all" else "audio models"
+    lines = [f"# emo report: emotion recognition on RAVDESS ({title})", "",
+             "Generated by the DVC stage `report" + ("" if scope == "all" else "_audio") + "`; do not edit by hand.",
+             "", "## Table 1: test accuracy, the paper beside ours", "", *table_one(found, paper_recipe), "",
+             *table_notes(found), "",
+             *(["## The EmoBox folds: ours beside published results", "", *emobox_section(emobox),
+                *nested_section(load_json(root / "metrics/emobox/nested.json"))] if emobox else []),
+             "## Recall per class (%)", "", *recall_table(found), "",
+             "## Confusion matrices", "", f"![Normalised confusion matrices]({rel[confusion_png]})", "",
+             "Each row (true class) sums to 1; the first seed's predictions on the test clips (of every fold in "
+             "k-fold mode)." + (f" Not shown (not run): {', '.join(missing)}." if missing else ""), "",
+             "## Learning curves", "", f"![Learning curves]({rel[curves_png]})", "",
+             "Training and validation loss and accuracy per epoch of each model's first run (first seed, first "
+             "fold); the dashed line marks the epoch whose weights are kept: the best validation epoch, or the last "
+             "one for a recipe with `keep: last`.", "",
+             *crossreport.section(root), *crossreport.multicorpus_section(root),
+             "## Data", "", *data_summary(root, scope), "## Provenance", "", *provenance(root, scope), ""]
+    md_path.write_text("\n".join(lines))
+    return md_path

@@ -1,0 +1,1 @@
+"""Studies beyond the hold-out: cross-corpus, multi-corpus, and the classical eGeMAPS peer."""

@@ -1,0 +1,288 @@
+"""Cross-corpus evaluation: every trained audio model (trained on RAVDESS) scored on each corpus in `corpora.test`.
+
+Features are the pipeline's own for an original clip (`featurize.file_features`), computed once per corpus
+(data/crossfeatures/<corpus>.npz). A model trained with `speaker_norm` sees each test speaker standardised by that
+speaker's own clips (all of them: no labels are used), then by its training statistics; one trained without it
+sees the training statistics only. Only clips of the emotions both corpora have are scored: over those classes
+(the model's argmax restricted to them) and over all eight RAVDESS classes.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from contextlib import contextmanager
+from pathlib import Path
+
+import numpy as np
+from threadpoolctl import threadpool_limits
+from tqdm.auto import tqdm
+
+from emo.audio import signal as audio
+from emo.audio.featurize import file_features
+from emo.core import layout
+from emo.core.errors import EmoError
+from emo.core.io import write_json
+from emo.core.params import AudioParams
+from emo.core.ravdess import EMOTIONS
+from emo.corpora import Utterance, corpus, inventory
+from emo.data import split
+
+log = logging.getLogger(__name__)
+CORPORA = Path("data/corpora")
+FEATURES = Path("data/crossfeatures")
+METRICS = Path("metrics/crosscorpus.json")
+DETAIL = Path("metrics/crosscorpus_detail.json")
+PLOTS = Path("plots/crosscorpus")
+TRAINED_ON = ["ravdess"]
+#: The trained audio models every corpus is scored by: (feature, balance), named audio_<feature>_<balance>.
+MODELS = tuple((feature, balance) for feature in layout.AUDIO_FEATURES for balance in layout.BALANCES)
+SCORES = ("accuracy", "uar", "accuracy_8way")  # per run; their mean and std over runs in the detail
+RETRAIN = "train the audio models first (`dvc repro crosscorpus`)"
+
+
+def features_file(name: str, folder: Path = FEATURES) -> Path:
+    """Where one corpus's features are kept."""
+    return folder / f"{name}.npz"
+
+
+def shared_classes(name: str) -> list[int]:
+    """The model classes (RAVDESS indices, in order) of the emotions corpus `name` shares with RAVDESS."""
+    labels = set(corpus(name).labels)
+    return [i for i, emotion in enumerate(EMOTIONS) if emotion in labels]
+
+
+def clip_job(job: tuple[str, AudioParams]) -> tuple[np.ndarray | None, np.ndarray | None, str | None]:
+    """Worker: log-mel and MFCC of one clip, or the problem that stopped its decoding."""
+    path, params = job
+    try:
+        logmel, mfcc = file_features(path, params)
+    except audio.DamagedAudioError as err:
+        return None, None, err.problem
+    return logmel, mfcc, None
+
+
+@contextmanager
+def ordered_map(workers: int):
+    """A map (results in order) over `workers` processes with one BLAS thread each, in this process for one."""
+    workers = max(1, min(workers, os.cpu_count() or 1))
+    if workers == 1:
+        with threadpool_limits(1):
+            yield map
+        return
+    from multiprocessing import get_context
+
+    with get_context().Pool(workers, initializer=threadpool_limits, initargs=(1,)) as pool:
+        yield lambda func, jobs: pool.imap(func, jobs, chunksize=8)
+
+
+def corpus_features(name: str, utterances: list[Utterance], params: AudioParams,
+                    progress: bool = True) -> dict[str, np.ndarray]:
+    """Features and labels of every clip that decodes; a damaged clip stops the run naming the file, or with
+    `audio.skip_damaged` (or one the corpus ships damaged) is left out and listed under `damaged`."""
+    known = set(corpus(name).known_damaged)
+    kept, logmels, mfccs, damaged = [], [], [], []
+    with ordered_map(params.workers) as run:
+        results = run(clip_job, [(u.path, params) for u in utterances])
+        for utterance, (logmel, mfcc, problem) in zip(utterances, tqdm(
+                results, total=len(utterances), unit="clip", desc=f"features {name}", disable=not progress),
+                strict=True):
+            if problem is None:
+                kept.append(utterance)
+                logmels.append(logmel)
+                mfccs.append(mfcc)
+            elif params.skip_damaged or utterance.clip in known:
+                log.warning("skipping damaged clip: %s: %s", utterance.path, problem)
+                damaged.append(utterance.path)
+            else:
+                raise audio.DamagedAudioError(f"{utterance.path}: {problem}; fetch the corpus again (`dvc repro -f "
+                                              "corpora`), or set audio.skip_damaged: true to leave it out", problem)
+    if not kept:
+        raise EmoError(f"no {corpus(name).title} clip decodes: {len(damaged)} damaged; fetch the corpus again")
+    return {"logmel": np.stack(logmels).astype(np.float32), "mfcc": np.stack(mfccs).astype(np.float32),
+            "clip": np.array([u.clip for u in kept]), "speaker": np.array([u.speaker for u in kept]),
+            "emotion": np.array([u.emotion for u in kept]), "damaged": np.array(damaged, dtype=str)}
+
+
+def save_features(arrays: dict[str, np.ndarray], path: Path) -> None:
+    """Write a corpus's arrays as one .npz through a temporary file."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.stem + ".tmp.npz")
+    np.savez(tmp, **arrays)
+    tmp.replace(path)
+
+
+def load_features(path: Path) -> dict[str, np.ndarray]:
+    """A corpus's arrays as `save_features` wrote them."""
+    if not path.is_file():
+        raise EmoError(f"{path}: missing; compute the corpus's features first (`dvc repro crossfeatures`)")
+    with np.load(path) as saved:
+        return dict(saved)
+
+
+def featurize_corpora(names: tuple[str, ...], params: AudioParams, corpora: Path = CORPORA,
+                      out: Path = FEATURES, progress: bool = True) -> dict[str, dict]:
+    """out/<name>.npz for each corpus in corpora/<name>; per corpus the clips featurised and left out."""
+    report = {}
+    for name in names:
+        arrays = corpus_features(name, inventory(corpora / name, corpus(name)), params, progress)
+        save_features(arrays, features_file(name, out))
+        report[name] = {"clips": len(arrays["clip"]), "damaged": len(arrays["damaged"])}
+    return report
+
+
+def speaker_standardised(x: np.ndarray, speakers: np.ndarray, speaker_norm: bool) -> np.ndarray:
+    """Each speaker's clips standardised by that speaker's own clips (no labels used) if the model was trained so."""
+    return split.own_speaker_normalize(x, speakers) if speaker_norm else x
+
+
+def training_standardised(x: np.ndarray, stats: dict[str, np.ndarray], prefix: str, speaker_norm: bool) -> np.ndarray:
+    """Then the run's training statistics (those after per-speaker standardisation, or the plain ones), as
+    `train.load_arrays` applies them; `prefix`: the fold's in k-fold mode."""
+    mean, std = ((stats[f"{prefix}post_speaker_mean"], stats[f"{prefix}post_speaker_std"]) if speaker_norm
+                 else (stats[f"{prefix}mean"], stats[f"{prefix}std"]))
+    return ((x - mean) / std).astype(np.float32)
+
+
+def restricted_argmax(proba: np.ndarray, classes: list[int]) -> np.ndarray:
+    """Per clip, the most probable class among `classes` (model class indices)."""
+    classes = np.asarray(classes)
+    return classes[proba[:, classes].argmax(axis=1)]
+
+
+def shared_scores(y: np.ndarray, pred: np.ndarray, classes: list[int]) -> dict[str, float]:
+    """Accuracy, and UAR: recall averaged over those of `classes` that have clips."""
+    recalls = [float(np.mean(pred[y == c] == c)) for c in classes if np.any(y == c)]
+    return {"accuracy": float(np.mean(pred == y)), "uar": float(np.mean(recalls))}
+
+
+def confusion(y: np.ndarray, pred: np.ndarray, classes: list[int]) -> np.ndarray:
+    """Counts [actual, predicted] over `classes`, in their order."""
+    where = {c: i for i, c in enumerate(classes)}
+    counts = np.zeros((len(classes), len(classes)), np.int64)
+    np.add.at(counts, ([where[c] for c in y], [where[c] for c in pred]), 1)
+    return counts
+
+
+def labels_of(emotions: np.ndarray) -> np.ndarray:
+    """Model class indices of emotion names; -1 for an emotion RAVDESS lacks (EmoDB's boredom)."""
+    return np.array([EMOTIONS.index(e) if e in EMOTIONS else -1 for e in emotions], np.int64)
+
+
+def score_corpus(saved: dict, stats: dict[str, np.ndarray], arrays: dict[str, np.ndarray],
+                 classes: list[int]) -> tuple[list[dict], np.ndarray, np.ndarray, dict[str, float]]:
+    """Each run's scores (seed, fold) on the shared-class clips, every run's labels and restricted predictions
+    pooled (each run scores the same clips), and the scores of the runs' averaged probabilities (the seed
+    ensemble, which `emo predict` answers with)."""
+    import torch
+
+    from emo.learn.train import predict_proba, rebuild
+
+    x = arrays[saved["model"]]
+    shape = tuple(saved["input_shapes"][0])
+    if tuple(x.shape[1:]) != shape:
+        raise EmoError(f"the model takes {saved['model']} inputs of shape {shape}, but the corpus features have "
+                       f"{tuple(x.shape[1:])}: params.yaml's audio section changed since training; {RETRAIN}")
+    y = labels_of(arrays["emotion"])
+    keep = np.isin(y, classes)
+    if not keep.any():
+        raise EmoError(f"no clip of the classes {[EMOTIONS[c] for c in classes]} to score")
+    speaker_norm = bool(saved["settings"]["speaker_norm"])
+    # Each speaker by all of its clips (labels unused), once: the same for every run.
+    own = speaker_standardised(x, arrays["speaker"], speaker_norm)[keep]
+    per_run, actual, predicted, probabilities = [], [], [], []
+    for run in saved["runs"]:
+        prefix = "" if run.get("fold") is None else f"fold{run['fold']}_"
+        inputs = training_standardised(own, stats, prefix, speaker_norm)
+        proba = predict_proba(rebuild(saved, run), inputs, torch.device("cpu"))
+        pred = restricted_argmax(proba, classes)
+        where = {} if run.get("fold") is None else {"fold": run["fold"]}
+        per_run.append({"seed": run["seed"], **where, **shared_scores(y[keep], pred, classes),
+                        "accuracy_8way": float(np.mean(proba.argmax(axis=1) == y[keep]))})
+        actual.append(y[keep])
+        predicted.append(pred)
+        probabilities.append(proba)
+    ensemble = shared_scores(y[keep], restricted_argmax(np.mean(probabilities, axis=0), classes), classes)
+    return per_run, np.concatenate(actual), np.concatenate(predicted), ensemble
+
+
+def summarise(per_run: list[dict]) -> dict[str, float]:
+    """Mean and sample standard deviation over runs of each score."""
+    out = {}
+    for key in SCORES:
+        values = np.array([r[key] for r in per_run])
+        out[key] = float(values.mean())
+        out[f"{key}_std"] = float(values.std(ddof=1)) if len(values) > 1 else 0.0
+    return out
+
+
+def corpus_detail(arrays: dict[str, np.ndarray], classes: list[int], per_run: list[dict], actual: np.ndarray,
+                  predicted: np.ndarray, ensemble: dict[str, float] | None = None) -> dict:
+    """Everything about one model on one corpus, for metrics/crosscorpus_detail.json."""
+    y = labels_of(arrays["emotion"])
+    left = arrays["emotion"][~np.isin(y, classes)]
+    return {**summarise(per_run), "n": int(np.isin(y, classes).sum()), "classes": [EMOTIONS[c] for c in classes],
+            "runs": len(per_run), "speakers": int(len(np.unique(arrays["speaker"]))),
+            "clips": int(len(y)), "not_shared": {str(e): int(np.sum(left == e)) for e in sorted(set(left))},
+            "damaged": [str(p) for p in arrays["damaged"]], "per_run": per_run, "ensemble": ensemble or {},
+            "confusion": {"labels": [EMOTIONS[c] for c in classes],
+                          "counts": confusion(actual, predicted, classes).tolist(),
+                          "note": "predictions of every run pooled (rows: actual, columns: predicted)"}}
+
+
+def headline(detail: dict) -> dict:
+    """The four numbers of metrics/crosscorpus.json for one model on one corpus."""
+    return {"accuracy": detail["accuracy"], "uar": detail["uar"], "n": detail["n"], "classes": detail["classes"]}
+
+
+def load_model(feature: str, balance: str, root: Path) -> tuple[dict, dict[str, np.ndarray]]:
+    """A trained audio model's checkpoint and its split file's normalisation statistics."""
+    from emo.learn.train import load_checkpoint
+
+    saved = load_checkpoint(root / "models" / f"{layout.model_name(feature, balance)}.pt", RETRAIN)
+    path = root / layout.split_file(feature, balance)
+    if not path.is_file():
+        raise EmoError(f"{path}: missing (it holds the model's normalisation statistics); {RETRAIN}")
+    with np.load(path) as stored:
+        return saved, dict(stored)
+
+
+def evaluate(names: tuple[str, ...], root: Path = Path("."), features: Path = FEATURES,
+             models: tuple[tuple[str, str], ...] = MODELS) -> tuple[dict, dict, dict]:
+    """Per model and corpus: the headline metrics, the detail, and the pooled (actual, predicted) labels."""
+    corpora = {name: load_features(features_file(name, root / features)) for name in names}
+    metrics, detail, pooled = {}, {}, {}
+    for feature, balance in models:
+        model = layout.model_name(feature, balance)
+        saved, stats = load_model(feature, balance, root)
+        metrics[model] = {"trained_on": list(TRAINED_ON)}
+        detail[model] = {"trained_on": list(TRAINED_ON), "preset": saved["preset"],
+                         "architecture": saved["settings"]["model"],
+                         "speaker_norm": bool(saved["settings"]["speaker_norm"])}
+        for name, arrays in corpora.items():
+            classes = shared_classes(name)
+            try:
+                per_run, actual, predicted, ensemble = score_corpus(saved, stats, arrays, classes)
+            except EmoError as err:
+                raise EmoError(f"{model} on {name}: {err}") from None
+            detail[model][name] = corpus_detail(arrays, classes, per_run, actual, predicted, ensemble)
+            metrics[model][name] = headline(detail[model][name])
+            pooled[model, name] = (actual, predicted)
+    return metrics, detail, pooled
+
+
+def write_outputs(metrics: dict, detail: dict, pooled: dict, root: Path = Path(".")) -> None:
+    """The two metrics files, and per model and corpus the pooled predictions as CSV and a confusion PNG."""
+    from emo.learn.evaluate import plot_confusion, write_confusion_csv
+
+    write_json(root / METRICS, metrics)
+    write_json(root / DETAIL, detail)
+    (root / PLOTS).mkdir(parents=True, exist_ok=True)  # the stage's out, also with no corpus to test
+    for (model, name), (actual, predicted) in pooled.items():
+        entry = detail[model][name]
+        write_confusion_csv(actual, predicted, root / PLOTS / f"{model}_{name}.csv")
+        counts = np.array(entry["confusion"]["counts"], float)
+        title = (f"{model} on {corpus(name).title}: accuracy {entry['accuracy']:.3f}, UAR {entry['uar']:.3f} "
+                 f"(mean of {entry['runs']} runs)\nthe runs' predictions pooled, n {entry['n']}")
+        plot_confusion(counts / np.maximum(counts.sum(axis=1, keepdims=True), 1), title,
+                       root / PLOTS / f"{model}_{name}.png", names=entry["classes"])
