@@ -1,9 +1,9 @@
 """Choose a training recipe without the test set: actor-grouped k-fold CV over the actors that are not tested.
 
-Runs the pipeline's own k-fold code (emo.data.split.prepare with folds, emo.learn.train.load_arrays and fit) on the
-pipeline's features (data/features and data/augment/plan.csv: `dvc repro featurize` first). The test actors
-(params.yaml split.test) are dropped before anything else, so nothing here sees them. Fold k is scored, fold
-k + 1 validates (early stopping when keep: best), the others train with their augmented copies.
+Runs the pipeline's own k-fold code (emo.data.split.prepare with folds, emo.data.arrays.load_arrays,
+emo.learn.train.fit) on the pipeline's features (data/features and data/augment/plan.csv: `dvc repro featurize`
+first). The test actors (params.yaml split.test) are dropped before anything else, so nothing here sees them. Fold k is
+scored, fold k + 1 validates (early stopping when keep: best), the others train with their augmented copies.
 Prints accuracy per fold and seed, and the mean over all of them; with several seeds, also the accuracy of
 their averaged class probabilities per fold (the seed ensemble). `--json FILE` keeps the numbers.
 Run: .venv/bin/python bench/cv.py mfcc unbalanced [--set lr=0.003 --set mixup=0.4] [--seeds 0,1] [--fold-size 4]
@@ -26,7 +26,7 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 from emo.core import layout, params
-from emo.data import augment, split
+from emo.data import arrays, augment, split
 from emo.learn import (
     evaluate,
     train,
@@ -72,23 +72,23 @@ def main() -> None:
         split.prepare(features, plan, valid, args.balance == "balanced", split_file, folds)
         saved_actors = np.load(split_file)["actors"]
         for fold in range(len(folds)):
-            arrays = train.load_arrays(features, split_file, settings.speaker_norm, fold=fold)
+            fold_arrays = arrays.load_arrays(features, split_file, settings.speaker_norm, fold=fold)
             probabilities = []
             for seed in seeds:
-                result = train.fit(arrays["train"], arrays["val"], settings, seed, torch.device("cpu"),
+                result = train.fit(fold_arrays["train"], fold_arrays["val"], settings, seed, torch.device("cpu"),
                                    progress=False)
-                model = build(settings.model, arrays["train"].shapes, dropout=settings.dropout)
+                model = build(settings.model, fold_arrays["train"].shapes, dropout=settings.dropout)
                 model.load_state_dict(result.state)
                 assert not any(set(saved_actors[a.index]) & set(p.split.test) for a in arrays.values())
-                probabilities.append(train.predict_proba(model, arrays["test"].x, torch.device("cpu")))
+                probabilities.append(train.predict_proba(model, fold_arrays["test"].x, torch.device("cpu")))
                 predicted = probabilities[-1].argmax(1)
-                score = evaluate.scores(arrays["test"].y, predicted)
+                score = evaluate.scores(fold_arrays["test"].y, predicted)
                 rows.append({"fold": list(folds[fold]), "seed": seed, "accuracy": score["accuracy"],
                              "uar": score["uar"], "best_epoch": result.best_epoch, "seconds": round(result.seconds, 1)})
                 print(f"fold {list(folds[fold])} seed {seed}: accuracy {score['accuracy']:.3f} uar {score['uar']:.3f}"
                       f" (epoch {result.best_epoch}, {result.seconds:.0f} s)", flush=True)
             if len(seeds) > 1:
-                score = evaluate.seed_ensemble({fold: arrays["test"].y}, {fold: probabilities})
+                score = evaluate.seed_ensemble({fold: fold_arrays["test"].y}, {fold: probabilities})
                 ensembles.append({"fold": list(folds[fold]), "accuracy": score["accuracy"], "uar": score["uar"]})
                 print(f"fold {list(folds[fold])} ensemble of seeds {seeds}: accuracy {score['accuracy']:.3f} "
                       f"uar {score['uar']:.3f}", flush=True)

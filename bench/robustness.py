@@ -38,7 +38,8 @@ from emo.core.params import AudioParams
 from emo.core.params import load as load_params
 from emo.data import split
 from emo.data.augment import read as read_plan
-from emo.learn.train import load_checkpoint, predict_proba, rebuild
+from emo.learn.checkpoints import load_checkpoint, rebuild
+from emo.learn.train import predict_proba
 from emo.studies.crosscorpus import training_standardised
 
 

@@ -25,7 +25,8 @@ from emo.core.params import Params
 from emo.core.params import load as load_params
 from emo.core.ravdess import EMOTIONS, RavdessNameError, parse_name
 from emo.data.split import bin_stats
-from emo.learn.train import CheckpointError, load_checkpoint, predict_proba, rebuild
+from emo.learn.checkpoints import CheckpointError, load_checkpoint, rebuild
+from emo.learn.train import predict_proba
 
 #: A speaker group (one RAVDESS actor, or one folder) needs at least this many clips for its own per-bin
 #: statistics; with fewer, one emotion's clips would dominate the mean, so the training actors' average is used.

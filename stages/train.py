@@ -8,7 +8,7 @@ from pathlib import Path
 from emo.core import params
 from emo.core.errors import reported
 from emo.data import datasets
-from emo.learn import parallel, train
+from emo.learn import checkpoints, parallel, train
 
 if __name__ == "__main__":  # worker processes must not run the stage again
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(message)s")
@@ -23,8 +23,9 @@ if __name__ == "__main__":  # worker processes must not run the stage again
         trained = parallel.train_models(specs, p.train.seeds, settings, device, p.train.workers, p.train.threads)
         for (model, balance), (results, shapes) in zip(models, trained, strict=True):
             name = datasets.model_name(model, balance)
-            train.save(train.checkpoint(results, settings, shapes, preset=p.train.preset, model=model,
-                                        balance=balance, fusion=vars(p.fusion) if model == datasets.FUSION else None,
-                                        device=str(device)), Path(f"models/{name}.pt"))
+            saved = checkpoints.checkpoint(results, settings, shapes, preset=p.train.preset, model=model,
+                                           balance=balance, fusion=vars(p.fusion) if model == datasets.FUSION else None,
+                                           device=str(device))
+            checkpoints.save(saved, Path(f"models/{name}.pt"))
             train.write_history(results[0].history, Path(f"plots/history/{name}.csv"))
             print(f"train {name}: best epochs {[r.best_epoch for r in results]} on {device}")

@@ -21,7 +21,7 @@ from emo.corpora import emodb, inventory
 from emo.corpora.bring import bring
 from emo.data import split
 from emo.data.fixtures import FixtureSpec, make_fixture, synth_audio
-from emo.learn import models, train
+from emo.learn import checkpoints, models, train
 from emo.reporting import crossreport
 from emo.studies import crosscorpus
 from project import copy_project, dvc, set_params
@@ -112,7 +112,7 @@ def test_scoring_feeds_the_model_own_speaker_standardised_shared_clips(monkeypat
         proba[np.arange(len(x)), y[keep]] = 0.3
         return proba
 
-    monkeypatch.setattr(train, "rebuild", lambda saved, run: None)
+    monkeypatch.setattr(checkpoints, "rebuild", lambda saved, run: None)
     monkeypatch.setattr(train, "predict_proba", fake_proba)
     stats = {"post_speaker_mean": np.full((4, 10), 0.25, np.float32), "post_speaker_std": np.full((4, 10), 2.0),
              "mean": np.zeros((4, 10)), "std": np.ones((4, 10))}
@@ -138,8 +138,8 @@ def save_tiny_models(root: Path, bins: int = 4, frames: int = 10) -> None:
             torch.manual_seed(seed)
             state = models.build("emocnn", [(bins, frames)], dropout=0.3).state_dict()
             runs.append(train.FitResult(seed=seed, state=state, best_epoch=1, seconds=0.0))
-        train.save(train.checkpoint(runs, settings, [(bins, frames)], preset="ours", model=feature, balance=balance),
-                   root / "models" / f"{name}.pt")
+        saved = checkpoints.checkpoint(runs, settings, [(bins, frames)], preset="ours", model=feature, balance=balance)
+        checkpoints.save(saved, root / "models" / f"{name}.pt")
         zeros, ones = np.zeros((bins, frames), np.float32), np.ones((bins, frames), np.float32)
         (root / "data/split").mkdir(parents=True, exist_ok=True)
         np.savez(root / f"data/split/{feature}_{balance}.npz", mean=zeros, std=ones, post_speaker_mean=zeros,

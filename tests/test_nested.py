@@ -15,9 +15,8 @@ from conftest import REPO
 from emo.core import layout
 from emo.core.errors import EmoError
 from emo.core.params import EMOBOX_FOLDS, load
-from emo.data import augment, split
+from emo.data import arrays, augment, split
 from emo.experiments import nested
-from emo.learn import train
 from project import copy_project, set_params
 
 CLIPS_PER_ACTOR = 16  # two of each emotion
@@ -94,7 +93,7 @@ def test_outer_inputs_are_the_pipelines_kfold_arrays_and_pair_inputs_leave_both_
         test, val = EMOBOX_FOLDS[fold], EMOBOX_FOLDS[(fold + 1) % 6]
         ours = nested.FoldInputs(str(project), "logmel", True, test, val, True,
                                  nested.split_path(project, "logmel", True, test, val))()
-        pipeline = train.load_arrays(features, tmp_path / "emobox.npz", True, fold=fold)
+        pipeline = arrays.load_arrays(features, tmp_path / "emobox.npz", True, fold=fold)
         for name in ("train", "val", "test"):
             assert np.array_equal(ours[name].index, pipeline[name].index)
             assert np.array_equal(ours[name].x, pipeline[name].x) and np.array_equal(ours[name].y, pipeline[name].y)

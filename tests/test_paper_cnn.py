@@ -6,7 +6,7 @@ import pytest
 import torch
 from torch import nn
 
-import emo.learn.models
+import emo.learn.paper_kernel
 from emo.learn.models import FusionCNN, PaperCNN, build
 
 SHAPES = [(128, 216), (30, 216), (13, 79), (7, 5), (2, 3), (3, 2), (5, 130)]
@@ -223,7 +223,7 @@ def test_steps_of_any_size_give_the_same_result(monkeypatch, chunk):
     """Parts of a clip (positions 234 > chunk) or groups of whole clips, the last one smaller (5 clips)."""
     fast, slow = pair((13, 79), dropout=0.0)
     x, y = inputs((13, 79), batch=5), torch.arange(5)
-    monkeypatch.setattr(emo.learn.models, "_CHUNK", chunk)
+    monkeypatch.setattr(emo.learn.paper_kernel, "CHUNK", chunk)
     for model in (fast, slow):
         model.train()
         nn.functional.cross_entropy(model(x), y).backward()

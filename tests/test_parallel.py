@@ -9,6 +9,7 @@ import torch
 
 from emo.core.errors import EmoError
 from emo.core.params import TrainSettings
+from emo.data import arrays
 from emo.learn import parallel, train
 
 SETTINGS = dataclasses.replace(TrainSettings(), model="temporal", schedule="onecycle", keep="last", lr=3e-3,
@@ -30,7 +31,7 @@ class ToyInputs:
             y = rng.integers(0, 8, n)
             x = rng.normal(size=(n, 16, 20)).astype(np.float32)
             x[np.arange(n), y * 2] += 3
-            return train.Arrays(x=x, y=y, index=np.arange(n))
+            return arrays.Arrays(x=x, y=y, index=np.arange(n))
 
         return {"train": make(96), "val": make(32)}
 

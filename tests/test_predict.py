@@ -30,7 +30,7 @@ from emo.core.ravdess import EMOTIONS, ActorSplit, expected_clips, parse_name
 from emo.data import datasets, split
 from emo.data.augment import PlannedClip
 from emo.data.fixtures import FixtureSpec, face_photo, synth_audio, synth_frames, write_video
-from emo.learn import evaluate, parallel, train
+from emo.learn import checkpoints, evaluate, parallel, train
 from emo.predict import MIN_OWN_CLIPS, predict, table, to_json
 from emo.vision import faces
 from emo.vision.video_features import embed_plan
@@ -55,11 +55,12 @@ def _models(root: Path, plan: list[PlannedClip]) -> dict[str, dict[str, np.ndarr
     for name, (model, balance, settings, seeds) in specs.items():
         arrays = datasets.load_model_inputs(model, balance, settings.speaker_norm, fusion)
         runs, _ = parallel.train_runs(lambda fold, arrays=arrays: arrays, [None], seeds, settings, CPU, progress=False)
-        saved = train.checkpoint(runs, settings, arrays["train"].shapes, preset="ours", model=model, balance=balance,
-                                 fusion=vars(fusion) if model == "fusion" else None)
-        train.save(saved, root / "models" / f"{name}.pt")
+        saved = checkpoints.checkpoint(runs, settings, arrays["train"].shapes, preset="ours", model=model,
+                                       balance=balance, fusion=vars(fusion) if model == "fusion" else None)
+        checkpoints.save(saved, root / "models" / f"{name}.pt")
         test = arrays["test"]  # what stages/evaluate.py scores
-        probs = np.mean([train.predict_proba(train.rebuild(saved, run), test.x, CPU) for run in saved["runs"]], axis=0)
+        probs = np.mean([train.predict_proba(checkpoints.rebuild(saved, run), test.x, CPU) for run in saved["runs"]],
+                        axis=0)
         expected[name] = {plan[i].performance: p for i, p in zip(test.index, probs, strict=True)}
     return expected
 
@@ -179,7 +180,7 @@ def test_training_average_is_the_fallback_normalisation(project, tmp_path):
     mean, std = stats["speaker_mean"][actors].mean(0), stats["speaker_std"][actors].mean(0)
     x = np.stack([file_features(str(alice / f"take{i}.wav"), p.audio)[0] for i in range(3)])
     x = ((x - mean[:, None]) / std[:, None] - stats["post_speaker_mean"]) / stats["post_speaker_std"]
-    want = np.mean([train.predict_proba(train.rebuild(saved, run), x.astype(np.float32), CPU)
+    want = np.mean([train.predict_proba(checkpoints.rebuild(saved, run), x.astype(np.float32), CPU)
                     for run in saved["runs"]], axis=0)
     np.testing.assert_allclose(np.stack([_probs(j.result) for j in jobs]), want, rtol=1e-4, atol=1e-6)
 

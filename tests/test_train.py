@@ -16,9 +16,9 @@ from conftest import REPO
 from emo.core.errors import EmoError
 from emo.core.params import PAPER, FusionParams, ParamsError, TrainSettings
 from emo.core.ravdess import EMOTIONS
-from emo.data import fusion, split
+from emo.data import arrays, fusion, split
 from emo.data.augment import PlannedClip
-from emo.learn import evaluate, train
+from emo.learn import checkpoints, evaluate, train
 from emo.learn.models import EmoCNN, FusionCNN, PaperCNN, TemporalCNN, build
 
 
@@ -110,11 +110,11 @@ def test_prepare_refuses_a_filtered_plan(toy, tmp_path):
 def test_speaker_normalisation_centres_each_actor(toy, tmp_path):
     plan, features = toy
     split.prepare(features, plan, np.ones(len(plan), bool), True, tmp_path / "s.npz")
-    arrays = train.load_arrays(features, tmp_path / "s.npz", speaker_norm=True)
+    loaded = arrays.load_arrays(features, tmp_path / "s.npz", speaker_norm=True)
     saved = np.load(tmp_path / "s.npz")
     raw_test = split.speaker_normalize(features[10:12], np.array([3, 3]), saved)
     assert abs(raw_test.mean()) < 1e-5  # actor 3's originals centred on themselves
-    assert arrays["test"].x.shape == (2, 4, 5) and list(arrays["test"].y) == [0, 1]
+    assert loaded["test"].x.shape == (2, 4, 5) and list(loaded["test"].y) == [0, 1]
 
 
 def test_fit_is_deterministic_and_keeps_the_best_epoch(fixture_arrays):
@@ -145,7 +145,7 @@ def fixture_arrays():
         y = rng.integers(0, 8, n)
         x = rng.normal(size=(n, 16, 20)).astype(np.float32)
         x[np.arange(n), y * 2] += 3
-        return train.Arrays(x=x, y=y, index=np.arange(n))
+        return arrays.Arrays(x=x, y=y, index=np.arange(n))
 
     return make(128), make(64)
 
@@ -222,7 +222,7 @@ def test_paper_fusion_is_both_conv_branches_flattened_and_one_linear():
 def test_fit_trains_a_fusion_of_two_inputs(fixture_arrays):
     train_set, val_set = fixture_arrays
     rng = np.random.default_rng(1)
-    noise = [train.Arrays(x=(a.x, rng.normal(size=(len(a.y), 8, 6)).astype(np.float32)), y=a.y, index=a.index)
+    noise = [arrays.Arrays(x=(a.x, rng.normal(size=(len(a.y), 8, 6)).astype(np.float32)), y=a.y, index=a.index)
              for a in (train_set, val_set)]
     settings = dataclasses.replace(TrainSettings(), max_epochs=6, patience=6, batch_size=16)
     result = train.fit(*noise, settings, seed=0, device=torch.device("cpu"), progress=False)
@@ -234,7 +234,7 @@ def test_fit_trains_a_fusion_of_two_inputs(fixture_arrays):
 
 def _arrays(labels, index):
     labels = np.asarray(labels)
-    return train.Arrays(x=np.asarray(index, np.float32)[:, None, None] * np.ones((1, 2, 3), np.float32), y=labels,
+    return arrays.Arrays(x=np.asarray(index, np.float32)[:, None, None] * np.ones((1, 2, 3), np.float32), y=labels,
                         index=np.asarray(index))
 
 
@@ -265,8 +265,8 @@ def test_kfold_rotates_actor_groups_and_tests_original_clips_only(toy, tmp_path)
     assert counts["fold0"] == {"train": 2, "val": 2, "test": 6}  # actor 1 tests on its 6 originals, no copies
     assert counts["fold2"] == {"train": 2, "val": 6, "test": 2}
     assert counts["train"] == 8  # the hold-out split is still there
-    assert train.folds_in(tmp_path / "k.npz") == [0, 1, 2]
-    fold0 = train.load_arrays(features, tmp_path / "k.npz", speaker_norm=False, fold=0)
+    assert arrays.folds_in(tmp_path / "k.npz") == [0, 1, 2]
+    fold0 = arrays.load_arrays(features, tmp_path / "k.npz", speaker_norm=False, fold=0)
     assert list(fold0["test"].index) == list(range(6)) and list(fold0["train"].index) == [10, 11]
     assert abs(fold0["train"].x.mean()) < 1e-3  # normalised with the fold's own training rows
     assert split.protocol_of(tmp_path / "k.npz") == {"protocol": "folds", "fold_test_actors": [[1], [2], [3]]}
@@ -332,18 +332,19 @@ def _saved_checkpoint(path, fold=None):
     run = train.FitResult(seed=0, state={k: v.clone() for k, v in model.state_dict().items()}, best_epoch=1,
                           seconds=0.5, history=[{"epoch": 1, "train_loss": 2.0, "train_acc": 0.1, "val_loss": 2.1,
                                                  "val_acc": 0.2}], fold=fold)
-    shapes = train.Arrays(x=np.zeros((2, 4, 5), np.float32), y=np.zeros(2, np.int64), index=np.arange(2)).shapes
-    train.save(train.checkpoint([run], dataclasses.replace(TrainSettings(), model="temporal"), shapes, preset="ours",
-                                model="mfcc", balance="balanced", fusion=vars(FusionParams()),
-                                device="cpu"), path)
+    shapes = arrays.Arrays(x=np.zeros((2, 4, 5), np.float32), y=np.zeros(2, np.int64), index=np.arange(2)).shapes
+    saved = checkpoints.checkpoint([run], dataclasses.replace(TrainSettings(), model="temporal"), shapes,
+                                   preset="ours", model="mfcc", balance="balanced", fusion=vars(FusionParams()),
+                                   device="cpu")
+    checkpoints.save(saved, path)
     return path
 
 
 def test_checkpoints_emo_saves_are_weights_and_plain_values(tmp_path):
-    saved = train.load_checkpoint(_saved_checkpoint(tmp_path / "m.pt", fold=2), "fix")  # weights_only=True
+    saved = checkpoints.load_checkpoint(_saved_checkpoint(tmp_path / "m.pt", fold=2), "fix")  # weights_only=True
     assert saved["input_shapes"] == [(4, 5)] and saved["fusion"]["pairing"] == "clip"
     assert saved["runs"][0]["fold"] == 2 and saved["runs"][0]["history"][0]["val_acc"] == 0.2
-    assert isinstance(train.rebuild(saved, saved["runs"][0]), nn.Module)
+    assert isinstance(checkpoints.rebuild(saved, saved["runs"][0]), nn.Module)
 
 
 def test_a_crafted_checkpoint_is_refused_and_runs_no_code(tmp_path, monkeypatch):
@@ -352,12 +353,12 @@ def test_a_crafted_checkpoint_is_refused_and_runs_no_code(tmp_path, monkeypatch)
     (tmp_path / "models").mkdir()
     crafted = tmp_path / "models/audio_mfcc_balanced.pt"
     torch.save({**good, "runs": [{**good["runs"][0], "history": Crafted(marker)}]}, crafted)
-    with pytest.raises(train.CheckpointError, match=rf"^{crafted}: refused: it holds pickled Python objects "
+    with pytest.raises(checkpoints.CheckpointError, match=rf"^{crafted}: refused: it holds pickled Python objects "
                                                     r"\(getattr\) besides weights.*re-train it with "
                                                     r"`dvc repro -f train@mfcc`$"):
-        train.load_checkpoint(crafted, "re-train it with `dvc repro -f train@mfcc`")
+        checkpoints.load_checkpoint(crafted, "re-train it with `dvc repro -f train@mfcc`")
     monkeypatch.chdir(tmp_path)  # the evaluate stage reads models/<name>.pt through the same loader
-    with pytest.raises(train.CheckpointError, match="refused"):
+    with pytest.raises(checkpoints.CheckpointError, match="refused"):
         evaluate.evaluate_model("mfcc", "balanced", FusionParams())
     assert not marker.exists()
     torch.load(crafted, weights_only=False)  # what evaluate did before: the file really is hostile
@@ -375,8 +376,8 @@ def test_a_damaged_checkpoint_is_one_line_naming_the_file_and_the_fix(tmp_path, 
     else:
         torch.save({"a tensor": torch.zeros(3), "no runs": {**good, "runs": []},
                     "a run without state": {**good, "runs": [{"seed": 0}]}}[damage], path)
-    with pytest.raises(train.CheckpointError) as caught:
-        train.load_checkpoint(path, "re-train it with `dvc repro -f train@mfcc`")
+    with pytest.raises(checkpoints.CheckpointError) as caught:
+        checkpoints.load_checkpoint(path, "re-train it with `dvc repro -f train@mfcc`")
     message = str(caught.value)
     assert message.startswith(f"{path}: not a ") and message.endswith("`dvc repro -f train@mfcc`")
     assert "\n" not in message

@@ -20,7 +20,7 @@ from emo.data.augment import PlannedClip
 from emo.data.augment import read as read_plan_csv
 
 if TYPE_CHECKING:
-    from emo.learn.train import Arrays
+    from emo.data.arrays import Arrays
 # emo.learn.train (torch) is imported where used: the featurize and faces stages read their inputs here too, and fork
 # worker processes, which should not inherit torch.
 
@@ -114,7 +114,7 @@ def split_inputs(feature: str) -> tuple[list[PlannedClip], np.ndarray, np.ndarra
 def load_input(feature: str, balance: str, speaker_norm: bool, splits: tuple[str, ...] = SPLITS,
                fold: int | None = None) -> dict[str, Arrays]:
     """Normalised arrays per split of one input (mfcc, logmel or video) from the pipeline's files."""
-    from emo.learn.train import load_arrays
+    from emo.data.arrays import load_arrays
 
     features = read_input(layout.feature_file(feature), feature_stage(feature), _features)
     split_file = layout.split_file(feature, balance)
@@ -145,7 +145,7 @@ def load_model_inputs(model: str, balance: str, speaker_norm: bool, fusion_param
 
 def model_folds(model: str, balance: str, fusion_params: FusionParams) -> list[int | None]:
     """The folds a model trains on: [None] for the hold-out split, [0, 1, ...] in k-fold mode."""
-    from emo.learn.train import folds_in
+    from emo.data.arrays import folds_in
 
     return read_input(*_split_of(model, balance, fusion_params), folds_in)
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from emo.learn.train import Arrays
+from emo.data.arrays import Arrays
 
 
 def pair_by_clip(audio: Arrays, video: Arrays) -> Arrays:

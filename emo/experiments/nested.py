@@ -26,10 +26,10 @@ import yaml
 from emo.core import layout
 from emo.core.errors import EmoError
 from emo.core.params import EMOBOX_FOLDS, Params, TrainSettings, from_dict
-from emo.data import augment, split
+from emo.data import arrays, augment, split
+from emo.data.arrays import Arrays
 from emo.experiments import scratch, variants
-from emo.learn import evaluate, parallel, train
-from emo.learn.train import Arrays
+from emo.learn import checkpoints, evaluate, parallel, train
 
 
 @dataclass(frozen=True)
@@ -87,7 +87,7 @@ class FoldInputs:
                 # fold 0 of (test, val): test actors test, validation actors validate, every other actor trains
                 split.prepare(features, plan, valid, self.balanced, path, folds=(self.test, self.val),
                               protocol="emobox")
-        return train.load_arrays(features, path, self.speaker_norm, splits, fold=0)
+        return arrays.load_arrays(features, path, self.speaker_norm, splits, fold=0)
 
 
 def pairs(folds: int) -> list[tuple[int, int]]:
@@ -133,10 +133,10 @@ def train_and_predict(inputs: list[FoldInputs], seeds: tuple[int, ...], settings
     trained = parallel.train_models(specs, seeds, settings, torch.device("cpu"), workers, threads)
     out = []
     for load, (results, shapes) in zip(inputs, trained, strict=True):
-        saved = train.checkpoint(results, settings, shapes)
+        saved = checkpoints.checkpoint(results, settings, shapes)
         test = load(0, ("test",))["test"]
         out.append([{"seed": run["seed"], "seconds": run["seconds"], "best_epoch": run["best_epoch"], "test": test,
-                     "proba": train.predict_proba(train.rebuild(saved, run), test.x, torch.device("cpu"))}
+                     "proba": train.predict_proba(checkpoints.rebuild(saved, run), test.x, torch.device("cpu"))}
                     for run in saved["runs"]])
     return out
 

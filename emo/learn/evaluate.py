@@ -93,7 +93,8 @@ def provenance(saved: dict) -> dict:
 def evaluate_runs(saved: dict, tests: dict, device) -> tuple[dict, np.ndarray, np.ndarray]:
     """Test metrics of every saved run (seed, and fold in k-fold mode), their mean and std, the seed ensemble's,
     and the first seed's labels and predictions over all test sets (`tests`: fold or None -> Arrays)."""
-    from emo.learn.train import predict_proba, rebuild
+    from emo.learn.checkpoints import rebuild
+    from emo.learn.train import predict_proba
 
     per_run, actual, predicted, probabilities = [], [], [], {}
     first_seed = saved["runs"][0]["seed"]
@@ -130,11 +131,11 @@ def evaluate_model(model: str, balance: str, fusion_params: FusionParams) -> tup
     import torch
 
     from emo.data import datasets
-    from emo.learn import train
+    from emo.learn import checkpoints
 
     name = datasets.model_name(model, balance)
-    saved = train.load_checkpoint(Path(f"models/{name}.pt"),
-                                  f"re-train it with `dvc repro -f {datasets.train_stage(model, balance)}`")
+    saved = checkpoints.load_checkpoint(Path(f"models/{name}.pt"),
+                                        f"re-train it with `dvc repro -f {datasets.train_stage(model, balance)}`")
     fusion_params = FusionParams(**saved["fusion"]) if saved.get("fusion") else fusion_params
     folds = {run["fold"] for run in saved["runs"]}
     tests = {fold: datasets.load_model_inputs(model, balance, saved["settings"]["speaker_norm"], fusion_params,

@@ -17,7 +17,8 @@ import torch
 from tqdm.auto import tqdm
 
 from emo.core.params import TrainSettings
-from emo.learn.train import Arrays, FitResult, fit
+from emo.data.arrays import Arrays
+from emo.learn.train import FitResult, fit
 
 log = logging.getLogger(__name__)
 

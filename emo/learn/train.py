@@ -1,13 +1,11 @@
-"""Training: normalised arrays per split, seeded mini-batch Adam, early stopping, best-validation weights."""
+"""Training: seeded mini-batch Adam, early stopping, best-validation weights, and class probabilities."""
 
 from __future__ import annotations
 
 import copy
 import logging
 import math
-import pickle
 import random
-import re
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -19,29 +17,10 @@ from tqdm.auto import tqdm
 
 from emo.core.errors import EmoError
 from emo.core.params import ParamsError, TrainSettings
-from emo.data import split
+from emo.data.arrays import Arrays
 from emo.learn import models
 
 log = logging.getLogger(__name__)
-
-
-@dataclass
-class Arrays:
-    """Normalised features and labels of one split."""
-
-    x: np.ndarray | tuple[np.ndarray, ...]  # float32 [clips, bins, frames]; one per input for a fusion
-    y: np.ndarray  # int64 [clips]
-    index: np.ndarray  # rows of the feature array
-
-    @property
-    def inputs(self) -> tuple[np.ndarray, ...]:
-        """The model's inputs, a one-element tuple unless this is a fusion."""
-        return self.x if isinstance(self.x, tuple) else (self.x,)
-
-    @property
-    def shapes(self) -> list[tuple[int, ...]]:
-        """Per input, the shape of one clip."""
-        return [tuple(a.shape[1:]) for a in self.inputs]
 
 
 @dataclass
@@ -67,10 +46,6 @@ class DivergedError(EmoError):
     """Training reached a NaN or infinite loss; no model is saved."""
 
 
-class CheckpointError(EmoError):
-    """A model file that is missing, unreadable, or holds more than weights and plain values."""
-
-
 def resolve_device(name: str) -> torch.device:
     """'auto' picks CUDA when present; 'cuda' and 'cuda:N' must name a device torch sees."""
     if name == "auto":
@@ -80,33 +55,6 @@ def resolve_device(name: str) -> torch.device:
         raise ParamsError(f"train.device: {name!r} but torch sees {torch.cuda.device_count()} CUDA device(s); "
                           "use 'auto' or 'cpu'")
     return device
-
-
-def folds_in(split_file: Path) -> list[int | None]:
-    """The folds a split file holds: [0, 1, ...] in k-fold mode, else [None] (the one hold-out split)."""
-    with np.load(split_file) as saved:
-        count = int(saved["folds"]) if "folds" in saved else 0
-    return list(range(count)) or [None]
-
-
-def load_arrays(features: np.ndarray, split_file: Path, speaker_norm: bool,
-                splits: tuple[str, ...] = ("train", "val", "test"), fold: int | None = None) -> dict[str, Arrays]:
-    """Per split, the selected rows normalised with training statistics (after per-speaker ones if asked)."""
-    saved = dict(np.load(split_file))
-    prefix = "" if fold is None else f"fold{fold}_"
-    if f"{prefix}mean" not in saved:
-        return {name: Arrays(x=np.zeros((0, *features.shape[1:]), np.float32), y=np.zeros(0, np.int64),
-                             index=np.zeros(0, np.int64)) for name in splits}  # no training rows at all
-    mean, std = ((saved[f"{prefix}post_speaker_mean"], saved[f"{prefix}post_speaker_std"]) if speaker_norm
-                 else (saved[f"{prefix}mean"], saved[f"{prefix}std"]))
-    arrays = {}
-    for name in splits:
-        index = np.sort(saved[f"{prefix}{name}_idx"])
-        x = np.asarray(features[index], dtype=np.float32)
-        if speaker_norm:
-            x = split.speaker_normalize(x, saved["actors"][index], saved)
-        arrays[name] = Arrays(x=((x - mean) / std).astype(np.float32), y=saved["labels"][index], index=index)
-    return arrays
 
 
 def mask_batch(x: torch.Tensor, generator: torch.Generator, max_fraction: float = 0.15) -> torch.Tensor:
@@ -228,57 +176,6 @@ def predict_proba(model: nn.Module, x: np.ndarray | tuple[np.ndarray, ...], devi
             batch = [torch.from_numpy(np.ascontiguousarray(a[start:start + batch_size])).to(device) for a in inputs]
             out.append(torch.softmax(model(*batch), dim=1).cpu().numpy())
     return np.concatenate(out)
-
-
-def checkpoint(results: list[FitResult], settings: TrainSettings, input_shapes: list[tuple[int, ...]],
-               **info) -> dict:
-    """Everything needed to rebuild and describe the trained models (weights on CPU)."""
-    return {"settings": dict(vars(settings)), "input_shapes": [tuple(s) for s in input_shapes], **info,
-            "runs": [{"seed": r.seed, "fold": r.fold, "state": r.state, "best_epoch": r.best_epoch,
-                      "seconds": r.seconds, "history": r.history} for r in results]}
-
-
-def rebuild(saved: dict, run: dict) -> nn.Module:
-    """The network of one saved run, weights loaded."""
-    settings = saved["settings"]
-    model = models.build(settings["model"], saved["input_shapes"], dropout=settings["dropout"])
-    model.load_state_dict(run["state"])
-    return model
-
-
-def save(obj: dict, path: Path) -> None:
-    """torch.save through a temporary file."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    torch.save(obj, tmp)
-    tmp.replace(path)
-
-
-def load_checkpoint(path: Path, fix: str) -> dict:
-    """A checkpoint `save` wrote, read as tensors and plain values only, so that a crafted file cannot run code;
-    `fix` says what makes a good one (e.g. which `dvc repro -f` re-trains it)."""
-    if not path.is_file():
-        raise CheckpointError(f"{path}: missing; {fix}")
-    try:
-        saved = torch.load(path, map_location="cpu", weights_only=True)
-    except pickle.UnpicklingError as err:
-        found = re.search(r"Unsupported global: GLOBAL (\S+)", str(err))
-        if not found:  # a bad opcode: garbage
-            raise CheckpointError(f"{path}: not a readable checkpoint (corrupt); {fix}") from None
-        raise CheckpointError(f"{path}: refused: it holds pickled Python objects ({found[1]}) besides weights, and "
-                              f"loading those could run code; {fix}") from None
-    except Exception as err:  # a truncated or garbage file: torch raises RuntimeError, EOFError, KeyError, ...
-        raise CheckpointError(f"{path}: not a readable checkpoint (truncated or corrupt: {type(err).__name__}); "
-                              f"{fix}") from None
-    runs = saved.get("runs") if isinstance(saved, dict) else None
-    if not (isinstance(runs, list) and runs and all(isinstance(r, dict) and RUN_KEYS <= r.keys() for r in runs)
-            and CHECKPOINT_KEYS <= saved.keys()):
-        raise CheckpointError(f"{path}: not a checkpoint of this version of emo; {fix}")
-    return saved
-
-
-CHECKPOINT_KEYS = {"settings", "input_shapes", "preset", "runs"}  # what `checkpoint` writes and evaluation reads
-RUN_KEYS = {"seed", "fold", "state", "best_epoch", "seconds", "history"}
 
 
 def write_history(history: list[dict], path: Path) -> None:

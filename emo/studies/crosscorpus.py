@@ -176,7 +176,8 @@ def score_corpus(saved: dict, stats: dict[str, np.ndarray], arrays: dict[str, np
     ensemble, which `emo predict` answers with)."""
     import torch
 
-    from emo.learn.train import predict_proba, rebuild
+    from emo.learn.checkpoints import rebuild
+    from emo.learn.train import predict_proba
 
     x = arrays[saved["model"]]
     shape = tuple(saved["input_shapes"][0])
@@ -237,7 +238,7 @@ def headline(detail: dict) -> dict:
 
 def load_model(feature: str, balance: str, root: Path) -> tuple[dict, dict[str, np.ndarray]]:
     """A trained audio model's checkpoint and its split file's normalisation statistics."""
-    from emo.learn.train import load_checkpoint
+    from emo.learn.checkpoints import load_checkpoint
 
     saved = load_checkpoint(root / "models" / f"{layout.model_name(feature, balance)}.pt", RETRAIN)
     path = root / layout.split_file(feature, balance)

@@ -157,8 +157,8 @@ def scored_classes(classes: list[str], name: str) -> list[int]:
 
 
 def arrays(pool: Pool, index: np.ndarray, classes: list[str], stats: dict[str, np.ndarray]):
-    """The clips at `index` of the model's classes, standardised by the training statistics, as train.Arrays."""
-    from emo.learn.train import Arrays
+    """The clips at `index` of the model's classes, standardised by the training statistics, as `Arrays`."""
+    from emo.data.arrays import Arrays
 
     y = encode(pool.emotion[index], classes)
     index = index[y >= 0]
