@@ -25,9 +25,9 @@ from emo.corpora.emodb import CorruptDownloadError, SampleMismatchError, Samples
 from emo.corpora.fetch import check_decodes
 from emo.corpora.listing import check_count, inventory
 from emo.data.inventory import DamagedClipError
-from emo.fetch import zenodo
+from emo.fetch import remote
 from emo.fetch.download import MissingClipsError
-from emo.fetch.zenodo import DownloadError
+from emo.fetch.remote import DownloadError
 from shared_data import SHARED, require
 
 ZIP = "download.zip"
@@ -274,15 +274,15 @@ def test_a_download_of_unknown_size_is_bounded(tmp_path, size):
     Unframed.body = b"x" * size
     server = ThreadingHTTPServer(("127.0.0.1", 0), Unframed)
     threading.Thread(target=server.serve_forever, daemon=True).start()
-    remote = zenodo.RemoteFile(key="a.zip", url=f"http://127.0.0.1:{server.server_address[1]}/a.zip", size=None,
-                               md5=None)
+    zip_file = remote.RemoteFile(key="a.zip", url=f"http://127.0.0.1:{server.server_address[1]}/a.zip", size=None,
+                                 md5=None)
     try:
         if size > 1 << 20:
             with pytest.raises(DownloadError, match=r"sent more than the 1 MiB bound for this file: a wrong link"):
-                zenodo.download(remote, tmp_path, retries=0, progress=False, max_bytes=1 << 20)
+                remote.download(zip_file, tmp_path, retries=0, progress=False, max_bytes=1 << 20)
             assert list(tmp_path.iterdir()) == []
         else:  # what came is all there is to check: the caller checks its content
-            got = zenodo.download(remote, tmp_path, retries=0, progress=False, max_bytes=1 << 20)
+            got = remote.download(zip_file, tmp_path, retries=0, progress=False, max_bytes=1 << 20)
             assert got.read_bytes() == Unframed.body and got.name == "a.zip"
     finally:
         server.shutdown()

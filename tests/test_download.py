@@ -15,7 +15,8 @@ import pytest
 from conftest import FIXTURE_ACTORS, FakeZenodo
 from emo.core.params import DataParams
 from emo.fetch.download import MissingClipsError, fetch
-from emo.fetch.zenodo import DownloadError, SourceUnreachable, parse_record
+from emo.fetch.remote import DownloadError, SourceUnreachable
+from emo.fetch.zenodo import parse_record
 from project import copy_project, dvc, set_params
 
 AUDIO = "Audio_Speech_Actors_01-24.zip"

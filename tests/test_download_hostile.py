@@ -12,9 +12,9 @@ from pathlib import Path
 import pytest
 
 from emo.fetch import download as emo_download
-from emo.fetch import zenodo
+from emo.fetch import remote, zenodo
 from emo.fetch.download import MissingClipsError, fetch
-from emo.fetch.zenodo import DownloadError
+from emo.fetch.remote import DownloadError
 from hostile import Answer, ScriptedServer, patch_zip, record_entry, zip_bytes
 from test_download import AUDIO, params
 
@@ -250,9 +250,9 @@ def test_negative_retries_still_try_once(scripted, fake_zenodo, tmp_path):
     with pytest.raises(DownloadError, match="HTTP 500 after 1 attempt$"):
         zenodo.fetch_record(scripted.url("/api/records/1"), retries=-1, backoff=-1.0)
     fake_zenodo.faults.fail_times[AUDIO] = 1
-    remote = zenodo.fetch_record(fake_zenodo.record_url)[AUDIO]
+    audio_zip = zenodo.fetch_record(fake_zenodo.record_url)[AUDIO]
     with pytest.raises(DownloadError, match=rf"{AUDIO} from .*: HTTP 500 after 1 attempt$"):
-        zenodo.download(remote, tmp_path, retries=-1, progress=False)
+        remote.download(audio_zip, tmp_path, retries=-1, progress=False)
 
 
 @pytest.mark.parametrize("timeout", [0.0, -1.0, float("nan"), float("inf")])
@@ -262,7 +262,7 @@ def test_unusable_timeout_is_an_error_not_a_traceback(fake_zenodo, timeout):
 
 
 def test_odd_backoff_waits_are_bounded():
-    assert zenodo._wait(float("nan"), 3) == 0.0 and zenodo._wait(-2.0, 3) == 0.0
-    assert zenodo._wait(2.0, 2) == 8.0 and zenodo._wait(float("inf"), 5000) == zenodo.MAX_WAIT_SECONDS
+    assert remote._wait(float("nan"), 3) == 0.0 and remote._wait(-2.0, 3) == 0.0
+    assert remote._wait(2.0, 2) == 8.0 and remote._wait(float("inf"), 5000) == remote.MAX_WAIT_SECONDS
 
 

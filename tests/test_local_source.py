@@ -11,7 +11,7 @@ from emo.core.params import DataParams
 from emo.core.ravdess import RavdessNameError
 from emo.fetch import download
 from emo.fetch.download import DuplicateClipError, MissingClipsError, fetch
-from emo.fetch.zenodo import DownloadError
+from emo.fetch.remote import DownloadError
 
 
 def audio_params(source, **overrides):

@@ -9,7 +9,7 @@ from emo.core.errors import EmoError
 from emo.corpora.base import Corpus
 from emo.corpora.emodb import fetch_emodb
 from emo.corpora.fetch import fetch_folder
-from emo.fetch import download, zenodo
+from emo.fetch import download, remote
 from emo.fetch.download import FetchReport
 
 OFFICIAL = "official"
@@ -25,7 +25,7 @@ def fetch_one(corpus: Corpus, source: str, out: Path, archive_dir: Path, progres
         source = corpus.source.download
     if corpus.name == "emodb":
         return fetch_emodb(source, out, archive_dir, progress=progress)
-    if zenodo.url_scheme(source) is not None:
+    if remote.url_scheme(source) is not None:
         raise EmoError(f"corpora.{corpus.name}: {source!r}: emo reads {corpus.title} from a folder only; set "
                        f"corpora.{corpus.name} to a folder holding it")
     return fetch_folder(Path(source).expanduser(), corpus, out, progress)

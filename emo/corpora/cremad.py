@@ -9,7 +9,7 @@ from pathlib import Path
 
 from emo.core.errors import EmoError
 from emo.corpora.base import SPEECH, UNKNOWN_GENDER, Corpus, Source, Utterance, lookup, name_error
-from emo.fetch.zenodo import one_line
+from emo.fetch.remote import one_line
 
 log = logging.getLogger(__name__)
 TITLE = "CREMA-D"

@@ -24,7 +24,7 @@ from tqdm.auto import tqdm
 from emo.core.errors import EmoError
 from emo.corpora.base import SPEECH, Corpus, Source, Utterance, lookup, name_error
 from emo.corpora.fetch import LocalWriteError, fetch_folder, fetch_zip
-from emo.fetch import zenodo
+from emo.fetch import remote
 from emo.fetch.download import FetchReport
 
 log = logging.getLogger(__name__)
@@ -87,7 +87,7 @@ class SampleMismatchError(EmoError, ValueError):
     """A copy of EmoDB whose clips are not those of the manifest: missing, extra or different samples."""
 
 
-class CorruptDownloadError(zenodo.DownloadError):
+class CorruptDownloadError(remote.DownloadError):
     """The downloaded zip did not hold the EmoDB the manifest lists; it was deleted for the next run to fetch."""
 
 
@@ -141,7 +141,7 @@ def read_samples(path: Path = SAMPLES) -> dict[str, Samples]:
                     raise ValueError(f"line {rows.line_num} is not a new clip, rate, frames and sha256: {row}")
                 samples[row[0]] = Samples(sample_rate=int(row[1]), frames=int(row[2]), sha256=row[3])
     except (OSError, ValueError, csv.Error) as err:
-        raise EmoError(f"EmoDB's sample manifest {path}: {zenodo.one_line(err)}; reinstall emo (or run "
+        raise EmoError(f"EmoDB's sample manifest {path}: {remote.one_line(err)}; reinstall emo (or run "
                        "bench/emodb_samples.py on a trusted copy)") from None
     if not samples:
         raise EmoError(f"EmoDB's sample manifest {path} lists no clips; reinstall emo")
@@ -165,7 +165,7 @@ def check_samples(paths: list[Path], expected: Mapping[str, Samples], where: str
             have, want = decoded_samples(found[clip]), expected[clip]
         except (RuntimeError, soundfile.LibsndfileError) as err:
             raise SampleMismatchError(f"{where}: clip {clip} ({found[clip].name}) does not decode "
-                                      f"({zenodo.one_line(err)})") from None
+                                      f"({remote.one_line(err)})") from None
         if have != want:
             raise SampleMismatchError(
                 f"{where}: clip {clip} ({found[clip].name}) decodes to {have.frames} frames at {have.sample_rate} "
@@ -184,7 +184,7 @@ def fetch_emodb(source: str | Path, out: Path, archive_dir: Path, *, manifest: P
     """Fill `out` with EmoDB from a folder or an http(s) zip (official: OFFICIAL_ZIP); all or nothing, every clip's
     decoded samples checked against `manifest` (default SAMPLES, emodb_samples.tsv: the release emo knows).
 
-    A download goes through emo.fetch.zenodo.download (resumed, retried, bounded by MAX_ZIP_BYTES: the site publishes
+    A download goes through emo.fetch.remote.download (resumed, retried, bounded by MAX_ZIP_BYTES: the site publishes
     no size or checksum), then the 535 clips under wav/ are extracted within emo.fetch.download's bounds, decoded and
     checked. A zip that fails any check is deleted with the staged copy, so the next run downloads it afresh.
     """
@@ -194,17 +194,17 @@ def fetch_emodb(source: str | Path, out: Path, archive_dir: Path, *, manifest: P
     def verify(where: str):
         return lambda paths: check_samples(paths, expected, where, progress)
 
-    if zenodo.url_scheme(str(source)) is None:
+    if remote.url_scheme(str(source)) is None:
         folder = Path(source).expanduser()
         try:
             return fetch_folder(folder, CORPUS, out, progress, verify=verify(str(folder)))
         except SampleMismatchError as err:
             raise SampleMismatchError(f"{err}: {folder} is not the EmoDB release emo checks against ({manifest}), "
                                       "but another version or an edited copy; use the official zip") from None
-    if not zenodo.is_http_url(source):
+    if not remote.is_http_url(source):
         raise EmoError(f"EmoDB source {source!r}: only http(s) URLs or local folders are supported")
-    remote = zenodo.RemoteFile(key=ARCHIVE, url=str(source), size=None, md5=None)
-    archive = zenodo.download(remote, archive_dir, retries=retries, backoff=backoff, timeout=timeout,
+    zip_file = remote.RemoteFile(key=ARCHIVE, url=str(source), size=None, md5=None)
+    archive = remote.download(zip_file, archive_dir, retries=retries, backoff=backoff, timeout=timeout,
                               progress=progress, max_bytes=MAX_ZIP_BYTES)
     try:
         report = fetch_zip(archive, CORPUS, out, keep=in_wav_folder, verify=verify(f"{archive.name} from {source}"))

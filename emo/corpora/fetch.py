@@ -18,7 +18,7 @@ from emo.core.errors import EmoError
 from emo.corpora.base import Corpus, Utterance
 from emo.corpora.listing import check_count, inventory, parse_all
 from emo.data.inventory import DamagedClipError
-from emo.fetch import download, zenodo
+from emo.fetch import download, remote
 from emo.fetch.download import MAX_CLIP_BYTES, MAX_EXPANSION, ZIP_ERRORS, FetchReport
 
 log = logging.getLogger(__name__)
@@ -63,7 +63,7 @@ def decode_problem(path: Path) -> str | None:
             announced = sound.frames
             decoded = len(sound.read(dtype="int16"))
     except (RuntimeError, soundfile.LibsndfileError) as err:
-        return f"does not decode ({zenodo.one_line(err)})"
+        return f"does not decode ({remote.one_line(err)})"
     if announced <= 0:
         return "holds no audio frames"
     if decoded != announced:
@@ -135,8 +135,8 @@ def extract(archive: Path, members: list[tuple[zipfile.ZipInfo, Path]]) -> None:
         raise
     except ZIP_ERRORS as err:
         if isinstance(err, OSError) and err.errno is not None:  # our disk, not the archive
-            raise LocalWriteError(f"{where}: cannot extract ({zenodo.one_line(err)})") from None
-        raise zenodo.DownloadError(f"{where}: cannot extract ({zenodo.one_line(err)}): a damaged or unsupported "
+            raise LocalWriteError(f"{where}: cannot extract ({remote.one_line(err)})") from None
+        raise remote.DownloadError(f"{where}: cannot extract ({remote.one_line(err)}): a damaged or unsupported "
                                    "zip; delete it and fetch it again") from None
 
 
@@ -146,7 +146,7 @@ def members(archive: Path, corpus: Corpus, keep: Callable[[str], bool]) -> list[
         with zipfile.ZipFile(archive) as bundle:
             infos = bundle.infolist()
     except ZIP_ERRORS as err:
-        raise zenodo.DownloadError(f"{archive}: not a readable zip ({zenodo.one_line(err)}); delete it and fetch "
+        raise remote.DownloadError(f"{archive}: not a readable zip ({remote.one_line(err)}); delete it and fetch "
                                    "it again") from None
     return [i for i in infos if not i.is_dir() and corpus.is_clip(i.filename) and keep(i.filename)]
 

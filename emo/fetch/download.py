@@ -21,7 +21,7 @@ from tqdm.auto import tqdm
 from emo.core.errors import EmoError
 from emo.core.params import DataParams
 from emo.core.ravdess import ACTORS_WITHOUT_SONG, Clip, expected_clips, is_media_file, parse_name
-from emo.fetch import zenodo
+from emo.fetch import remote, zenodo
 
 log = logging.getLogger(__name__)
 CHUNK = 1 << 20
@@ -96,7 +96,7 @@ def _note(found: dict[Clip, str], clip: Clip, origin: str) -> bool:
 def _too_large(where: str, limit: int, declared: int | None = None) -> EmoError:
     """The error for a file past the size bounds (`limit`: the bytes it had left; `declared`: its header's word)."""
     size = f"declares {declared} bytes" if declared is not None else f"more than {limit} bytes"
-    return zenodo.DownloadError(f"{where}: {size}, over the size bound ({BOUNDS}, {limit} bytes left; RAVDESS "
+    return remote.DownloadError(f"{where}: {size}, over the size bound ({BOUNDS}, {limit} bytes left; RAVDESS "
                                 "needs far less): a damaged or hostile file; check data.source")
 
 
@@ -122,10 +122,10 @@ def copy_verified(src: Path, dest: Path, expected_sha256: str | None) -> None:
         with open(src, "rb") as fin, open(tmp, "wb") as fout:
             _copy_bounded(fin, fout, MAX_CLIP_BYTES, str(src), hasher)
     except OSError as err:
-        raise EmoError(f"cannot copy {src} to {tmp}: {zenodo.one_line(err)}") from None
+        raise EmoError(f"cannot copy {src} to {tmp}: {remote.one_line(err)}") from None
     if expected_sha256 and hasher.hexdigest() != expected_sha256:
         tmp.unlink()
-        raise zenodo.DownloadError(f"{src}: sha256 {hasher.hexdigest()} does not match the mirror's "
+        raise remote.DownloadError(f"{src}: sha256 {hasher.hexdigest()} does not match the mirror's "
                                    f"MANIFEST.tsv ({expected_sha256}); the mirror copy is damaged")
     tmp.replace(dest)
 
@@ -143,7 +143,7 @@ def read_manifest(folder: Path) -> dict[Path, str]:
             return {(folder / row["path"]).resolve(): row["sha256"] for row in rows
                     if row["path"] and row["sha256"]}
     except (OSError, UnicodeDecodeError, csv.Error, ValueError) as err:
-        raise EmoError(f"{manifest}: unreadable ({zenodo.one_line(err)}); fix or remove it") from None
+        raise EmoError(f"{manifest}: unreadable ({remote.one_line(err)}); fix or remove it") from None
 
 
 def fetch_local(folder: Path, params: DataParams, out: Path, progress: bool = True) -> FetchReport:
@@ -178,7 +178,7 @@ def _wanted_member(info: zipfile.ZipInfo, wanted: set[Clip], archive: Path) -> C
     try:
         clip = parse_name(info.filename)
     except ValueError as err:
-        raise zenodo.DownloadError(f"{archive}: {err}") from None
+        raise remote.DownloadError(f"{archive}: {err}") from None
     return clip if clip in wanted else None
 
 
@@ -213,9 +213,9 @@ def _extract(archive: Path, wanted: set[Clip], out: Path, found: dict[Clip, str]
         raise
     except ZIP_ERRORS as err:
         if isinstance(err, OSError) and err.errno is not None:  # our disk, not the archive
-            raise EmoError(f"{where}: cannot extract ({zenodo.one_line(err)})") from None
-        raise zenodo.DownloadError(
-            f"{where}: cannot extract ({zenodo.one_line(err)}); the archive matches the record's md5, so the "
+            raise EmoError(f"{where}: cannot extract ({remote.one_line(err)})") from None
+        raise remote.DownloadError(
+            f"{where}: cannot extract ({remote.one_line(err)}); the archive matches the record's md5, so the "
             "source serves a damaged or unsupported zip: check data.source") from None
     return count
 
@@ -233,7 +233,7 @@ def fetch_remote(params: DataParams, out: Path, archive_dir: Path, progress: boo
     found: dict[Clip, str] = {}
     report = FetchReport()
     for name in names:
-        archive = zenodo.download(files[name], archive_dir, progress=progress, **retry)
+        archive = remote.download(files[name], archive_dir, progress=progress, **retry)
         log.info("extracting %s", archive)
         _extract(archive, wanted, out, found)
         report.archives.append(name)
