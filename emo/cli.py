@@ -98,8 +98,57 @@ def _nested(args: argparse.Namespace) -> None:
     print(f"wrote {project / nested.METRICS}")
 
 
+def _check_metrics_arguments(parser: argparse.ArgumentParser) -> None:
+    """`emo check-metrics`'s arguments, checked by emo.reporting.gate."""
+    from emo.reporting import gate
+
+    source = parser.add_mutually_exclusive_group(required=True)
+    source.add_argument("--baseline", metavar="FILE", type=gate.path_arg,
+                        help="JSON baseline: {metrics file: {key: number}}")
+    source.add_argument("--rev", type=gate.rev_arg,
+                        help="git revision whose committed metrics are the baseline, e.g. origin/main")
+    source.add_argument("--write-baseline", metavar="FILE", type=gate.path_arg,
+                        help="write the current metrics as a baseline file")
+    parser.add_argument("--keys", nargs="+", type=gate.key_arg, default=list(gate.GATED),
+                        help="gated keys, higher is better; dotted for nested ones, e.g. recall.neutral")
+    parser.add_argument("--tolerance", type=gate.tolerance_arg, default=gate.TOLERANCE,
+                        help="largest allowed drop, a finite number >= 0 (default 0.02 absolute)")
+    parser.add_argument("--relative", action="store_true", help="tolerance is a fraction of the baseline value")
+    parser.add_argument("--metrics-dir", type=gate.path_arg, default=gate.METRICS,
+                        help="folder of the current metrics JSON files; a baseline names them metrics/<path in it>")
+    parser.add_argument("--md", action="store_true", help="markdown table, e.g. for $GITHUB_STEP_SUMMARY")
+
+
+def _variant_arguments(parser: argparse.ArgumentParser) -> None:
+    """`emo variant`'s arguments: the names of emo.experiments.variants."""
+    from emo.experiments.variants import VARIANTS
+
+    parser.add_argument("name", choices=list(VARIANTS))
+    parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                        help="change one more parameter (dotted key, YAML value), e.g. train.seeds=[0]")
+    parser.add_argument("--project", default=".", help="the pipeline's folder (default: here)")
+
+
+def _nested_arguments(parser: argparse.ArgumentParser) -> None:
+    """`emo nested`'s arguments: the models and candidates of emo.experiments.nested (which imports torch)."""
+    from emo.experiments.nested import CANDIDATES, MODELS
+
+    parser.add_argument("--models", nargs="+", choices=MODELS, default=list(MODELS),
+                        help="the models scored on the outer folds (default: all four audio models)")
+    parser.add_argument("--candidates", nargs="+", choices=[c.name for c in CANDIDATES],
+                        default=[c.name for c in CANDIDATES], help="the recipes the folds choose among (default: all)")
+    parser.add_argument("--work", help="folder for candidates' features and inner scores, reused by a later run "
+                        "(default: PROJECT/data/nested)")
+    parser.add_argument("--project", default=".", help="the pipeline's folder (default: here)")
+
+
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the `emo` console command."""
+    argv = sys.argv[1:] if argv is None else list(argv)
+    # A command's arguments that need its module (the gate's checks, the variants' and candidates' names) are added
+    # only when that command runs, so that `emo --help`, `emo targets` (make repro) and `emo check-metrics` start
+    # without importing torch and the like; the first word that is not an option names the command.
+    command = next((word for word in argv if not word.startswith("-")), None)
     parser = argparse.ArgumentParser(prog="emo", description=__doc__)
     parser.add_argument("--version", action="version", version=f"emo {__version__}")
     commands = parser.add_subparsers(dest="command", required=True)
@@ -120,25 +169,10 @@ def main(argv: list[str] | None = None) -> int:
     targets.add_argument("--params", default="params.yaml")
     targets.set_defaults(run=_targets)
 
-    from emo.reporting import gate  # only the check-metrics arguments need it
-
     check = commands.add_parser("check-metrics", help="compare metrics/*.json with a baseline (a file or a git "
                                 "revision); exit 1 when a gated metric drops by more than the tolerance")
-    source = check.add_mutually_exclusive_group(required=True)
-    source.add_argument("--baseline", metavar="FILE", type=gate.path_arg,
-                        help="JSON baseline: {metrics file: {key: number}}")
-    source.add_argument("--rev", type=gate.rev_arg,
-                        help="git revision whose committed metrics are the baseline, e.g. origin/main")
-    source.add_argument("--write-baseline", metavar="FILE", type=gate.path_arg,
-                        help="write the current metrics as a baseline file")
-    check.add_argument("--keys", nargs="+", type=gate.key_arg, default=list(gate.GATED),
-                       help="gated keys, higher is better; dotted for nested ones, e.g. recall.neutral")
-    check.add_argument("--tolerance", type=gate.tolerance_arg, default=gate.TOLERANCE,
-                       help="largest allowed drop, a finite number >= 0 (default 0.02 absolute)")
-    check.add_argument("--relative", action="store_true", help="tolerance is a fraction of the baseline value")
-    check.add_argument("--metrics-dir", type=gate.path_arg, default=gate.METRICS,
-                       help="folder of the current metrics JSON files; a baseline names them metrics/<path in it>")
-    check.add_argument("--md", action="store_true", help="markdown table, e.g. for $GITHUB_STEP_SUMMARY")
+    if command == "check-metrics":
+        _check_metrics_arguments(check)
     check.set_defaults(run=_check_metrics)
 
     guess = commands.add_parser("predict", help="per-class emotion probabilities of new audio / video files from "
@@ -158,29 +192,18 @@ def main(argv: list[str] | None = None) -> int:
     guess.add_argument("--project", default=".", help="the pipeline's folder: params.yaml, models/, data/split/")
     guess.set_defaults(run=_predict)
 
-    from emo.experiments.variants import VARIANTS
-
     variant = commands.add_parser("variant", help="run the audio models of a named variant (paper: the paper's "
                                   "recipe; emobox: the EmoBox folds) in a scratch copy of the project and keep "
                                   "their metrics under metrics/NAME/ for the report (long: whole trainings)")
-    variant.add_argument("name", choices=list(VARIANTS))
-    variant.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
-                         help="change one more parameter (dotted key, YAML value), e.g. train.seeds=[0]")
-    variant.add_argument("--project", default=".", help="the pipeline's folder (default: here)")
+    if command == "variant":
+        _variant_arguments(variant)
     variant.set_defaults(run=_variant)
-
-    from emo.experiments.nested import CANDIDATES, MODELS
 
     nest = commands.add_parser("nested", help="nested cross-validation on the EmoBox folds: each fold chooses its "
                                "recipe among candidates by cross-validation over its own training actors, then is "
                                "scored with it (metrics/emobox/nested.json; long: whole trainings)")
-    nest.add_argument("--models", nargs="+", choices=MODELS, default=list(MODELS),
-                      help="the models scored on the outer folds (default: all four audio models)")
-    nest.add_argument("--candidates", nargs="+", choices=[c.name for c in CANDIDATES],
-                      default=[c.name for c in CANDIDATES], help="the recipes the folds choose among (default: all)")
-    nest.add_argument("--work", help="folder for candidates' features and inner scores, reused by a later run "
-                      "(default: PROJECT/data/nested)")
-    nest.add_argument("--project", default=".", help="the pipeline's folder (default: here)")
+    if command == "nested":
+        _nested_arguments(nest)
     nest.set_defaults(run=_nested)
 
     args = parser.parse_args(argv)

@@ -7,9 +7,9 @@ import numpy as np
 import pytest
 import soundfile
 
-from conftest import REPO
 from emo.audio import featurize
 from emo.core.params import AudioParams
+from project import REPO
 
 
 def load_bench():

@@ -16,8 +16,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 import soundfile
+from fake_zenodo import FakeZenodo
 
-from conftest import FakeZenodo
 from emo.core.errors import EmoError
 from emo.corpora import CORPORA, emodb, fetch_emodb, fetch_folder, savee
 from emo.corpora.bring import bring

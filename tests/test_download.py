@@ -11,23 +11,12 @@ import zipfile
 from pathlib import Path
 
 import pytest
+from fake_zenodo import AUDIO, FIXTURE_ACTORS, VIDEO_23, FakeZenodo, params
 
-from conftest import FIXTURE_ACTORS, FakeZenodo
-from emo.core.params import DataParams
 from emo.fetch.download import MissingClipsError, fetch
 from emo.fetch.remote import DownloadError, SourceUnreachable
 from emo.fetch.zenodo import parse_record
 from project import copy_project, dvc, set_params
-
-AUDIO = "Audio_Speech_Actors_01-24.zip"
-VIDEO_23 = "Video_Speech_Actor_23.zip"
-
-
-def params(source: str, **overrides) -> DataParams:
-    settings = dict(source=source, parts=("audio_speech", "video_speech"), actors=FIXTURE_ACTORS,
-                    retries=3, backoff_seconds=0.01, timeout_seconds=10.0)
-    settings.update(overrides)
-    return DataParams(**settings)
 
 
 def digest_tree(folder: Path) -> dict[str, str]:

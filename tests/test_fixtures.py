@@ -5,8 +5,8 @@ import librosa
 import numpy as np
 import pytest
 import soundfile
+from fake_zenodo import FIXTURE_ACTORS
 
-from conftest import FIXTURE_ACTORS
 from emo.core.ravdess import expected_clips, parse_name
 
 TRAIN, HELD_OUT = (1, 2), (21, 23)

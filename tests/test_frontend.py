@@ -8,12 +8,12 @@ import numpy as np
 import pytest
 import soundfile
 
-from conftest import REPO
 from emo import media
 from emo.audio import featurize, frontend
 from emo.core.params import AudioParams, load
 from emo.data import split
 from emo.predict import Featurizer, Job
+from project import REPO
 
 OURS = load(REPO / "params.yaml")
 AUDIO = OURS.audio  # the repository's recipe: front_end utterance at 16 kHz

@@ -12,8 +12,8 @@ import typing
 import pytest
 import yaml
 
-from conftest import REPO
 from emo.core.params import Params, ParamsError, load, valid_keys
+from project import REPO
 
 RAW = yaml.safe_load((REPO / "params.yaml").read_text())
 

@@ -4,8 +4,8 @@ import os
 import shutil
 
 import pytest
+from fake_zenodo import FIXTURE_ACTORS, tree_snapshot
 
-from conftest import FIXTURE_ACTORS, tree_snapshot
 from emo.core.errors import EmoError
 from emo.core.params import DataParams
 from emo.core.ravdess import RavdessNameError

@@ -11,13 +11,12 @@ import numpy as np
 import pytest
 import yaml
 
-from conftest import REPO
 from emo.core import layout
 from emo.core.errors import EmoError
 from emo.core.params import EMOBOX_FOLDS, load
 from emo.data import arrays, augment, split
 from emo.experiments import nested
-from project import copy_project, set_params
+from project import REPO, copy_project, set_params
 
 CLIPS_PER_ACTOR = 16  # two of each emotion
 

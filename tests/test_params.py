@@ -5,8 +5,8 @@ import dataclasses
 import pytest
 import yaml
 
-from conftest import REPO
 from emo.core.params import PAPER, DataParams, Params, ParamsError, from_dict, load, valid_keys
+from project import REPO
 
 
 def test_repository_params_load_and_list_every_key():

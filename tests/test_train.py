@@ -12,7 +12,6 @@ import torch
 import yaml
 from torch import nn
 
-from conftest import REPO
 from emo.core.errors import EmoError
 from emo.core.params import PAPER, FusionParams, ParamsError, TrainSettings
 from emo.core.ravdess import EMOTIONS
@@ -20,6 +19,7 @@ from emo.data import arrays, fusion, split
 from emo.data.augment import PlannedClip
 from emo.learn import checkpoints, evaluate, train
 from emo.learn.models import EmoCNN, FusionCNN, PaperCNN, TemporalCNN, build
+from project import REPO
 
 
 def test_paper_cnn_is_exactly_the_spec():

@@ -5,11 +5,11 @@ import dataclasses
 import pytest
 import yaml
 
-from conftest import REPO
 from emo.cli import main
 from emo.core.errors import EmoError
 from emo.core.params import EMOBOX_FOLDS, AudioParams, Params, from_dict
 from emo.experiments import scratch, variants
+from project import REPO
 
 
 def test_each_variant_is_a_valid_change_of_the_default_params():

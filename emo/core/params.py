@@ -3,6 +3,9 @@
 Each field declares its allowed values beside its default (`emo.core.rules`). Upper bounds lie far beyond any
 useful value: they stop a slip (an extra digit) before numpy, torch or the OS fail on it with an overflow deep
 inside a stage.
+
+Longer than 300 lines because every section of params.yaml is declared here, one dataclass each with its rules
+beside its fields: the one place a key, its type and its range are written down.
 """
 
 from __future__ import annotations
