@@ -7,11 +7,11 @@ from collections import defaultdict
 from pathlib import Path
 
 import pytest
-from fake_zenodo import FIXTURE_ACTORS, FakeZenodo
 
 from emo.core.ravdess import parse_name
 from emo.data.fixtures import FixtureSpec, make_fixture
 from emo.fetch.download import archive_names
+from fake_zenodo import FIXTURE_ACTORS, FakeZenodo
 from shared_data import SHARED, require
 
 MIRROR = SHARED / "ravdess"

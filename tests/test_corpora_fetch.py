@@ -16,7 +16,6 @@ from pathlib import Path
 import numpy as np
 import pytest
 import soundfile
-from fake_zenodo import FakeZenodo
 
 from emo.core.errors import EmoError
 from emo.corpora import CORPORA, emodb, fetch_emodb, fetch_folder, savee
@@ -28,6 +27,7 @@ from emo.data.inventory import DamagedClipError
 from emo.fetch import remote
 from emo.fetch.download import MissingClipsError
 from emo.fetch.remote import DownloadError
+from fake_zenodo import FakeZenodo
 from shared_data import SHARED, require
 
 ZIP = "download.zip"

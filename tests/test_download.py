@@ -11,11 +11,11 @@ import zipfile
 from pathlib import Path
 
 import pytest
-from fake_zenodo import AUDIO, FIXTURE_ACTORS, VIDEO_23, FakeZenodo, params
 
 from emo.fetch.download import MissingClipsError, fetch
 from emo.fetch.remote import DownloadError, SourceUnreachable
 from emo.fetch.zenodo import parse_record
+from fake_zenodo import AUDIO, FIXTURE_ACTORS, VIDEO_23, FakeZenodo, params
 from project import copy_project, dvc, set_params
 
 

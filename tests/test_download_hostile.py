@@ -10,12 +10,12 @@ import zipfile
 from pathlib import Path
 
 import pytest
-from fake_zenodo import AUDIO, params
 
 from emo.fetch import download as emo_download
 from emo.fetch import remote, zenodo
 from emo.fetch.download import MissingClipsError, fetch
 from emo.fetch.remote import DownloadError
+from fake_zenodo import AUDIO, params
 from hostile import Answer, ScriptedServer, patch_zip, record_entry, zip_bytes
 
 CLIP = "Actor_01/03-01-01-01-01-01-01.wav"  # a clip every test's params want

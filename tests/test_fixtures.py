@@ -5,9 +5,9 @@ import librosa
 import numpy as np
 import pytest
 import soundfile
-from fake_zenodo import FIXTURE_ACTORS
 
 from emo.core.ravdess import expected_clips, parse_name
+from fake_zenodo import FIXTURE_ACTORS
 
 TRAIN, HELD_OUT = (1, 2), (21, 23)
 

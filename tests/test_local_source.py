@@ -4,7 +4,6 @@ import os
 import shutil
 
 import pytest
-from fake_zenodo import FIXTURE_ACTORS, tree_snapshot
 
 from emo.core.errors import EmoError
 from emo.core.params import DataParams
@@ -12,6 +11,7 @@ from emo.core.ravdess import RavdessNameError
 from emo.fetch import download
 from emo.fetch.download import DuplicateClipError, MissingClipsError, fetch
 from emo.fetch.remote import DownloadError
+from fake_zenodo import FIXTURE_ACTORS, tree_snapshot
 
 
 def audio_params(source, **overrides):
