@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import argparse
 import sys
-from multiprocessing import get_context
 from pathlib import Path
 
 import librosa
@@ -31,16 +30,14 @@ from scipy.signal import butter, lfilter, sosfilt
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from emo.audio import featurize, frontend
-from emo.audio import signal as audio
-from emo.core import layout
+from emo.audio import frontend
+from emo.core import executor, layout
 from emo.core.params import AudioParams
 from emo.core.params import load as load_params
 from emo.data import split
 from emo.data.augment import read as read_plan
 from emo.learn.checkpoints import load_checkpoint, rebuild
 from emo.learn.train import predict_proba
-from emo.studies.crosscorpus import training_standardised
 
 
 def phone(wave: np.ndarray, rate: int) -> np.ndarray:
@@ -75,12 +72,9 @@ def clip_features(job: tuple[str, str, AudioParams]) -> tuple[np.ndarray, np.nda
     wave = block.mean(axis=1)
     if DEVICES[device] is not None:
         wave = DEVICES[device](wave.astype(np.float64), rate).astype(np.float32)
-    if params.front_end == "utterance":
-        heard = frontend.to_utterance(wave[:, None], rate, params, path).wave
-    else:
-        start, length = audio.window_frames(rate, params)  # the pipeline's own window, at the file's rate
-        heard = audio.to_window(wave[start:start + length, None], rate, len(wave) / rate, params, path).wave
-    return featurize.features(heard, params)
+    front = frontend.for_params(params)
+    start, length = front.span(rate)  # what the pipeline's front end reads of the file, at the file's rate
+    return front.features(front.hear(wave[start:start + length, None], rate, len(wave) / rate, path).wave)
 
 
 def score(project: Path, workers: int) -> dict[str, dict[str, float]]:
@@ -90,21 +84,20 @@ def score(project: Path, workers: int) -> dict[str, dict[str, float]]:
     speakers = np.array([r.actor for r in plan])
     labels = np.array([r.label for r in plan])
     results: dict[str, dict[str, float]] = {}
-    with get_context().Pool(workers) as pool:
-        for device in DEVICES:
-            pairs = pool.map(clip_features, [(str(project / r.path), device, params.audio) for r in plan])
-            for feature in layout.AUDIO_FEATURES:
-                x = np.stack([p[0] if feature == "logmel" else p[1] for p in pairs])
-                for balance in layout.BALANCES:
-                    name = layout.model_name(feature, balance)
-                    saved = load_checkpoint(project / "models" / f"{name}.pt", "train it first")
-                    stats = dict(np.load(project / layout.split_file(feature, balance)))
-                    norm = bool(saved["settings"]["speaker_norm"])
-                    inputs = training_standardised(split.own_speaker_normalize(x, speakers) if norm else x,
-                                                   stats, "", norm)
-                    accuracy = [float(np.mean(predict_proba(rebuild(saved, run), inputs, torch.device("cpu"))
-                                              .argmax(1) == labels)) for run in saved["runs"]]
-                    results.setdefault(name, {})[device] = float(np.mean(accuracy))
+    for device in DEVICES:
+        pairs = list(executor.run_ordered(clip_features, [(str(project / r.path), device, params.audio)
+                                                          for r in plan], workers=workers, threads=1))
+        for feature in layout.AUDIO_FEATURES:
+            x = np.stack([p[0] if feature == "logmel" else p[1] for p in pairs])
+            for balance in layout.BALANCES:
+                name = layout.model_name(feature, balance)
+                saved = load_checkpoint(project / "models" / f"{name}.pt", "train it first")
+                stats = dict(np.load(project / layout.split_file(feature, balance)))
+                norm = bool(saved["settings"]["speaker_norm"])
+                inputs = split.standardise(x, split.training_stats(stats, "", norm), speakers if norm else None)
+                accuracy = [float(np.mean(predict_proba(rebuild(saved, run), inputs, torch.device("cpu"))
+                                          .argmax(1) == labels)) for run in saved["runs"]]
+                results.setdefault(name, {})[device] = float(np.mean(accuracy))
     return results
 
 

@@ -32,20 +32,20 @@ def _targets(args: argparse.Namespace) -> None:
 def _check_metrics(args: argparse.Namespace) -> None:
     """Compare metrics/*.json with a baseline; exit 1 naming every metric that dropped beyond the tolerance."""
     from emo.core.errors import reported
-    from emo.reporting import gate
+    from emo.reporting import gate, metric_docs
 
     keys = tuple(dict.fromkeys(args.keys))  # a key given twice is gated once
     with reported():
-        now = gate.current(args.metrics_dir)
+        now = metric_docs.current(args.metrics_dir)
         if args.write_baseline:
-            written = gate.write_baseline(args.write_baseline, now, keys, args.metrics_dir)
+            written = metric_docs.write_baseline(args.write_baseline, now, keys, args.metrics_dir)
             print(f"wrote {args.write_baseline}: {sum(map(len, written.values()))} values of {len(written)} files")
             return
         if args.rev:
-            baseline, source = gate.select(gate.at_rev(args.rev), keys), f"git revision {args.rev}"
+            baseline, source = metric_docs.select(metric_docs.at_rev(args.rev), keys), f"git revision {args.rev}"
         else:
-            baseline, source = gate.read_baseline(args.baseline), f"baseline {args.baseline}"
-        gate.require_gated(baseline, keys, source)
+            baseline, source = metric_docs.read_baseline(args.baseline), f"baseline {args.baseline}"
+        metric_docs.require_gated(baseline, keys, source)
     rows = gate.compare(baseline, now, keys, args.tolerance, args.relative)
     print(gate.render(rows, source, keys, args.tolerance, args.relative, markdown=args.md), end="")
     if any(row.failed for row in rows):
@@ -54,19 +54,19 @@ def _check_metrics(args: argparse.Namespace) -> None:
 
 def _predict(args: argparse.Namespace) -> None:
     """Per-class emotion probabilities of new files from the trained models; exit 1 if any file failed."""
-    from emo import predict
     from emo.core.errors import reported
+    from emo.predict import output, run
 
     if not args.files and not args.pair:
         sys.exit("error: emo predict: give at least one FILE or folder, or --pair AUDIO VIDEO")
     with reported():
-        jobs = predict.predict(args.files, [tuple(p) for p in args.pair], Path(args.project), args.model,
+        jobs = run.predict(args.files, [tuple(p) for p in args.pair], Path(args.project), args.model,
                                args.speaker_stats, pair=not args.no_pair)
     if args.json:
-        print(predict.to_json(jobs), end="")
+        print(output.to_json(jobs), end="")
     elif any(job.result for job in jobs):
-        print(predict.table(jobs), end="")
-    for line in predict.error_lines(jobs):
+        print(output.table(jobs), end="")
+    for line in output.error_lines(jobs):
         print(line, file=sys.stderr)
     if any(job.error for job in jobs):
         sys.exit(1)
@@ -91,7 +91,7 @@ def _nested(args: argparse.Namespace) -> None:
 
     project = Path(args.project)
     with reported():
-        chosen = nested.candidates_named(args.candidates)
+        chosen = nested.candidates_named(args.candidates, project)
         result = nested.run(project, Path(args.work) if args.work else project / "data" / "nested",
                             args.models, chosen)
         write_json(project / nested.METRICS, result)
@@ -100,7 +100,7 @@ def _nested(args: argparse.Namespace) -> None:
 
 def _check_metrics_arguments(parser: argparse.ArgumentParser) -> None:
     """`emo check-metrics`'s arguments, checked by emo.reporting.gate."""
-    from emo.reporting import gate
+    from emo.reporting import gate, metric_docs
 
     source = parser.add_mutually_exclusive_group(required=True)
     source.add_argument("--baseline", metavar="FILE", type=gate.path_arg,
@@ -109,12 +109,12 @@ def _check_metrics_arguments(parser: argparse.ArgumentParser) -> None:
                         help="git revision whose committed metrics are the baseline, e.g. origin/main")
     source.add_argument("--write-baseline", metavar="FILE", type=gate.path_arg,
                         help="write the current metrics as a baseline file")
-    parser.add_argument("--keys", nargs="+", type=gate.key_arg, default=list(gate.GATED),
+    parser.add_argument("--keys", nargs="+", type=gate.key_arg, default=list(metric_docs.GATED),
                         help="gated keys, higher is better; dotted for nested ones, e.g. recall.neutral")
     parser.add_argument("--tolerance", type=gate.tolerance_arg, default=gate.TOLERANCE,
                         help="largest allowed drop, a finite number >= 0 (default 0.02 absolute)")
     parser.add_argument("--relative", action="store_true", help="tolerance is a fraction of the baseline value")
-    parser.add_argument("--metrics-dir", type=gate.path_arg, default=gate.METRICS,
+    parser.add_argument("--metrics-dir", type=gate.path_arg, default=metric_docs.METRICS,
                         help="folder of the current metrics JSON files; a baseline names them metrics/<path in it>")
     parser.add_argument("--md", action="store_true", help="markdown table, e.g. for $GITHUB_STEP_SUMMARY")
 
@@ -131,12 +131,12 @@ def _variant_arguments(parser: argparse.ArgumentParser) -> None:
 
 def _nested_arguments(parser: argparse.ArgumentParser) -> None:
     """`emo nested`'s arguments: the models and candidates of emo.experiments.nested (which imports torch)."""
-    from emo.experiments.nested import CANDIDATES, MODELS
+    from emo.experiments.nested import MODELS
 
     parser.add_argument("--models", nargs="+", choices=MODELS, default=list(MODELS),
                         help="the models scored on the outer folds (default: all four audio models)")
-    parser.add_argument("--candidates", nargs="+", choices=[c.name for c in CANDIDATES],
-                        default=[c.name for c in CANDIDATES], help="the recipes the folds choose among (default: all)")
+    parser.add_argument("--candidates", nargs="+", metavar="NAME", help="the recipes the folds choose among, by "
+                        "their names in PROJECT/variants/nested.yaml (default: all)")
     parser.add_argument("--work", help="folder for candidates' features and inner scores, reused by a later run "
                         "(default: PROJECT/data/nested)")
     parser.add_argument("--project", default=".", help="the pipeline's folder (default: here)")

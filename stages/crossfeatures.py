@@ -12,6 +12,6 @@ if __name__ == "__main__":  # worker processes import this file too
     with reported():
         p = params.load()
         crosscorpus.FEATURES.mkdir(parents=True, exist_ok=True)  # the stage's out, also with no corpus to test
-        report = crosscorpus.featurize_corpora(p.corpora.test, p.audio)
+        report = crosscorpus.featurize_corpora(p.corpora.test, p.audio, scheduler=p.compute.scheduler)
     print("crossfeatures: " + (", ".join(f"{name} {r['clips']} clips ({r['damaged']} damaged left out)"
                                          for name, r in report.items()) or "none (corpora.test is empty)"))

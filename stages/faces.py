@@ -13,6 +13,7 @@ if __name__ == "__main__":  # worker processes import this file too
     with reported():
         p = params.load()
         clips = inventory.video_only_clips(datasets.read_rows(layout.INVENTORY, "inventory", inventory.read))
-        report = faces.extract(clips, p.video, layout.FACES, track=p.video.track_faces, source=p.data.source)
+        report = faces.extract(clips, p.video, layout.FACES, track=p.video.track_faces, source=p.data.source,
+                               scheduler=p.compute.scheduler)
         write_json(layout.metrics_file("faces"), report)
     print(f"faces: {report['clips']} clips, face found in {report['detection_rate']:.1%} of frames")

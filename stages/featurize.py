@@ -14,7 +14,7 @@ if __name__ == "__main__":  # worker processes import this file too
     with reported():
         p = params.load()
         report = featurize(datasets.read_plan(), p.audio, p.augment.noise_amplitude, Path("data/features"),
-                           source=p.data.source)
+                           source=p.data.source, scheduler=p.compute.scheduler)
         write_json(Path("metrics/featurize.json"), report)
     print(f"featurize: {report['rows']} rows from {report['source_clips']} clips, "
           f"{report['damaged_clips']} damaged clips left out, {report['short_clips']} short clips (named in "

@@ -8,7 +8,7 @@ from emo.core.errors import reported
 from emo.studies import multicorpus
 
 logging.basicConfig(level=logging.INFO, format="%(levelname)s %(message)s")
-if __name__ == "__main__":  # worker processes fork from here
+if __name__ == "__main__":  # worker processes import this file too
     with reported():
         out = multicorpus.run(params.load())
     for name, entry in out["within"].items():

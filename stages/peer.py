@@ -17,7 +17,8 @@ if __name__ == "__main__":  # worker processes import this file too
         settings = params.load()
         rows = datasets.read_rows(layout.INVENTORY, "inventory", inventory.read)
         corpora = {name: corpus_inventory(Path("data/corpora") / name, corpus(name)) for name in settings.corpora.test}
-        metrics = peer.evaluate(rows, corpora, settings.audio.workers, settings.train.seeds[0])
+        metrics = peer.evaluate(rows, corpora, settings.audio.workers, settings.train.seeds[0],
+                                scheduler=settings.compute.scheduler)
         write_json(Path("metrics/peer.json"), metrics)
     for name, scores in metrics[peer.NAME].items():
         if isinstance(scores, dict):

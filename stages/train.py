@@ -20,7 +20,8 @@ if __name__ == "__main__":  # worker processes must not run the stage again
         specs = [(datasets.ModelInputs(model, balance, settings.speaker_norm, p.fusion),
                   datasets.model_folds(model, balance, p.fusion), datasets.model_name(model, balance))
                  for model, balance in models]
-        trained = parallel.train_models(specs, p.train.seeds, settings, device, p.train.workers, p.train.threads)
+        trained = parallel.train_models(specs, p.train.seeds, settings, device, p.train.workers, p.train.threads,
+                                        scheduler=p.compute.scheduler)
         for (model, balance), (results, shapes) in zip(models, trained, strict=True):
             name = datasets.model_name(model, balance)
             saved = checkpoints.checkpoint(results, settings, shapes, preset=p.train.preset, model=model,

@@ -7,8 +7,9 @@ import numpy as np
 import pytest
 import soundfile
 
+from emo.audio import frontend
 from emo.audio.chain import PROBABILITIES, recording_chain
-from emo.audio.featurize import featurize, read_clip, render
+from emo.audio.featurize import featurize, render
 from emo.core.params import AudioParams, AugmentParams, ParamsError
 from emo.core.ravdess import ActorSplit
 from emo.data import augment
@@ -138,7 +139,7 @@ def test_plan_carries_the_op_and_featurize_renders_it_deterministically(tiny_dat
     assert augment.read(tmp_path / "plan.csv") == plan
 
     row = chained[0]
-    wave = read_clip(row.path, SMALL).wave
+    wave = frontend.for_params(SMALL).read(row.path).wave
     rendered = render(wave, row, SMALL, 0.035)
     assert np.array_equal(rendered, recording_chain(wave, SMALL.sample_rate, row.noise_seed))
     assert np.array_equal(rendered, render(wave, row, SMALL, 0.035))

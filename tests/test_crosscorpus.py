@@ -74,15 +74,14 @@ def test_each_speaker_is_standardised_by_its_own_clips():
     x = rng.normal(size=(6, 4, 10)).astype(np.float32)
     x[3:] = 5 * x[3:] + 40  # a louder, wider second speaker
     speakers = np.array(["emodb:03"] * 3 + ["emodb:08"] * 3)
-    own = crosscorpus.speaker_standardised(x, speakers, True)
+    own = split.standardise_speakers(x, speakers)
     for rows in (slice(0, 3), slice(3, 6)):
         assert np.abs(own[rows].mean(axis=(0, 2))).max() < 1e-4
         assert np.allclose(own[rows].std(axis=(0, 2)), 1, atol=1e-3)
-    assert crosscorpus.speaker_standardised(x, speakers, False) is x
     stats = {"post_speaker_mean": np.full((4, 10), 0.5, np.float32), "post_speaker_std": np.full((4, 10), 2.0),
              "fold1_mean": np.full((4, 10), 1.0), "fold1_std": np.full((4, 10), 4.0)}
-    assert np.allclose(crosscorpus.training_standardised(own, stats, "", True), (own - 0.5) / 2)
-    assert np.allclose(crosscorpus.training_standardised(x, stats, "fold1_", False), (x - 1) / 4)
+    assert np.allclose(split.standardise(own, split.training_stats(stats, "", True)), (own - 0.5) / 2)
+    assert np.allclose(split.standardise(x, split.training_stats(stats, "fold1_", False)), (x - 1) / 4)
 
 
 def fake_corpus(n_per_speaker: int = 7, bins: int = 4, frames: int = 10) -> dict[str, np.ndarray]:
@@ -119,7 +118,7 @@ def test_scoring_feeds_the_model_own_speaker_standardised_shared_clips(monkeypat
     saved = {"model": "logmel", "input_shapes": [(4, 10)], "settings": {"speaker_norm": True},
              "runs": [{"seed": 0, "fold": None}, {"seed": 1, "fold": None}]}
     per_run, actual, predicted, ensemble = crosscorpus.score_corpus(saved, stats, arrays, classes)
-    expected = (split.own_speaker_normalize(arrays["logmel"], arrays["speaker"])[keep] - 0.25) / 2
+    expected = (split.standardise_speakers(arrays["logmel"], arrays["speaker"])[keep] - 0.25) / 2
     assert len(seen) == 2 and all(np.allclose(x, expected, atol=1e-5) for x in seen)
     assert per_run == [{"seed": s, "accuracy": 1.0, "uar": 1.0, "accuracy_8way": 0.0} for s in (0, 1)]
     assert len(actual) == 2 * keep.sum() and (actual == predicted).all()  # the two runs pooled

@@ -8,11 +8,13 @@ import numpy as np
 import pytest
 import soundfile
 
-from emo import media
 from emo.audio import featurize, frontend
-from emo.core.params import AudioParams, load
+from emo.audio import signal as audio
+from emo.core.params import FRONT_ENDS, AudioParams, load
 from emo.data import split
-from emo.predict import Featurizer, Job
+from emo.predict import media
+from emo.predict.jobs import Job
+from emo.predict.model import Featurizer
 from project import REPO
 
 OURS = load(REPO / "params.yaml")
@@ -103,13 +105,13 @@ def test_speaker_normalisation_stays_finite_on_band_limited_audio(tmp_path):
     # Phone calls: 8 kHz, so the bands above 4 kHz of the 16 kHz features hold little but the dB floor.
     clips = [featurize.file_features(_write(tmp_path / f"call{k}.wav", _speech_like(2.0, 8000, seed=k), 8000),
                                      AUDIO)[0] for k in range(6)]
-    normalised = split.own_speaker_normalize(np.stack(clips), np.zeros(6, int))
+    normalised = split.standardise_speakers(np.stack(clips), np.zeros(6, int))
     assert np.isfinite(normalised).all() and np.abs(normalised).max() < 50
     # A band that is empty but for rounding (spread 1e-4 dB) stays near zero instead of being blown up to the
     # spread of a real band, which standardising by its own std would do.
     x = np.random.default_rng(0).standard_normal((6, 4, 50)).astype(np.float32) * 5
     x[:, 3] = -80 + np.random.default_rng(1).standard_normal((6, 50)) * 1e-4
-    normalised = split.own_speaker_normalize(x, np.zeros(6, int))
+    normalised = split.standardise_speakers(x, np.zeros(6, int))
     assert np.abs(normalised[:, 3]).max() < 0.01 and normalised[:, :3].std() == pytest.approx(1, abs=0.05)
 
 
@@ -138,3 +140,54 @@ def test_segments_cover_a_long_utterance():
     assert len(frontend.segments(np.zeros(int(1.4 * size)), params)) == 1
     parts = frontend.segments(np.arange(int(3.3 * size)), params)
     assert len(parts) == 3 and sum(len(p) for p in parts) == int(3.3 * size)
+
+
+# What each caller asked before the front end became one object (commit 3657095), kept as the reference.
+def _old_read_clip(path, params):  # featurize.read_clip, media.read_audio
+    if params.front_end == "utterance":
+        block, native, _ = audio.read_span(path, lambda rate, frames: (0, min(frames, int(frontend.MAX_READ_SECONDS
+                                                                                            * rate))))
+        return frontend.to_utterance(block, native, params, path)
+    return audio.read_window(path, params)
+
+
+def _old_features(wave, params):  # featurize.features
+    if params.front_end == "utterance":
+        return frontend.utterance_features(wave, params)
+    return audio.features(wave, params)
+
+
+def _old_short(window, params):  # featurize.clip_features, frontend.is_short and the featurize stage's warning
+    if params.front_end == "utterance":
+        covered = len(window.wave) / params.sample_rate
+        note = f"only {covered:.2f} s of voiced audio; it is repeated to fill the model's {params.duration:.1f} s"
+        return len(window.wave) < frontend.MIN_VOICED_SECONDS * params.sample_rate, covered, note
+    note = ("only %.0f %% of the %.1f s window from %.1f s holds audio; the rest is zero padding"  # noqa: UP031
+            % (100 * window.covered, params.duration, params.offset))  # the featurize stage's log format was this
+    return window.covered < audio.SHORT_SHARE, window.covered, note
+
+
+@pytest.mark.parametrize("kind", FRONT_ENDS)
+def test_one_front_end_object_reads_featurises_and_flags_as_before(tmp_path, kind):
+    params = dataclasses.replace(AUDIO if kind == "utterance" else AudioParams(), workers=1)  # window: the paper's
+    front = frontend.for_params(params)
+    assert front.name == kind and set(frontend.FRONT_ENDS) == set(FRONT_ENDS)
+    for k, (seconds, rate) in enumerate([(3.0, 48000), (2.0, 16000), (1.2, 44100), (0.3, 8000)]):
+        wave = _with_silence(_speech_like(seconds, rate, seed=k), rate, 1.0, 0.5)
+        path = _write(tmp_path / f"clip{k}.wav", np.stack([wave, 0.5 * wave], axis=1), rate)
+        window, old = front.read(path), _old_read_clip(path, params)
+        assert np.array_equal(window.wave, old.wave)
+        assert (window.seconds, window.covered, window.peak, window.clipped) == (old.seconds, old.covered, old.peak,
+                                                                                  old.clipped)
+        for new, before in zip(front.features(window.wave), _old_features(old.wave, params), strict=True):
+            assert new.dtype == np.float32 and np.array_equal(new, before)
+        short, covered, note = _old_short(old, params)
+        assert (front.is_short(window), front.coverage(window), front.short_note(covered)) == (short, covered, note)
+        assert front.is_short(window) == (k == 3)  # 0.3 s of speech, or a window mostly zero padding
+        # a decoded recording's span (the mp4 reader, bench/robustness.py) is heard as the file is read
+        block, native = soundfile.read(path, dtype="float32", always_2d=True)
+        start, length = front.span(native)
+        heard = front.hear(block[start:start + length], native, len(block) / native, path)
+        assert np.array_equal(heard.wave, window.wave) and heard.covered == window.covered
+    assert [len(p) for p in front.parts(np.zeros(4 * params.samples))] == \
+        ([params.samples] * 4 if kind == "utterance" else [4 * params.samples])

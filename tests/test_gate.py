@@ -10,7 +10,7 @@ import pytest
 import yaml
 
 from emo.cli import main
-from emo.reporting import gate
+from emo.reporting import gate, metric_docs
 from project import REPO, git
 
 AUDIO = {"model": "audio_mfcc_unbalanced", "accuracy": 0.6, "uar": 0.55, "macro_f1": 0.5, "train_seconds": 240.0,
@@ -216,9 +216,9 @@ def test_compare_rows_directly():
 
 
 def test_the_committed_fixture_baseline_is_a_valid_baseline():
-    baseline = gate.read_baseline(REPO / "tests/data/fixture_baseline.json")
+    baseline = metric_docs.read_baseline(REPO / "tests/data/fixture_baseline.json")
     for name in ("audio_mfcc_unbalanced", "audio_mfcc_balanced", "audio_logmel_unbalanced", "audio_logmel_balanced"):
-        assert set(baseline[f"metrics/{name}.json"]) == set(gate.GATED)
+        assert set(baseline[f"metrics/{name}.json"]) == set(metric_docs.GATED)
     assert all(0.3 < value <= 1.0 for values in baseline.values() for value in values.values())
 
 
@@ -331,7 +331,7 @@ def test_write_baseline_replaces_the_file_in_one_step(workspace, capsys, monkeyp
         raise OSError(errno.ENOSPC, "No space left on device")
 
     with monkeypatch.context() as patched:
-        patched.setattr(gate.os, "fsync", full_disk)
+        patched.setattr(metric_docs.os, "fsync", full_disk)
         assert refused(capsys, "--write-baseline", "baseline.json") == (
             1, "error: --write-baseline baseline.json cannot be written (No space left on device); give a writable "
             "file path")
@@ -414,7 +414,7 @@ def test_a_file_that_cannot_be_opened_says_why(workspace, capsys, monkeypatch):
     def denied(*_):  # root reads a chmod 000 file, so the refusal is simulated
         raise PermissionError(errno.EACCES, "Permission denied")
 
-    monkeypatch.setattr(gate, "open", denied, raising=False)
+    monkeypatch.setattr(metric_docs, "open", denied, raising=False)
     assert refused(capsys, "--baseline", "baseline.json") == (
         1, "error: metrics file metrics/audio.json cannot be read: permission denied; re-run the stage that writes "
         "it (make repro), or point --metrics-dir at a good copy")

@@ -14,7 +14,8 @@ import soundfile
 
 from emo.audio.signal import features, load_clip
 from emo.core.params import Params
-from emo.predict import Featurizer, Job
+from emo.predict.jobs import Job
+from emo.predict.model import Featurizer
 
 PARAMS = Params()  # the paper's window: 2.5 s from 1.0 s at 44.1 kHz
 RATE = 16000

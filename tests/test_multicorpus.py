@@ -1,5 +1,5 @@
-"""Training on several corpora (emo.studies.multicorpus, stage multicorpus): params, speaker folds, which speakers
-train and test each model, the union label space, and the stage end to end on generated RAVDESS and EmoDB features."""
+"""Training on several corpora (emo.studies.multicorpus, stage multicorpus): params, the pool of
+standardised clips, the metrics, and the stage end to end on generated RAVDESS and EmoDB features."""
 
 from __future__ import annotations
 
@@ -17,7 +17,7 @@ from emo.corpora import emodb
 from emo.data import split
 from emo.data.augment import PlannedClip
 from emo.data.augment import write as write_plan
-from emo.studies import multicorpus
+from emo.studies import corpus_design, multicorpus
 from emo.studies.crosscorpus import save_features
 from project import copy_project, dvc, set_params
 
@@ -44,55 +44,6 @@ def test_corpora_train_lists_ravdess_and_corpora_whose_features_exist(section, p
 
 # Units.
 
-def test_union_classes_are_ravdess_order_then_the_other_labels():
-    assert multicorpus.model_classes(["ravdess"]) == list(EMOTIONS)
-    assert multicorpus.model_classes(["ravdess", "emodb"]) == [*EMOTIONS, "boredom"]
-    assert multicorpus.model_classes(["emodb", "ravdess"]) == [*EMOTIONS, "boredom"]
-    assert multicorpus.model_classes(["emodb"]) == ["neutral", "happy", "sad", "angry", "fearful", "disgust",
-                                                    "boredom"]
-    classes = multicorpus.model_classes(["emodb"])
-    assert multicorpus.scored_classes(classes, "ravdess") == [0, 1, 2, 3, 4, 5]  # boredom: not RAVDESS's
-    assert multicorpus.encode(np.array(["calm", "boredom", "neutral"]), classes).tolist() == [-1, 6, 0]
-
-
-def test_emodb_falls_into_five_folds_of_two_speakers_in_order():
-    folds = multicorpus.speaker_folds(EMODB_SPEAKERS[::-1], 5, "emodb")
-    assert folds == [tuple(EMODB_SPEAKERS[i:i + 2]) for i in range(0, 10, 2)]
-    with pytest.raises(EmoError, match=r"tess has 2 speakers, fewer than corpora\.folds \(5\)"):
-        multicorpus.speaker_folds(["tess:OAF", "tess:YAF"], 5, "tess")
-
-
-def plan_speakers() -> dict[str, list[str]]:
-    return {"ravdess": list(multicorpus.ravdess_speakers(range(1, 25))), "emodb": EMODB_SPEAKERS}
-
-
-def test_each_model_trains_on_speakers_it_is_not_tested_on():
-    val, test = multicorpus.ravdess_speakers([21, 22]), multicorpus.ravdess_speakers([23, 24])
-    planned = multicorpus.experiments(plan_speakers(), val, test, 5, keep_best=False)
-    kinds = [(e.kind, e.name, e.fold) for e in planned]
-    assert kinds == ([("within", "ravdess", None)] + [("within", "emodb", k) for k in range(5)]
-                     + [("union", "union", k) for k in range(5)]
-                     + [("leave_one_out", "ravdess", None), ("leave_one_out", "emodb", None)])
-    for e in planned:
-        for name, speakers in e.test.items():
-            assert not set(speakers) & set(e.train.get(name, ())), e
-    ravdess_train = multicorpus.ravdess_speakers(range(1, 21))
-    within, union = planned[3], planned[8]  # EmoDB fold 2 alone, and with RAVDESS
-    assert within.train == {"emodb": tuple(s for s in EMODB_SPEAKERS if s not in ("emodb:11", "emodb:12"))}
-    assert within.test == {"emodb": ("emodb:11", "emodb:12")} and within.val == {"emodb": ()}  # keep: last
-    assert union.train == {"ravdess": ravdess_train, "emodb": within.train["emodb"]}
-    assert union.test == {"ravdess": test, "emodb": within.test["emodb"]} and union.val["ravdess"] == val
-    emodb_to_ravdess = planned[-2]
-    assert emodb_to_ravdess.train == {"emodb": tuple(EMODB_SPEAKERS)} and len(emodb_to_ravdess.test["ravdess"]) == 24
-    assert planned[-1].train == {"ravdess": multicorpus.ravdess_speakers(range(1, 25))}  # all 24 actors
-    best = multicorpus.experiments(plan_speakers(), val, test, 5, keep_best=True)
-    assert best[3].val == {"emodb": ("emodb:13", "emodb:14")} and len(best[3].train["emodb"]) == 6
-    assert best[-1].train["ravdess"] == ravdess_train + multicorpus.ravdess_speakers([23, 24])
-    with pytest.raises(EmoError, match="keep: best needs at least 3"):
-        multicorpus.experiments(plan_speakers(), val, test, 2, keep_best=True)
-    assert len(multicorpus.experiments({"ravdess": plan_speakers()["ravdess"]}, val, test, 5, False)) == 1
-
-
 def generated(seed: int = 0) -> dict[str, dict[str, np.ndarray]]:
     """RAVDESS-like and EmoDB-like clips whose class sets a bin's level; each speaker with its own offset."""
     rng = np.random.default_rng(seed)
@@ -101,11 +52,11 @@ def generated(seed: int = 0) -> dict[str, dict[str, np.ndarray]]:
         names = [(s, e) for s in speakers for e in emotions for _ in range(per)]
         x = rng.normal(size=(len(names), BINS, FRAMES)).astype(np.float32)
         for i, (s, e) in enumerate(names):
-            x[i, multicorpus.model_classes(["ravdess", "emodb"]).index(e) % BINS] += 2.5
+            x[i, corpus_design.model_classes(["ravdess", "emodb"]).index(e) % BINS] += 2.5
             x[i] += 10 * speakers.index(s)  # a speaker's level: own-speaker standardisation removes it
         return {"logmel": x, "speaker": np.array([s for s, _ in names]), "emotion": np.array([e for _, e in names])}
 
-    return {"ravdess": clips(list(multicorpus.ravdess_speakers(RAVDESS_ACTORS)), list(EMOTIONS), 2),
+    return {"ravdess": clips(list(corpus_design.ravdess_speakers(RAVDESS_ACTORS)), list(EMOTIONS), 2),
             "emodb": clips(EMODB_SPEAKERS, list(emodb.EMOTIONS.values()), 2)}
 
 
@@ -121,7 +72,7 @@ def test_pool_standardises_each_speaker_by_its_own_clips():
     pool = multicorpus.make_pool(clips, speaker_norm=True)
     assert pool.x.shape == (6 * 16 + 10 * 14, BINS, FRAMES) and set(pool.corpus) == {"ravdess", "emodb"}
     rows = pool.speaker == "emodb:16"
-    assert np.allclose(pool.x[rows], split.own_speaker_normalize(clips["emodb"]["logmel"][-14:], np.zeros(14)))
+    assert np.allclose(pool.x[rows], split.standardise_speakers(clips["emodb"]["logmel"][-14:], np.zeros(14)))
     with pytest.raises(EmoError, match="differ in shape"):
         multicorpus.make_pool({**clips, "emodb": {**clips["emodb"], "logmel": clips["emodb"]["logmel"][:, :3]}}, True)
 
@@ -134,7 +85,7 @@ def test_metrics_nest_within_union_and_leave_one_out_and_do_not_depend_on_worker
     assert strip(one) == strip(two)
     assert one["seeds"] == [3] and one["corpora"] == ["ravdess", "emodb"] and one["feature"] == "logmel"
     within = one["within"]
-    assert within["emodb"]["classes"] == multicorpus.model_classes(["emodb"]) and within["emodb"]["n"] == 140
+    assert within["emodb"]["classes"] == corpus_design.model_classes(["emodb"]) and within["emodb"]["n"] == 140
     assert [f["test_speakers"] for f in within["emodb"]["folds"]] == [["03", "08"], ["09", "10"], ["11", "12"],
                                                                       ["13", "14"], ["15", "16"]]
     assert within["ravdess"]["n"] == 16 and within["ravdess"]["folds"][0]["test_speakers"] == ["23"]

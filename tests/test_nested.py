@@ -16,7 +16,7 @@ from emo.core.errors import EmoError
 from emo.core.params import EMOBOX_FOLDS, load
 from emo.data import arrays, augment, split
 from emo.experiments import nested
-from project import REPO, copy_project, set_params
+from project import REPO, copy_project, git, set_params
 
 CLIPS_PER_ACTOR = 16  # two of each emotion
 
@@ -45,12 +45,14 @@ def synthetic_project(folder: Path, seed: int = 0) -> Path:
 
 
 def quick_root(folder: Path, seeds: list[int]) -> Path:
-    """A project root whose params train tiny models quickly."""
+    """A project root (a git repo: the metrics name its revision) whose params train tiny models quickly."""
     params = yaml.safe_load((REPO / "params.yaml").read_text())
     params["train"]["ours"].update(max_epochs=2, batch_size=16)
     params["train"].update(seeds=seeds, workers=2, threads=1)
     folder.mkdir(parents=True, exist_ok=True)
     (folder / "params.yaml").write_text(yaml.safe_dump(params))
+    for args in (["init", "-q"], ["add", "params.yaml"], ["commit", "-q", "-m", "quick"]):
+        git(folder, *args)
     return folder
 
 
@@ -71,11 +73,12 @@ def test_choice_takes_the_best_inner_accuracy_and_the_first_listed_on_a_tie():
 
 
 def test_candidates_are_checked_and_early_stopping_is_refused():
-    assert [c.name for c in nested.candidates_named(["mixup-0.4"])] == ["default", "mixup-0.4"]
+    assert [c.name for c in nested.candidates_named(["mixup-0.4"], REPO)] == ["default", "mixup-0.4"]
+    assert nested.candidates_named(None, REPO) == nested.load_candidates(REPO)
     with pytest.raises(EmoError, match=r"unknown candidate\(s\) \['mixup'\]"):
-        nested.candidates_named(["mixup"])
+        nested.candidates_named(["mixup"], REPO)
     params = load(REPO / "params.yaml")
-    assert nested.settings_of(params, nested.CANDIDATES[-1]).mixup == 0.4
+    assert nested.settings_of(params, nested.load_candidates(REPO)[-1]).mixup == 0.4
     with pytest.raises(EmoError, match="keep 'best' would choose with the held-out folds"):
         nested.settings_of(params, nested.Candidate("stop early", train={"keep": "best"}))
     with pytest.raises(EmoError, match="train.ours"):
@@ -109,7 +112,7 @@ def test_a_whole_nested_run_chooses_per_fold_and_scores_every_clip_once_per_seed
     root = quick_root(tmp_path / "root", seeds=[0, 1])
     work = tmp_path / "work"
     synthetic_project(work / "features" / "default")  # where nested.featurize keeps the default's features
-    candidates = nested.candidates_named(["mixup-0.4"])  # shares the default's features
+    candidates = nested.candidates_named(["mixup-0.4"], REPO)  # shares the default's features
     lines = []
     result = nested.run(root, work, ["audio_logmel_balanced"], candidates, log=lines.append)
     folds = result["selection"]["folds"]

@@ -31,7 +31,9 @@ from emo.data import datasets, split
 from emo.data.augment import PlannedClip
 from emo.data.fixtures import FixtureSpec, face_photo, synth_audio, synth_frames, write_video
 from emo.learn import checkpoints, evaluate, parallel, train
-from emo.predict import MIN_OWN_CLIPS, predict, table, to_json
+from emo.predict.model import MIN_OWN_CLIPS
+from emo.predict.output import table, to_json
+from emo.predict.run import predict
 from emo.vision import faces
 from emo.vision.video_features import embed_plan
 

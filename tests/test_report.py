@@ -149,6 +149,28 @@ def test_git_revision_and_dirty_tree(tree: Path) -> None:
     assert "uncommitted changes: `params.yaml`" in report.build_report(tree, "audio").read_text()
 
 
+def test_one_git_helper_gives_the_revision_and_a_clear_error(tmp_path: Path, monkeypatch) -> None:
+    from emo.core import git
+    from emo.experiments import scratch
+
+    with pytest.raises(git.GitError, match="not a git repository") as failed:
+        git.revision(tmp_path)
+    assert not failed.value.missing and failed.value.reason.startswith("fatal: not a git repository")
+    (tmp_path / "a.txt").write_text("a\n")
+    for args in (["init", "-q"], ["add", "a.txt"], ["commit", "-q", "-m", "a"]):
+        scratch.git(tmp_path, *args)
+    short = git.text(tmp_path, "rev-parse", "--short", "HEAD")
+    assert git.revision(tmp_path) == short and git.head(tmp_path).startswith(short) and not git.dirty(tmp_path)
+    (tmp_path / "new.txt").write_text("untracked\n")
+    assert git.revision(tmp_path) == short and git.changes(tmp_path) == ["new.txt"]  # untracked: not dirty
+    (tmp_path / "a.txt").write_text("b\n")
+    assert git.revision(tmp_path) == f"{short}+dirty" and git.changes(tmp_path, untracked=False) == ["a.txt"]
+    monkeypatch.setenv("PATH", str(tmp_path))  # no git on it
+    with pytest.raises(git.GitError, match="install git") as missing:
+        git.head(tmp_path)
+    assert missing.value.missing
+
+
 def test_dvc_stages_match_the_library() -> None:
     stages = yaml.safe_load((REPO / "dvc.yaml").read_text())["stages"]
     for stage, scope in (("report", "all"), ("report_audio", "audio")):

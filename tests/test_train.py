@@ -112,7 +112,7 @@ def test_speaker_normalisation_centres_each_actor(toy, tmp_path):
     split.prepare(features, plan, np.ones(len(plan), bool), True, tmp_path / "s.npz")
     loaded = arrays.load_arrays(features, tmp_path / "s.npz", speaker_norm=True)
     saved = np.load(tmp_path / "s.npz")
-    raw_test = split.speaker_normalize(features[10:12], np.array([3, 3]), saved)
+    raw_test = split.standardise_speakers(features[10:12], np.array([3, 3]), split.actor_stats(saved))
     assert abs(raw_test.mean()) < 1e-5  # actor 3's originals centred on themselves
     assert loaded["test"].x.shape == (2, 4, 5) and list(loaded["test"].y) == [0, 1]
 

@@ -5,16 +5,16 @@ from __future__ import annotations
 import logging
 import os
 from collections import defaultdict
-from multiprocessing import get_context
+from contextlib import closing
 from pathlib import Path
 
 import numpy as np
-from threadpoolctl import threadpool_limits
 from tqdm.auto import tqdm
 
 from emo.audio import frontend
 from emo.audio import signal as audio
 from emo.audio.chain import recording_chain
+from emo.core import executor
 from emo.core.params import AudioParams
 from emo.data.augment import PlannedClip
 from emo.fetch.refetch import advice
@@ -35,52 +35,39 @@ def render(wave: np.ndarray, row: PlannedClip, params: AudioParams, noise_amplit
     return wave
 
 
-def read_clip(path: str, params: AudioParams) -> audio.Window:
-    """What the models hear of a clip: the paper's window, or the trimmed utterance (`audio.front_end`)."""
-    if params.front_end == "utterance":
-        return frontend.read_utterance(path, params)
-    return audio.read_window(path, params)
-
-
-def features(wave: np.ndarray, params: AudioParams) -> tuple[np.ndarray, np.ndarray]:
-    """Log-mel [n_mels, frames] and MFCC [n_mfcc, frames] of what `read_clip` returned, per `audio.front_end`."""
-    if params.front_end == "utterance":
-        return frontend.utterance_features(wave, params)
-    return audio.features(wave, params)
-
-
 def file_features(path: str, params: AudioParams) -> tuple[np.ndarray, np.ndarray]:
     """Log-mel and MFCC of one file, as the featurize stage computes an original (unaugmented) clip."""
-    return features(read_clip(path, params).wave, params)
+    return frontend.for_params(params).file_features(path)
 
 
 def clip_features(job: tuple[str, list[PlannedClip], AudioParams, float]):
     """Worker: load one source clip once and compute the features of all its planned rows.
 
-    Returns (path, row indices, log-mel block, MFCC block, (short?, the window's share of real audio or the
-    utterance's voiced seconds), error); a
-    damaged clip comes back as its problem (no fix: the caller knows the data source).
+    Returns (path, row indices, log-mel block, MFCC block, (short?, how much real audio the models hear:
+    FrontEnd.coverage), error); a damaged clip comes back as its problem (no fix: the caller knows the data
+    source).
     """
     path, rows, params, noise_amplitude = job
+    front = frontend.for_params(params)
     indices = [r.index for r in rows]
     try:
-        window = read_clip(path, params)
+        window = front.read(path)
     except audio.DamagedAudioError as err:
         return path, indices, None, None, (False, 0.0), err.problem
-    pairs = [features(render(window.wave, row, params, noise_amplitude), params) for row in rows]
-    covered = len(window.wave) / params.sample_rate if params.front_end == "utterance" else window.covered
+    pairs = [front.features(render(window.wave, row, params, noise_amplitude)) for row in rows]
     return (path, indices, np.stack([p[0] for p in pairs]), np.stack([p[1] for p in pairs]),
-            (frontend.is_short(window, params), covered), None)
+            (front.is_short(window), front.coverage(window)), None)
 
 
 def featurize(plan_rows: list[PlannedClip], params: AudioParams, noise_amplitude: float, out: Path,
-              progress: bool = True, source: str | None = None) -> dict:
+              progress: bool = True, source: str | None = None, scheduler: str = executor.LOCAL) -> dict:
     """Write out/logmel.npy [N, n_mels, T], out/mfcc.npy [N, n_mfcc, T], out/valid.npy [N] (bool).
 
-    Each source clip is decoded once; clips are spread over `params.workers` processes. The result does
-    not depend on the number of workers (every random choice is in the plan). A damaged clip stops the run
+    Each source clip is decoded once; clips are spread over `params.workers` processes, or the Dask cluster of
+    `scheduler` (compute.scheduler). The result does not depend on either (every random choice is in the plan,
+    and every clip is computed on one BLAS thread). A damaged clip stops the run
     (its fix worded for `source`, params.yaml's data.source) or, with `audio.skip_damaged`, is left out and
-    counted; a short clip (frontend.is_short: too little voiced audio, or a window mostly zero padding) is kept,
+    counted; a short clip (FrontEnd.is_short: too little voiced audio, or a window mostly zero padding) is kept,
     counted and named.
     """
     out.mkdir(parents=True, exist_ok=True)
@@ -98,10 +85,10 @@ def featurize(plan_rows: list[PlannedClip], params: AudioParams, noise_amplitude
     jobs = [(path, rows, params, noise_amplitude) for path, rows in groups.items()]
     damaged, short = [], []
     workers = max(1, min(params.workers, os.cpu_count() or 1))
-    # One BLAS thread per worker: with several, the workers' threads spin against each other on 2 cores.
-    with get_context().Pool(workers, initializer=threadpool_limits, initargs=(1,)) if workers > 1 \
-            else _Serial() as pool:
-        results = pool.imap_unordered(clip_features, jobs, chunksize=8)
+    # One BLAS thread per job, here as in a worker: the features do not depend on where a clip is computed, and
+    # with several threads per worker the workers' threads spin against each other on 2 cores.
+    with closing(executor.run_ordered(clip_features, jobs, workers=workers, threads=1, scheduler=scheduler,
+                                      name=lambda job: f"featurize {job[0]}")) as results:
         for path, indices, mel_block, mfcc_block, (is_short, covered), error in tqdm(
                 results, total=len(jobs), unit="clip", desc="featurize", disable=not progress):
             if error:
@@ -112,12 +99,7 @@ def featurize(plan_rows: list[PlannedClip], params: AudioParams, noise_amplitude
                 valid[indices] = False
                 continue
             if is_short:
-                if params.front_end == "utterance":
-                    log.warning("short clip: %s: only %.2f s of voiced audio; it is repeated to fill the model's "
-                                "%.1f s", path, covered, params.duration)
-                else:
-                    log.warning("short clip: %s: only %.0f %% of the %.1f s window from %.1f s holds audio; the "
-                                "rest is zero padding", path, 100 * covered, params.duration, params.offset)
+                log.warning("short clip: %s: %s", path, frontend.for_params(params).short_note(covered))
                 short.append(path)
             logmel[indices] = mel_block
             mfcc[indices] = mfcc_block
@@ -131,22 +113,3 @@ def featurize(plan_rows: list[PlannedClip], params: AudioParams, noise_amplitude
             "damaged_clips": len(damaged), "damaged": sorted(damaged),
             "short_clips": len(short), "short": sorted(short),
             "rows_left_out": int((~valid).sum())}
-
-
-class _Serial:
-    """A stand-in for a process pool that runs jobs in this process (workers: 1), also with one BLAS thread.
-
-    One thread keeps the floating-point summation order, and so the features, the same as in the workers.
-    """
-
-    def __enter__(self):
-        self._limits = threadpool_limits(1)
-        return self
-
-    def __exit__(self, *exc):
-        self._limits.restore_original_limits()
-        return False
-
-    @staticmethod
-    def imap_unordered(func, jobs, chunksize=1):
-        return map(func, jobs)

@@ -13,9 +13,10 @@ class EmoError(Exception):
 
 @contextmanager
 def reported() -> Iterator[None]:
-    """Turn an EmoError into one line on stderr and exit status 1."""
+    """Turn an EmoError into one line on stderr (with its notes, e.g. the job it stopped: emo.core.executor) and
+    exit status 1."""
     try:
         yield
     except EmoError as err:
-        print(f"error: {err}", file=sys.stderr)
+        print(f"error: {err}" + "".join(f" ({note})" for note in getattr(err, "__notes__", [])), file=sys.stderr)
         sys.exit(1)

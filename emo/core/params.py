@@ -304,6 +304,16 @@ class TrainParams(Checked):
 
 
 @dataclass(frozen=True)
+class ComputeParams(Checked):
+    """Where the stages' many jobs run (the `compute` section): never what they compute (emo.core.executor)."""
+
+    KEY: ClassVar[str] = "compute"
+    # '': this machine (audio.workers, video.workers, train.workers processes); tcp://host:8786: that Dask scheduler
+    scheduler: str = allowed("", pattern=r"|(tcp|tls|ucx|ws|wss)://\S+",
+                             words="'' (this machine) or a Dask scheduler's address such as tcp://host:8786")
+
+
+@dataclass(frozen=True)
 class Params:
     """All of params.yaml."""
 
@@ -315,6 +325,7 @@ class Params:
     fusion: FusionParams = FusionParams()
     train: TrainParams = TrainParams()
     corpora: CorporaParams = CorporaParams()
+    compute: ComputeParams = ComputeParams()
 
     def __post_init__(self) -> None:
         if self.split.kfold and set(self.augment.splits) != {"train", "val", "test"}:

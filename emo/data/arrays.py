@@ -46,13 +46,12 @@ def load_arrays(features: np.ndarray, split_file: Path, speaker_norm: bool,
     if f"{prefix}mean" not in saved:
         return {name: Arrays(x=np.zeros((0, *features.shape[1:]), np.float32), y=np.zeros(0, np.int64),
                              index=np.zeros(0, np.int64)) for name in splits}  # no training rows at all
-    mean, std = ((saved[f"{prefix}post_speaker_mean"], saved[f"{prefix}post_speaker_std"]) if speaker_norm
-                 else (saved[f"{prefix}mean"], saved[f"{prefix}std"]))
+    training = split.training_stats(saved, prefix, speaker_norm)
+    by_actor = split.actor_stats(saved) if speaker_norm else None
     arrays = {}
     for name in splits:
         index = np.sort(saved[f"{prefix}{name}_idx"])
         x = np.asarray(features[index], dtype=np.float32)
-        if speaker_norm:
-            x = split.speaker_normalize(x, saved["actors"][index], saved)
-        arrays[name] = Arrays(x=((x - mean) / std).astype(np.float32), y=saved["labels"][index], index=index)
+        x = split.standardise(x, training, saved["actors"][index] if speaker_norm else None, by_actor)
+        arrays[name] = Arrays(x=x, y=saved["labels"][index], index=index)
     return arrays

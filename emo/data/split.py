@@ -60,20 +60,45 @@ def speaker_stats(features: np.ndarray, plan_rows: list[PlannedClip], valid: np.
     return {"speaker_mean": mean, "speaker_std": std}
 
 
-def own_speaker_normalize(x: np.ndarray, speakers: np.ndarray) -> np.ndarray:
-    """Clips [clips, bins, frames] each standardised by its own speaker's per-bin statistics (another corpus's
-    speakers: no labels used)."""
-    out = np.empty(x.shape, np.float32)
+def actor_stats(stats: dict[str, np.ndarray]) -> dict[int, tuple[np.ndarray, np.ndarray]]:
+    """Actor -> (per-bin mean, std) from a split file's `speaker_mean` and `speaker_std` (`speaker_stats`)."""
+    return {actor: (stats["speaker_mean"][actor], stats["speaker_std"][actor])
+            for actor in range(len(stats["speaker_mean"]))}
+
+
+def standardise_speakers(x: np.ndarray, speakers, stats: dict | None = None) -> np.ndarray:
+    """Clips [clips, bins, frames] each standardised by its speaker's per-bin statistics: `stats` maps a speaker
+    to its (mean, std) [bins]; without it each speaker's own clips give them (`bin_stats`; no labels used).
+
+    One speaker's clips at a time, (x - mean) / std, in the features' precision (float32 for float32 features).
+    """
+    speakers = np.asarray(speakers)
+    out = np.empty(x.shape, np.result_type(x.dtype, np.float32))
     for speaker in np.unique(speakers):
         rows = np.flatnonzero(speakers == speaker)
-        mean, std = bin_stats(x[rows])
+        mean, std = bin_stats(x[rows]) if stats is None else stats[speaker]
         out[rows] = (x[rows] - mean[None, :, None]) / std[None, :, None]
     return out
 
 
-def speaker_normalize(x: np.ndarray, actors: np.ndarray, stats: dict[str, np.ndarray]) -> np.ndarray:
-    """Standardise each clip [bins, frames] by its actor's per-bin statistics."""
-    return (x - stats["speaker_mean"][actors][:, :, None]) / stats["speaker_std"][actors][:, :, None]
+def training_stats(stats: dict[str, np.ndarray], prefix: str, speaker_norm: bool) -> tuple[np.ndarray, np.ndarray]:
+    """A split file's element-wise training statistics for a model: those after per-speaker standardisation
+    (`speaker_norm`) or the plain ones; `prefix`: the fold's (`fold<k>_`) in k-fold mode, else ""."""
+    if speaker_norm:
+        return stats[f"{prefix}post_speaker_mean"], stats[f"{prefix}post_speaker_std"]
+    return stats[f"{prefix}mean"], stats[f"{prefix}std"]
+
+
+def standardise(x: np.ndarray, training: tuple[np.ndarray, np.ndarray], speakers=None,
+                by_speaker: dict | None = None) -> np.ndarray:
+    """Features [clips, bins, frames] as every model reads them, float32: with `speakers`, each clip first by its
+    speaker's per-bin statistics (`standardise_speakers`: `by_speaker`, else the speakers' own clips), then
+    element-wise by the training statistics `training` (mean, std). Training, evaluation, `emo predict` and the
+    studies all standardise through this function (or its two steps, where one step's result is reused)."""
+    if speakers is not None:
+        x = standardise_speakers(x, speakers, by_speaker)
+    mean, std = training
+    return ((x - mean) / std).astype(np.float32)
 
 
 def global_stats(x: np.ndarray) -> dict[str, np.ndarray]:
@@ -89,7 +114,7 @@ def _split_arrays(features: np.ndarray, chosen: dict[str, np.ndarray], actors: n
         return {f"{prefix}{k}_idx": v for k, v in chosen.items()}  # nothing to train on: datasets says so
     train_x = np.asarray(features[train])
     plain = global_stats(train_x)
-    after_speaker = global_stats(speaker_normalize(train_x, actors[train], speakers))
+    after_speaker = global_stats(standardise_speakers(train_x, actors[train], actor_stats(speakers)))
     return {**{f"{prefix}{k}_idx": v for k, v in chosen.items()}, **{f"{prefix}{k}": v for k, v in plain.items()},
             **{f"{prefix}post_speaker_{k}": v for k, v in after_speaker.items()}}
 

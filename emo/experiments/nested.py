@@ -21,9 +21,8 @@ from pathlib import Path
 
 import numpy as np
 import torch
-import yaml
 
-from emo.core import layout
+from emo.core import executor, git, layout
 from emo.core.errors import EmoError
 from emo.core.params import EMOBOX_FOLDS, Params, TrainSettings, from_dict
 from emo.data import arrays, augment, split
@@ -41,25 +40,42 @@ class Candidate:
     train: dict = field(default_factory=dict)
 
 
-# The front-end and training choices the default recipe was once made of, on actors that include EmoBox test
-# folds (README "How the recipe was chosen"): here each fold makes them again on its own training actors.
-CANDIDATES = (
-    Candidate("default"),
-    Candidate("utterance-4s", audio={"duration": 4.0}),
-    Candidate("paper-window", audio=variants.VARIANTS["paper"]["audio"]),
-    Candidate("mixup-0.4", train={"mixup": 0.4}),
-)
+CANDIDATES_FILE = "nested"  # the project's variants/nested.yaml lists the candidates (name -> params overlay)
 SELECTED_BY = "audio_logmel_balanced"  # the default model: its inner accuracy chooses every row's recipe
 MODELS = tuple(variants.AUDIO_MODELS)
 METRICS = Path("metrics/emobox/nested.json")
 
 
-def candidates_named(names: list[str]) -> tuple[Candidate, ...]:
-    """The candidates of these names, in CANDIDATES' order; the default is always among them (ties go to it)."""
-    unknown = set(names) - {c.name for c in CANDIDATES}
+def load_candidates(root: Path) -> tuple[Candidate, ...]:
+    """The candidates of the project's variants/nested.yaml, in its order: the front-end and training choices
+    the default recipe was once made of, on actors that include EmoBox test folds (README "How the recipe was
+    chosen"); here each fold makes them again on its own training actors."""
+    where = root / variants.FOLDER / f"{CANDIDATES_FILE}.yaml"
+    found = []
+    for name, changes in variants.overlay(root, CANDIDATES_FILE).items():
+        changes = dict(changes or {})
+        audio = changes.pop("audio", {})
+        if isinstance(audio, str):  # a variant's name: its audio section
+            audio = variants.overrides(audio, root=root).get("audio", {})
+        train = dict(changes.pop("train", None) or {})
+        ours = train.pop("ours", {})
+        if changes or train or not isinstance(audio, dict) or not isinstance(ours, dict):
+            raise EmoError(f"{where}: candidate {name!r} changes {sorted({*changes, *(f'train.{k}' for k in train)})}"
+                           " or not a mapping: a candidate changes `audio` and `train.ours` only")
+        found.append(Candidate(str(name), audio=audio, train=ours))
+    if not found or found[0] != Candidate("default"):
+        raise EmoError(f"{where}: the first candidate must be `default: {{}}` (params.yaml's recipe; ties go to it)")
+    return tuple(found)
+
+
+def candidates_named(names: list[str] | None, root: Path) -> tuple[Candidate, ...]:
+    """The candidates of these names (None: all) in the project's variants/nested.yaml, in its order; the default
+    is always among them (ties go to it)."""
+    listed = load_candidates(root)
+    unknown = set(names or ()) - {c.name for c in listed}
     if unknown:
-        raise EmoError(f"unknown candidate(s) {sorted(unknown)}: expected some of {[c.name for c in CANDIDATES]}")
-    return tuple(c for c in CANDIDATES if c.name in names or c.name == "default")
+        raise EmoError(f"unknown candidate(s) {sorted(unknown)}: expected some of {[c.name for c in listed]}")
+    return tuple(c for c in listed if names is None or c.name in names or c.name == "default")
 
 
 @dataclass(frozen=True)
@@ -107,11 +123,7 @@ def featurize(root: Path, candidate: Candidate, work: Path) -> Path:
     project = work / "features" / key.replace("/", "_")
     if (project / layout.feature_file("logmel")).is_file() and (project / layout.feature_file("mfcc")).is_file():
         return project
-    if not (project / ".git").is_dir():
-        scratch.copy_project(root, project)
-    changes = variants.overrides("emobox", {"audio": dict(candidate.audio)})
-    params = yaml.safe_load((root / "params.yaml").read_text())
-    scratch.set_params(project, **changes, **variants.absolute_source(root, params))
+    scratch.scratch_project(root, project, variants.overrides("emobox", {"audio": dict(candidate.audio)}, root))
     scratch.dvc(project, "repro", "featurize")
     return project
 
@@ -126,11 +138,13 @@ def settings_of(base: Params, candidate: Candidate) -> TrainSettings:
 
 
 def train_and_predict(inputs: list[FoldInputs], seeds: tuple[int, ...], settings: TrainSettings, workers: int,
-                      threads: int, desc: str) -> list[list[dict]]:
+                      threads: int, desc: str, scheduler: str = executor.LOCAL) -> list[list[dict]]:
     """Per loader and seed, the trained model's test probabilities, its test arrays, epochs and seconds; the
-    models train on `workers` processes (emo.learn.parallel: the same weights for any count)."""
+    models train on `workers` processes or the Dask cluster of `scheduler` (emo.learn.parallel: the same weights
+    for any count and either)."""
     specs = [(load, [0], f"{desc} {load.feature} test {list(load.test)}") for load in inputs]
-    trained = parallel.train_models(specs, seeds, settings, torch.device("cpu"), workers, threads)
+    trained = parallel.train_models(specs, seeds, settings, torch.device("cpu"), workers, threads,
+                                    scheduler=scheduler)
     out = []
     for load, (results, shapes) in zip(inputs, trained, strict=True):
         saved = checkpoints.checkpoint(results, settings, shapes)
@@ -158,13 +172,15 @@ def plan_actors(project: Path) -> np.ndarray:
 
 
 def inner_scores(project: Path, settings: TrainSettings, seed: int, workers: int, threads: int,
-                 folds: tuple[tuple[int, ...], ...] = EMOBOX_FOLDS, model: str = SELECTED_BY) -> list[dict]:
+                 folds: tuple[tuple[int, ...], ...] = EMOBOX_FOLDS, model: str = SELECTED_BY,
+                 scheduler: str = executor.LOCAL) -> list[dict]:
     """Per fold, one seed's accuracy and UAR of the inner cross-validation over its training actors."""
     feature, balanced = _row(model)
     loaders = [FoldInputs(str(project), feature, balanced, folds[a] + folds[b], folds[a] + folds[b],
                           settings.speaker_norm, split_path(project, feature, balanced, folds[a] + folds[b], ()))
                for a, b in pairs(len(folds))]
-    predicted = dict(zip(pairs(len(folds)), train_and_predict(loaders, (seed,), settings, workers, threads, "inner"),
+    predicted = dict(zip(pairs(len(folds)), train_and_predict(loaders, (seed,), settings, workers, threads, "inner",
+                                                                scheduler),
                          strict=True))
     actors = plan_actors(project)
     scores = []
@@ -190,7 +206,8 @@ def choose(inner: dict[str, list[dict]]) -> list[str]:
 
 def outer_runs(project: Path, settings: TrainSettings, folds_chosen: list[int], models: list[str],
                seeds: tuple[int, ...], workers: int, threads: int,
-               folds: tuple[tuple[int, ...], ...] = EMOBOX_FOLDS) -> dict[str, list[dict]]:
+               folds: tuple[tuple[int, ...], ...] = EMOBOX_FOLDS, scheduler: str = executor.LOCAL
+               ) -> dict[str, list[dict]]:
     """Per model, every (fold, seed) run of one candidate on the folds that chose it: fold f tests, fold f + 1
     validates (learning curves), the rest train, as the pipeline's k-fold does."""
     jobs = [(model, fold) for model in models for fold in folds_chosen]
@@ -201,7 +218,8 @@ def outer_runs(project: Path, settings: TrainSettings, folds_chosen: list[int], 
         loaders.append(FoldInputs(str(project), feature, balanced, test, val, settings.speaker_norm,
                                   split_path(project, feature, balanced, test, val)))
     runs: dict[str, list[dict]] = {model: [] for model in models}
-    for (model, fold), seeded in zip(jobs, train_and_predict(loaders, seeds, settings, workers, threads, "outer"),
+    for (model, fold), seeded in zip(jobs, train_and_predict(loaders, seeds, settings, workers, threads, "outer",
+                                                                       scheduler),
                                      strict=True):
         runs[model].extend({**run, "fold": fold} for run in seeded)
     return runs
@@ -227,14 +245,16 @@ def model_metrics(runs: list[dict], chosen: list[str], folds: tuple[tuple[int, .
                else {})}
 
 
-def run(root: Path, work: Path, models: list[str], candidates: tuple[Candidate, ...] = CANDIDATES,
+def run(root: Path, work: Path, models: list[str], candidates: tuple[Candidate, ...] | None = None,
         log=print) -> dict:
     """The nested cross-validation of `models` on the EmoBox folds: each candidate's inner scores (kept in
-    `work`, so an interrupted run resumes), each fold's choice, and the chosen recipes' test metrics."""
+    `work`, so an interrupted run resumes), each fold's choice, and the chosen recipes' test metrics. The
+    candidates are all of the project's variants/nested.yaml unless given."""
     from emo.core import params as params_module
     from emo.core.io import write_json
 
-    start, git_revision = time.perf_counter(), variants.revision(root)  # the code that runs, before any edit
+    candidates = load_candidates(root) if candidates is None else candidates
+    start, git_revision = time.perf_counter(), git.revision(root)  # the code that runs, before any edit
     p = params_module.load(root / "params.yaml")
     seed, workers, threads = p.train.seeds[0], p.train.workers, p.train.threads
     inner: dict[str, list[dict]] = {}
@@ -249,7 +269,8 @@ def run(root: Path, work: Path, models: list[str], candidates: tuple[Candidate, 
             inner[candidate.name] = saved["scores"]
         else:
             project = featurize(root, candidate, work)
-            inner[candidate.name] = inner_scores(project, settings, seed, workers, threads)
+            inner[candidate.name] = inner_scores(project, settings, seed, workers, threads,
+                                                 scheduler=p.compute.scheduler)
             write_json(kept, {"inputs": inputs, "scores": inner[candidate.name]})
         log(f"inner {candidate.name}: accuracy per fold "
             f"{[round(100 * s['accuracy'], 1) for s in inner[candidate.name]]}")
@@ -261,7 +282,7 @@ def run(root: Path, work: Path, models: list[str], candidates: tuple[Candidate, 
         candidate = by_name[name]
         found = outer_runs(featurize(root, candidate, work), settings_of(p, candidate),
                            [f for f, c in enumerate(chosen) if c == name], models, tuple(p.train.seeds), workers,
-                           threads)
+                           threads, scheduler=p.compute.scheduler)
         for model in models:
             runs[model].extend(found[model])
     selection = {"by": SELECTED_BY, "seed": seed, "score": "accuracy",

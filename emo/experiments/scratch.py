@@ -3,6 +3,7 @@ named variants (`emo variant`), benchmarks and end-to-end tests."""
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import subprocess
@@ -11,7 +12,9 @@ from pathlib import Path
 
 import yaml
 
+from emo.core import git as git_cli
 from emo.core.errors import EmoError
+from emo.core.params import Params, from_dict
 
 BIN = Path(sys.executable).parent
 # `dvc exp run` commits; a machine with no git identity configured must still run it.
@@ -22,8 +25,7 @@ IDENTITY = {"GIT_AUTHOR_NAME": "emo", "GIT_AUTHOR_EMAIL": "emo@emo.invalid",
 def copy_project(source: Path, dest: Path) -> Path:
     """Copy a project's files (tracked and new, not ignored; no data, metrics or dvc.lock) into `dest`,
     committed in a fresh git repo."""
-    listed = subprocess.run(["git", "ls-files", "-z", "--cached", "--others", "--exclude-standard"], cwd=source,
-                            check=True, capture_output=True).stdout.decode().split("\0")
+    listed = git_cli.run(source, "ls-files", "-z", "--cached", "--others", "--exclude-standard").decode().split("\0")
     for name in filter(None, listed):
         path = source / name
         if path.is_file() and not name.startswith(("data/", "metrics/")) and name != "dvc.lock":
@@ -37,8 +39,37 @@ def copy_project(source: Path, dest: Path) -> Path:
 
 
 def git(cwd: Path, *args: str) -> None:
-    """Run git in `cwd` with an identity, failing loudly."""
-    subprocess.run(["git", *args], cwd=cwd, check=True, env=dict(os.environ, **IDENTITY))
+    """Run git in `cwd` with an identity; a GitError (emo.core.git) names the command and git's reason."""
+    git_cli.run(cwd, *args, env=dict(os.environ, **IDENTITY))
+
+
+def changed_params(root: Path, changes: dict) -> dict:
+    """The project's params.yaml with `changes` merged in, validated: a bad change stops here, before any work."""
+    params = yaml.safe_load((root / "params.yaml").read_text())
+    merge(params, json.loads(json.dumps(changes)))
+    from_dict(Params, params)
+    return params
+
+
+def absolute_source(root: Path, params: dict) -> dict:
+    """data.source as a scratch copy must see it: a relative folder is resolved against the project."""
+    source = params["data"]["source"]
+    if source == "zenodo" or "://" in source:
+        return {}
+    return {"data": {"source": str((root / source).resolve())}}
+
+
+def scratch_project(root: Path, dest: Path, changes: dict) -> Path:
+    """A scratch copy of the project at `root` in `dest` (copied once: an existing copy is reused) whose
+    params.yaml is the project's with `changes` (nested sections, as `sections` gives them) and with data.source
+    resolved against `root`. The named variants (`emo variant`) and the nested candidates' features share it."""
+    params = changed_params(root, changes)
+    if not (dest / ".git").is_dir():
+        copy_project(root, dest)
+    overlay = json.loads(json.dumps(changes))
+    merge(overlay, absolute_source(root, params))
+    set_params(dest, **overlay)
+    return dest
 
 
 def set_params(project: Path, **sections: dict) -> None:

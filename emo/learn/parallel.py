@@ -2,20 +2,21 @@
 
 Every run seeds its own generators and computes on a fixed number of torch threads, so a run's weights do
 not depend on the process it lands in: with `workers: 2` the two cores train two runs at once, and the
-models are bit-identical to those of `workers: 1`.
+models are bit-identical to those of `workers: 1`, or to those of a Dask cluster (emo.core.executor).
 """
 
 from __future__ import annotations
 
 import logging
 import os
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
+from contextlib import closing
 from dataclasses import dataclass
-from multiprocessing import get_context
 
 import torch
 from tqdm.auto import tqdm
 
+from emo.core import executor
 from emo.core.params import TrainSettings
 from emo.data.arrays import Arrays
 from emo.learn.train import FitResult, fit
@@ -23,8 +24,9 @@ from emo.learn.train import FitResult, fit
 log = logging.getLogger(__name__)
 
 # fold (None: the hold-out split) -> arrays per split. It must compare by value (e.g. a frozen dataclass), so that
-# a worker can tell that two runs share their arrays.
+# a worker can tell that two runs share their arrays, and pickle (it travels to the worker processes).
 Loader = Callable[[int | None], dict[str, Arrays]]
+Trained = tuple[list[FitResult], list[tuple[int, ...]]]  # a model's runs (fold-major) and its input shapes
 
 
 @dataclass(frozen=True)
@@ -49,15 +51,10 @@ class Job:
     progress: bool
 
 
-_LOADED: dict = {}  # a worker's arrays of the fold it trained last: runs of one fold share them
-
-
 def _arrays(load: Loader, fold: int | None) -> dict[str, Arrays]:
-    """The arrays of `fold`, loaded once per process and fold (the previous fold's are let go first)."""
-    if _LOADED.get("key") != (load, fold):
-        _LOADED.clear()
-        _LOADED.update(key=(load, fold), arrays=load(fold))
-    return _LOADED["arrays"]
+    """The arrays of `fold`, loaded once per process, run and fold: the runs of one fold that a worker trains one
+    after the other share them (the previous fold's are let go first)."""
+    return executor.kept((load, fold), lambda: load(fold))
 
 
 def fit_run(job: Job) -> tuple[FitResult, list[tuple[int, ...]]]:
@@ -86,21 +83,17 @@ def worker_threads(threads: int, workers: int) -> int:
     return max(1, (os.cpu_count() or 1) // workers)
 
 
-def _results(jobs: list[Job], workers: int) -> Iterator[tuple[FitResult, list[tuple[int, ...]]]]:
-    """Each job's result, in the order of `jobs`, from `workers` processes (this one when 1)."""
-    if workers == 1:
-        yield from map(fit_run, jobs)
-        return
-    # fork: the workers inherit the imported modules and start at once; each loads its own arrays.
-    with get_context("fork").Pool(workers) as pool:
-        yield from pool.imap(fit_run, jobs, chunksize=1)
+def _name(job: Job) -> str:
+    """A run as errors name it."""
+    return f"{job.desc}{'' if job.run.fold is None else f' fold {job.run.fold}'} seed {job.run.seed}"
 
 
 def train_models(models: list[tuple[Loader, list[int | None], str]], seeds: tuple[int, ...],
                  settings: TrainSettings, device: torch.device, workers: int = 1, threads: int = 1,
-                 progress: bool = True) -> list[tuple[list[FitResult], list[tuple[int, ...]]]]:
-    """Every (loader, folds, name) model's runs, one per fold and seed, on up to `workers` processes; per model
-    its results (fold-major) and input shapes. The results do not depend on `workers`.
+                 progress: bool = True, scheduler: str = executor.LOCAL) -> list[Trained]:
+    """Every (loader, folds, name) model's runs, one per fold and seed, on up to `workers` processes (or the Dask
+    cluster of `scheduler`, each run on the torch threads it would have here); per model its results (fold-major)
+    and input shapes. The results depend on neither `workers` nor `scheduler`.
 
     All the models of a stage share one pool, so that both cores stay busy to the end: three seeds of one
     model would leave a core idle for a third of the time.
@@ -108,24 +101,24 @@ def train_models(models: list[tuple[Loader, list[int | None], str]], seeds: tupl
     runs = [Run(index, fold, seed) for index, (_, folds, _) in enumerate(models) for fold in folds for seed in seeds]
     workers = worker_count(workers, len(runs), device)
     per_process = worker_threads(threads, workers)
+    here = workers == 1 and not scheduler
     jobs = [Job(run, models[run.model][0], settings, str(device), per_process, models[run.model][2],
-                progress and workers == 1) for run in runs]
-    trained: list[tuple[list[FitResult], list[tuple[int, ...]]]] = [([], []) for _ in models]
-    bar = tqdm(total=len(jobs), desc=f"train ({workers} processes)", unit="model",
-               disable=not progress or workers == 1)
-    with bar:
-        for job, (result, shapes) in zip(jobs, _results(jobs, workers), strict=True):
+                progress and here) for run in runs]
+    trained: list[Trained] = [([], []) for _ in models]
+    bar = tqdm(total=len(jobs), desc=f"train ({'Dask' if scheduler else f'{workers} processes'})", unit="model",
+               disable=not progress or here)
+    with bar, closing(executor.run_ordered(fit_run, jobs, workers=workers, scheduler=scheduler, name=_name)) as results:
+        for job, (result, shapes) in zip(jobs, results, strict=True):
             trained[job.run.model][0].append(result)
             trained[job.run.model][1][:] = shapes  # the same for every run of a model
             bar.update()
             log.info("%s%s seed %d: %d epochs in %.0f s", job.desc, "" if result.fold is None else
                      f" fold {result.fold}", result.seed, len(result.history), result.seconds)
-    _LOADED.clear()  # this process's own copy (workers: 1)
     return trained
 
 
 def train_runs(load: Loader, folds: list[int | None], seeds: tuple[int, ...], settings: TrainSettings,
                device: torch.device, workers: int = 1, threads: int = 1, desc: str = "train",
-               progress: bool = True) -> tuple[list[FitResult], list[tuple[int, ...]]]:
-    """One model's runs, one per fold and seed (fold-major order), on up to `workers` processes."""
-    return train_models([(load, folds, desc)], seeds, settings, device, workers, threads, progress)[0]
+               progress: bool = True, scheduler: str = executor.LOCAL) -> Trained:
+    """One model's runs, one per fold and seed (fold-major order), on up to `workers` processes (or Dask's)."""
+    return train_models([(load, folds, desc)], seeds, settings, device, workers, threads, progress, scheduler)[0]

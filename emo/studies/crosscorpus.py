@@ -11,16 +11,15 @@ from __future__ import annotations
 
 import logging
 import os
-from contextlib import contextmanager
+from contextlib import closing
 from pathlib import Path
 
 import numpy as np
-from threadpoolctl import threadpool_limits
 from tqdm.auto import tqdm
 
 from emo.audio import signal as audio
 from emo.audio.featurize import file_features
-from emo.core import layout
+from emo.core import executor, layout
 from emo.core.errors import EmoError
 from emo.core.io import write_json
 from emo.core.params import AudioParams
@@ -62,28 +61,17 @@ def clip_job(job: tuple[str, AudioParams]) -> tuple[np.ndarray | None, np.ndarra
     return logmel, mfcc, None
 
 
-@contextmanager
-def ordered_map(workers: int):
-    """A map (results in order) over `workers` processes with one BLAS thread each, in this process for one."""
-    workers = max(1, min(workers, os.cpu_count() or 1))
-    if workers == 1:
-        with threadpool_limits(1):
-            yield map
-        return
-    from multiprocessing import get_context
-
-    with get_context().Pool(workers, initializer=threadpool_limits, initargs=(1,)) as pool:
-        yield lambda func, jobs: pool.imap(func, jobs, chunksize=8)
-
-
-def corpus_features(name: str, utterances: list[Utterance], params: AudioParams,
-                    progress: bool = True) -> dict[str, np.ndarray]:
+def corpus_features(name: str, utterances: list[Utterance], params: AudioParams, progress: bool = True,
+                    scheduler: str = executor.LOCAL) -> dict[str, np.ndarray]:
     """Features and labels of every clip that decodes; a damaged clip stops the run naming the file, or with
-    `audio.skip_damaged` (or one the corpus ships damaged) is left out and listed under `damaged`."""
+    `audio.skip_damaged` (or one the corpus ships damaged) is left out and listed under `damaged`. The clips are
+    spread over `params.workers` processes (or the Dask cluster of `scheduler`), one BLAS thread each, as featurize
+    computes them."""
     known = set(corpus(name).known_damaged)
     kept, logmels, mfccs, damaged = [], [], [], []
-    with ordered_map(params.workers) as run:
-        results = run(clip_job, [(u.path, params) for u in utterances])
+    with closing(executor.run_ordered(clip_job, [(u.path, params) for u in utterances], threads=1,
+                                      workers=max(1, min(params.workers, os.cpu_count() or 1)), scheduler=scheduler,
+                                      name=lambda job: f"features {name} {job[0]}")) as results:
         for utterance, (logmel, mfcc, problem) in zip(utterances, tqdm(
                 results, total=len(utterances), unit="clip", desc=f"features {name}", disable=not progress),
                 strict=True):
@@ -121,27 +109,14 @@ def load_features(path: Path) -> dict[str, np.ndarray]:
 
 
 def featurize_corpora(names: tuple[str, ...], params: AudioParams, corpora: Path = CORPORA,
-                      out: Path = FEATURES, progress: bool = True) -> dict[str, dict]:
+                      out: Path = FEATURES, progress: bool = True, scheduler: str = executor.LOCAL) -> dict[str, dict]:
     """out/<name>.npz for each corpus in corpora/<name>; per corpus the clips featurised and left out."""
     report = {}
     for name in names:
-        arrays = corpus_features(name, inventory(corpora / name, corpus(name)), params, progress)
+        arrays = corpus_features(name, inventory(corpora / name, corpus(name)), params, progress, scheduler)
         save_features(arrays, features_file(name, out))
         report[name] = {"clips": len(arrays["clip"]), "damaged": len(arrays["damaged"])}
     return report
-
-
-def speaker_standardised(x: np.ndarray, speakers: np.ndarray, speaker_norm: bool) -> np.ndarray:
-    """Each speaker's clips standardised by that speaker's own clips (no labels used) if the model was trained so."""
-    return split.own_speaker_normalize(x, speakers) if speaker_norm else x
-
-
-def training_standardised(x: np.ndarray, stats: dict[str, np.ndarray], prefix: str, speaker_norm: bool) -> np.ndarray:
-    """Then the run's training statistics (those after per-speaker standardisation, or the plain ones), as
-    `train.load_arrays` applies them; `prefix`: the fold's in k-fold mode."""
-    mean, std = ((stats[f"{prefix}post_speaker_mean"], stats[f"{prefix}post_speaker_std"]) if speaker_norm
-                 else (stats[f"{prefix}mean"], stats[f"{prefix}std"]))
-    return ((x - mean) / std).astype(np.float32)
 
 
 def restricted_argmax(proba: np.ndarray, classes: list[int]) -> np.ndarray:
@@ -190,11 +165,11 @@ def score_corpus(saved: dict, stats: dict[str, np.ndarray], arrays: dict[str, np
         raise EmoError(f"no clip of the classes {[EMOTIONS[c] for c in classes]} to score")
     speaker_norm = bool(saved["settings"]["speaker_norm"])
     # Each speaker by all of its clips (labels unused), once: the same for every run.
-    own = speaker_standardised(x, arrays["speaker"], speaker_norm)[keep]
+    own = (split.standardise_speakers(x, arrays["speaker"]) if speaker_norm else x)[keep]
     per_run, actual, predicted, probabilities = [], [], [], []
     for run in saved["runs"]:
         prefix = "" if run.get("fold") is None else f"fold{run['fold']}_"
-        inputs = training_standardised(own, stats, prefix, speaker_norm)
+        inputs = split.standardise(own, split.training_stats(stats, prefix, speaker_norm))
         proba = predict_proba(rebuild(saved, run), inputs, torch.device("cpu"))
         pred = restricted_argmax(proba, classes)
         where = {} if run.get("fold") is None else {"fold": run["fold"]}

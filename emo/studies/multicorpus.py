@@ -23,32 +23,36 @@ from __future__ import annotations
 
 import logging
 import time
-from dataclasses import dataclass, field
-from multiprocessing import get_context
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 from tqdm.auto import tqdm
 
-from emo.core import layout
+from emo.core import executor, layout
 from emo.core.errors import EmoError
 from emo.core.io import write_json
 from emo.core.params import Params
 from emo.core.ravdess import EMOTIONS
-from emo.corpora import corpus
 from emo.data import split
 from emo.data.augment import read as read_plan
 from emo.data.datasets import read_input, read_rows
 from emo.studies import crosscorpus
+from emo.studies.corpus_design import (
+    KINDS,
+    RAVDESS,
+    Experiment,
+    encode,
+    experiments,
+    model_classes,
+    ravdess_speakers,
+    scored_classes,
+)
 
 log = logging.getLogger(__name__)
 METRICS = Path("metrics/multicorpus.json")
-RAVDESS = "ravdess"
 FEATURE = "logmel"  # the input every model here takes
 MAX_SEEDS = 1  # the first of train.seeds only: each seed trains 13 models (RAVDESS + EmoDB), ~5 CPU-minutes
-KINDS = ("within", "union", "leave_one_out")
-
-
 @dataclass
 class Pool:
     """Every clip of every corpus: features (each speaker standardised by its own clips if asked) and labels."""
@@ -59,101 +63,10 @@ class Pool:
     emotion: np.ndarray  # emotion name per clip
 
 
-@dataclass(frozen=True)
-class Experiment:
-    """One model to train: which speakers of which corpus train, validate and test it."""
-
-    kind: str  # within | union | leave_one_out
-    name: str  # the corpus (within, leave_one_out) or "union"
-    fold: int | None  # fold of the other corpora; None: RAVDESS's hold-out split or all speakers
-    train: dict[str, tuple[str, ...]] = field(hash=False)
-    val: dict[str, tuple[str, ...]] = field(hash=False)
-    test: dict[str, tuple[str, ...]] = field(hash=False)
-
-
-def labels_of(name: str) -> tuple[str, ...]:
-    """The emotions corpus `name` can have."""
-    return corpus(name).labels
-
-
-def model_classes(names) -> list[str]:
-    """The classes of a model trained on these corpora: RAVDESS's order first, then other labels as they come."""
-    present = {label for name in names for label in labels_of(name)}
-    extra = [label for name in names for label in labels_of(name) if label not in EMOTIONS]
-    return [e for e in EMOTIONS if e in present] + list(dict.fromkeys(extra))
-
-
-def ravdess_speakers(actors) -> tuple[str, ...]:
-    """RAVDESS actor numbers as speaker ids, in their order."""
-    return tuple(f"{RAVDESS}:{int(a):02d}" for a in actors)
-
-
-def speaker_folds(speakers, folds: int, name: str) -> list[tuple[str, ...]]:
-    """A corpus's speakers, sorted, in `folds` contiguous groups (sizes differ by one at most)."""
-    ordered = sorted(set(speakers))
-    if len(ordered) < folds:
-        raise EmoError(f"{name} has {len(ordered)} speakers, fewer than corpora.folds ({folds}): lower corpora.folds"
-                       f" or leave {name} out of corpora.train")
-    return [tuple(group) for group in np.array_split(np.array(ordered, dtype=object), folds)]
-
-
-def experiments(speakers: dict[str, list[str]], val: tuple[str, ...], test: tuple[str, ...], folds: int,
-                keep_best: bool) -> list[Experiment]:
-    """Every model of the stage: within each corpus, the union per fold, and leave-one-corpus-out."""
-    present = set(speakers[RAVDESS])
-    val, test = tuple(sorted(present & set(val))), tuple(sorted(present & set(test)))
-    ravdess_train = tuple(s for s in sorted(present) if s not in set(val) | set(test))
-    if not ravdess_train or not test:
-        raise EmoError(f"RAVDESS needs training and test actors (split.test): the data holds {len(ravdess_train)} "
-                       f"training and {len(test)} test actors (data.actors, split)")
-    others = [name for name in speakers if name != RAVDESS]
-    if keep_best and others and folds < 3:
-        raise EmoError(f"corpora.folds: {folds}; keep: best needs at least 3 (one tests, the next validates)")
-    cut = {name: speaker_folds(speakers[name], folds, name) for name in others}
-
-    def fold_roles(name: str, k: int) -> tuple[tuple[str, ...], tuple[str, ...], tuple[str, ...]]:
-        """Training, validation and test speakers of fold k of corpus `name`."""
-        held = cut[name][(k + 1) % folds] if keep_best else ()
-        rest = tuple(s for g in cut[name] for s in g if s not in set(cut[name][k]) | set(held))
-        return rest, held, cut[name][k]
-
-    def everyone(name: str) -> tuple[tuple[str, ...], tuple[str, ...]]:
-        """Training and validation speakers of a corpus a model trains on whole."""
-        held = (val if name == RAVDESS else cut[name][0]) if keep_best else ()
-        return tuple(s for s in sorted(set(speakers[name])) if s not in set(held)), held
-
-    out = [Experiment("within", RAVDESS, None, {RAVDESS: ravdess_train}, {RAVDESS: val}, {RAVDESS: test})]
-    for name in others:
-        for k in range(folds):
-            train, held, tested = fold_roles(name, k)
-            out.append(Experiment("within", name, k, {name: train}, {name: held}, {name: tested}))
-    for k in range(folds if others else 0):
-        roles = {name: fold_roles(name, k) for name in others}
-        out.append(Experiment("union", "union", k, {RAVDESS: ravdess_train, **{n: r[0] for n, r in roles.items()}},
-                              {RAVDESS: val, **{n: r[1] for n, r in roles.items()}},
-                              {RAVDESS: test, **{n: r[2] for n, r in roles.items()}}))
-    for name in speakers if others else ():
-        rest = {n: everyone(n) for n in speakers if n != name}
-        out.append(Experiment("leave_one_out", name, None, {n: r[0] for n, r in rest.items()},
-                              {n: r[1] for n, r in rest.items()}, {name: tuple(sorted(set(speakers[name])))}))
-    return out
-
-
 def rows(pool: Pool, members: dict[str, tuple[str, ...]]) -> np.ndarray:
     """Indices of the clips of these speakers of these corpora."""
     wanted = {s for speakers in members.values() for s in speakers}
     return np.flatnonzero(np.isin(pool.corpus, list(members)) & np.isin(pool.speaker, list(wanted)))
-
-
-def encode(emotions: np.ndarray, classes: list[str]) -> np.ndarray:
-    """Class indices of emotion names (-1: not a class of the model)."""
-    where = {c: i for i, c in enumerate(classes)}
-    return np.array([where.get(e, -1) for e in emotions], np.int64)
-
-
-def scored_classes(classes: list[str], name: str) -> list[int]:
-    """The model's class indices that corpus `name` has: what its argmax is restricted to."""
-    return [i for i, c in enumerate(classes) if c in labels_of(name)]
 
 
 def arrays(pool: Pool, index: np.ndarray, classes: list[str], stats: dict[str, np.ndarray]):
@@ -162,24 +75,21 @@ def arrays(pool: Pool, index: np.ndarray, classes: list[str], stats: dict[str, n
 
     y = encode(pool.emotion[index], classes)
     index = index[y >= 0]
-    x = ((pool.x[index] - stats["mean"]) / stats["std"]).astype(np.float32)
-    return Arrays(x=x, y=y[y >= 0], index=index)
+    return Arrays(x=split.standardise(pool.x[index], (stats["mean"], stats["std"])), y=y[y >= 0], index=index)
 
 
-_POOL: dict = {}  # set before the worker processes fork: they read it, nothing is pickled
-
-
-def run_experiment(job: tuple[Experiment, int, Params]) -> dict:
-    """Train one (experiment, seed) and score it on each test corpus: n, accuracy and UAR per corpus."""
+def run_experiment(pool: Pool, job: tuple[Experiment, int, Params, int]) -> dict:
+    """Train one (experiment, seed) on the pool's clips, on the torch threads of one of `workers` processes (the
+    job's last item), and score it on each test corpus: n, accuracy and UAR per corpus."""
     import torch
 
     from emo.learn.models import build
     from emo.learn.parallel import worker_threads
     from emo.learn.train import fit, predict_proba, resolve_device
 
-    experiment, seed, params = job
-    pool, settings, device = _POOL["pool"], params.train.settings, resolve_device(params.train.device)
-    torch.set_num_threads(worker_threads(params.train.threads, _POOL.get("workers", 1)) or torch.get_num_threads())
+    experiment, seed, params, workers = job
+    settings, device = params.train.settings, resolve_device(params.train.device)
+    torch.set_num_threads(worker_threads(params.train.threads, workers) or torch.get_num_threads())
     classes = model_classes(experiment.train)
     train_rows = rows(pool, experiment.train)
     stats = split.global_stats(pool.x[train_rows])
@@ -201,21 +111,23 @@ def run_experiment(job: tuple[Experiment, int, Params]) -> dict:
             "scores": scores}
 
 
-def train_all(pool: Pool, jobs: list[tuple[Experiment, int, Params]], workers: int, progress: bool = True) -> list:
-    """Each job's result, in order, on up to `workers` processes; as in emo.learn.parallel the results do not
-    depend on it."""
+def train_all(pool: Pool, jobs: list[tuple[Experiment, int, Params]], workers: int, progress: bool = True,
+              scheduler: str = executor.LOCAL) -> list:
+    """Each job's result, in order, on up to `workers` processes (or the Dask cluster of `scheduler`), each sent the
+    pool once; as in emo.learn.parallel the results depend on neither."""
     import torch
 
     from emo.learn.parallel import worker_count
     from emo.learn.train import resolve_device
 
     workers = worker_count(workers, len(jobs), resolve_device(jobs[0][2].train.device)) if jobs else 1
-    _POOL.update(pool=pool, workers=workers)
-    bar = tqdm(total=len(jobs), desc=f"multicorpus ({workers} processes)", unit="model", disable=not progress)
+    where = "Dask" if scheduler else f"{workers} processes"
+    bar = tqdm(total=len(jobs), desc=f"multicorpus ({where})", unit="model", disable=not progress)
     threads, results = torch.get_num_threads(), []
-    processes = get_context("fork").Pool(workers) if workers > 1 else None  # fork: the workers inherit _POOL
+    done = executor.run_ordered(run_experiment, [(*job, workers) for job in jobs], workers=workers, shared=pool,
+                                scheduler=scheduler, name=lambda job: f"multicorpus {job[0].kind} {job[0].name} "
+                                f"fold {job[0].fold} seed {job[1]}")
     try:
-        done = processes.imap(run_experiment, jobs, chunksize=1) if processes else map(run_experiment, jobs)
         for (experiment, seed, _), result in zip(jobs, done, strict=True):
             results.append(result)
             bar.update()
@@ -223,12 +135,9 @@ def train_all(pool: Pool, jobs: list[tuple[Experiment, int, Params]], workers: i
                      experiment.fold, seed, result["epochs"], result["seconds"])
         return results
     finally:
-        if processes:
-            processes.terminate()
-            processes.join()
+        done.close()
         torch.set_num_threads(threads)
         bar.close()
-        _POOL.clear()
 
 
 def summary(runs: list[dict], name: str) -> dict:
@@ -318,7 +227,7 @@ def make_pool(clips: dict[str, dict[str, np.ndarray]], speaker_norm: bool, featu
                        "changed since some were computed; run `dvc repro featurize crossfeatures`")
     x = np.concatenate([c[feature] for c in clips.values()]).astype(np.float32)
     speaker = np.concatenate([c["speaker"].astype(str) for c in clips.values()])
-    return Pool(x=split.own_speaker_normalize(x, speaker) if speaker_norm else x,
+    return Pool(x=split.standardise_speakers(x, speaker) if speaker_norm else x,
                 corpus=np.concatenate([[name] * len(c["speaker"]) for name, c in clips.items()]).astype(str),
                 speaker=speaker, emotion=np.concatenate([c["emotion"].astype(str) for c in clips.values()]))
 
@@ -338,7 +247,7 @@ def evaluate(params: Params, clips: dict[str, dict[str, np.ndarray]], progress: 
     planned = experiments(speakers, ravdess_speakers(params.split.val), ravdess_speakers(params.split.test),
                           params.corpora.folds, params.train.settings.keep == "best")
     jobs = [(e, seed, params) for e in planned for seed in params.train.seeds[:MAX_SEEDS]]
-    results = train_all(pool, jobs, params.train.workers, progress)
+    results = train_all(pool, jobs, params.train.workers, progress, params.compute.scheduler)
     return metrics([(job[0], r) for job, r in zip(jobs, results, strict=True)], names, params,
                    time.perf_counter() - start)
 

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import os
 from collections.abc import Sequence
-from multiprocessing import get_context
 
 import numpy as np
 import soundfile
@@ -17,6 +16,7 @@ from sklearn.preprocessing import StandardScaler
 from sklearn.svm import SVC
 
 from emo.audio.signal import DamagedAudioError
+from emo.core import executor
 from emo.core.errors import EmoError
 from emo.core.ravdess import EMOTIONS
 
@@ -66,16 +66,13 @@ def functionals(path: str) -> np.ndarray:
     return row
 
 
-def egemaps(paths: Sequence[str], workers: int = 1) -> np.ndarray:
-    """eGeMAPSv02 functionals [clips, 88] of the clips in order, spread over `workers` processes (at most the CPUs)."""
+def egemaps(paths: Sequence[str], workers: int = 1, scheduler: str = executor.LOCAL) -> np.ndarray:
+    """eGeMAPSv02 functionals [clips, 88] of the clips in order, spread over `workers` processes (at most the CPUs)
+    or the Dask cluster of `scheduler`."""
     smile()  # the missing-extra error here, in the caller's process
     paths = [str(p) for p in paths]
-    workers = min(workers, os.cpu_count() or 1)
-    if workers <= 1 or len(paths) < 2:
-        rows = [functionals(p) for p in paths]
-    else:
-        with get_context().Pool(min(workers, len(paths))) as pool:
-            rows = pool.map(functionals, paths, chunksize=max(1, min(16, len(paths) // (4 * workers))))
+    rows = list(executor.run_ordered(functionals, paths, workers=min(workers, os.cpu_count() or 1),
+                                     scheduler=scheduler, name=lambda path: f"eGeMAPS {path}"))
     return np.stack(rows) if rows else np.zeros((0, FEATURES))
 
 
@@ -139,18 +136,20 @@ def decide(model: Pipeline, x: np.ndarray, allowed_classes: Sequence[int] | None
 NAME = "egemaps_svm"  # the peer's row in every table
 
 
-def evaluate(rows: Sequence, corpora: dict[str, Sequence], workers: int = 1, seed: int = 0) -> dict:
+def evaluate(rows: Sequence, corpora: dict[str, Sequence], workers: int = 1, seed: int = 0,
+             scheduler: str = executor.LOCAL) -> dict:
     """The peer trained on RAVDESS's training actors, scored on its test actors (8-way) and on each other corpus
     over the emotions both share (argmax among them): the shape of metrics/crosscorpus.json, plus RAVDESS.
 
     `rows` are the inventory's rows (emo.data.inventory.Row); `corpora` maps a corpus name to its
     utterances (emo.corpora.Utterance). Every speaker is z-normalised by its own clips (all of them: no labels).
+    The functionals are computed on `workers` processes, or the Dask cluster of `scheduler`.
     """
     from emo.studies.crosscorpus import shared_classes, shared_scores
 
     audio = [r for r in rows if r.path and r.part == "audio_speech" and r.split in ("train", "test")
              and r.duration == r.duration]  # a NaN duration: unreadable, counted by the inventory
-    x = speaker_znorm(egemaps([r.path for r in audio], workers), [r.actor for r in audio])
+    x = speaker_znorm(egemaps([r.path for r in audio], workers, scheduler), [r.actor for r in audio])
     y = np.array([r.label for r in audio])
     train = np.array([r.split == "train" for r in audio])
     model = fit_svm(x[train], y[train], seed)
@@ -162,7 +161,8 @@ def evaluate(rows: Sequence, corpora: dict[str, Sequence], workers: int = 1, see
                           "test_actors": sorted({int(r.actor) for r, t in zip(audio, test, strict=True) if t})}}
     for name, utterances in corpora.items():
         classes = shared_classes(name)
-        features = speaker_znorm(egemaps([u.path for u in utterances], workers), [u.speaker for u in utterances])
+        features = speaker_znorm(egemaps([u.path for u in utterances], workers, scheduler),
+                                 [u.speaker for u in utterances])
         labels = np.array([EMOTIONS.index(u.emotion) if u.emotion in EMOTIONS else -1 for u in utterances])
         keep = np.isin(labels, classes)
         scores = shared_scores(labels[keep], decide(model, features[keep], classes), classes)

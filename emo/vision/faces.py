@@ -8,14 +8,14 @@ from __future__ import annotations
 
 import logging
 import os
-from multiprocessing import get_context
+from contextlib import closing
 from pathlib import Path
 
 import cv2
 import numpy as np
-from threadpoolctl import threadpool_limits
 from tqdm.auto import tqdm
 
+from emo.core import executor
 from emo.core.errors import EmoError
 from emo.core.io import write_csv
 from emo.core.params import VideoParams
@@ -167,50 +167,20 @@ def crop_clip(frames: np.ndarray, detector: FaceDetector, params: VideoParams,
     return out, stats
 
 
-_DETECTOR: FaceDetector | None = None  # one per worker process, built by _init_worker
-
-
-def _init_worker(params: VideoParams) -> None:
-    """Worker start-up: one cascade per process, one OpenCV and one BLAS thread (2 workers share 2 cores)."""
-    global _DETECTOR
-    cv2.setNumThreads(1)
-    threadpool_limits(1)
-    _DETECTOR = FaceDetector(params)
-
-
 def clip_crops(job: tuple[int, str, VideoParams, bool]) -> tuple[int, np.ndarray | None, dict, str | None]:
-    """Worker: read one clip's frames and crop its faces; a damaged file comes back as an error message."""
+    """Worker: read one clip's frames and crop its faces on one OpenCV thread (one BLAS thread: the executor's),
+    with the process's cascade; a damaged file comes back as an error message."""
     index, path, params, track = job
+    cv2_threads = cv2.getNumThreads()
+    cv2.setNumThreads(1)  # 2 workers share 2 cores
     try:
         frames, info = read_frames(path, params.frames, threads=1)
+        crops, stats = crop_clip(frames, executor.kept(params, lambda: FaceDetector(params)), params, track)
     except DamagedVideoError as err:
         return index, None, {}, err.problem
-    crops, stats = crop_clip(frames, _DETECTOR, params, track)
+    finally:
+        cv2.setNumThreads(cv2_threads)
     return index, crops, {**info, **stats}, None
-
-
-class _Serial:
-    """A stand-in for the process pool (workers: 1) with the same one-thread settings, so results match."""
-
-    def __init__(self, params: VideoParams):
-        self.params = params
-
-    def __enter__(self):
-        self._cv2_threads = cv2.getNumThreads()
-        self._limits = threadpool_limits(1)
-        _init_worker(self.params)
-        return self
-
-    def __exit__(self, *exc):
-        global _DETECTOR
-        _DETECTOR = None
-        cv2.setNumThreads(self._cv2_threads)
-        self._limits.restore_original_limits()
-        return False
-
-    @staticmethod
-    def imap(func, jobs, chunksize=1):
-        return map(func, jobs)
 
 
 FIELDS = ("performance", "path", "frames_decoded", "truncated", "detected", "nearest", "centre", "detection_rate",
@@ -218,13 +188,14 @@ FIELDS = ("performance", "path", "frames_decoded", "truncated", "detected", "nea
 
 
 def extract(clips: list[tuple[str, str]], params: VideoParams, out: Path, progress: bool = True,
-            track: bool = True, source: str | None = None) -> dict:
+            track: bool = True, source: str | None = None, scheduler: str = executor.LOCAL) -> dict:
     """Write out/crops.npy [n_clips, frames, S, S] uint8, out/valid.npy [n_clips] and out/clips.csv; report.
 
     `clips` are (performance key, mp4 path) pairs; row i of every output is clip i. Each file is written
     under a temporary name and renamed, so a crash leaves no half-written output behind. The crops do not
-    depend on the number of workers. `track`: search each frame near the clip's previous face first (about 8x
-    faster detection; boxes within a few pixels of a whole-frame search); False: whole-frame search everywhere.
+    depend on the number of workers, nor on running on the Dask cluster of `scheduler` (compute.scheduler).
+    `track`: search each frame near the clip's previous face first (about 8x faster detection; boxes within a few
+    pixels of a whole-frame search); False: whole-frame search everywhere.
     """
     out.mkdir(parents=True, exist_ok=True)
     n, size = len(clips), params.crop_size
@@ -234,11 +205,9 @@ def extract(clips: list[tuple[str, str]], params: VideoParams, out: Path, progre
     rows: list[dict] = [{}] * n
     jobs = [(i, path, params, track) for i, (_, path) in enumerate(clips)]
     workers = max(1, min(params.workers, os.cpu_count() or 1, n))
-    pool = get_context().Pool(workers, initializer=_init_worker, initargs=(params,)) if workers > 1 \
-        else _Serial(params)
     try:
-        with pool:
-            results = pool.imap(clip_crops, jobs, chunksize=4)
+        with closing(executor.run_ordered(clip_crops, jobs, workers=workers, threads=1, scheduler=scheduler,
+                                          name=lambda job: f"faces {job[1]}")) as results:
             for index, block, info, error in tqdm(results, total=n, unit="clip", desc="faces",
                                                   disable=not progress):
                 rows[index] = _row(clips[index], info, error, params, source)

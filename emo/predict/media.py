@@ -7,7 +7,6 @@ worded for a user's own file (the pipeline's advice, fetching RAVDESS again, doe
 
 from __future__ import annotations
 
-import math
 import os
 from pathlib import Path
 
@@ -19,10 +18,6 @@ from emo.core.errors import EmoError
 from emo.core.params import AudioParams
 from emo.core.ravdess import RavdessNameError, parse_name
 
-#: Below this peak (-80 dBFS, a few steps of 16-bit audio) a window holds no audible signal.
-SILENT_PEAK = 1e-4
-#: A window with more than this share of its samples at full scale is flagged as clipped.
-CLIPPED_SHARE = 0.01
 AUDIO_FIX = "the file is damaged or not audio: copy or export it again, or convert it (`ffmpeg -i FILE clip.wav`)"
 VIDEO_FIX = "the file is damaged or not a video: copy or export it again, or convert it (`ffmpeg -i FILE clip.mp4`)"
 
@@ -39,51 +34,6 @@ def _not_empty(path: Path) -> None:
         raise MediaError("empty file (0 bytes): nothing to analyse; copy or export it again")
 
 
-def _span(params: AudioParams) -> str:
-    """The analysis window in words, e.g. '1.0-3.5 s'."""
-    return f"{params.offset:.1f}-{params.offset + params.duration:.1f} s"
-
-
-def check(window: audio.Window, params: AudioParams) -> list[str]:
-    """Warnings about a window the models can read; MediaError when it holds nothing to analyse."""
-    span = _span(params)
-    if window.covered == 0:
-        raise MediaError(f"{window.seconds:.2f} s long, shorter than the {params.offset:.1f} s offset: nothing to "
-                         f"analyse (the models read {span} of a clip); give a recording of at least "
-                         f"{params.offset + params.duration:.1f} s")
-    if window.peak < SILENT_PEAK:
-        level = "digital silence" if window.peak == 0 else f"peak {20 * math.log10(window.peak):.0f} dBFS"
-        raise MediaError(f"no audible signal in {span} ({level}): nothing to analyse; check the recording's "
-                         "level and that this part of it holds speech")
-    warnings = []
-    if window.short:
-        warnings.append(f"{window.seconds:.2f} s long: only {window.covered * params.duration:.2f} s of the "
-                        f"{span} window hold audio, the rest is zero padding; the prediction is unreliable")
-    return warnings + clipping(window, f" in {span}")
-
-
-def clipping(window: audio.Window, where: str) -> list[str]:
-    """The warning for a clip with more than CLIPPED_SHARE of its samples at full scale, if it has."""
-    if window.clipped <= CLIPPED_SHARE:
-        return []
-    return [f"clipped: {100 * window.clipped:.0f} % of the samples{where} are at full scale; the prediction is "
-            "unreliable (record or export it at a lower level)"]
-
-
-def check_utterance(utterance: audio.Window, params: AudioParams) -> list[str]:
-    """Warnings about a trimmed utterance (front_end: utterance); MediaError when it holds no voiced audio."""
-    if utterance.peak < SILENT_PEAK or not len(utterance.wave):
-        level = "digital silence" if utterance.peak == 0 else f"peak {20 * math.log10(utterance.peak):.0f} dBFS"
-        raise MediaError(f"no voiced audio in its {utterance.seconds:.2f} s ({level}): nothing to analyse; check the "
-                         "recording's level and that it holds speech")
-    voiced = len(utterance.wave) / params.sample_rate
-    warnings = []
-    if frontend.is_short(utterance, params):
-        warnings.append(f"only {voiced:.2f} s of voiced audio: too little for a reliable prediction (the models "
-                        f"learnt from utterances of 1-4 s)")
-    return warnings + clipping(utterance, "")
-
-
 def _pyav():
     """The PyAV module, or a MediaError saying how to do without it."""
     try:
@@ -95,13 +45,14 @@ def _pyav():
 
 
 def mp4_window(path: Path, params: AudioParams) -> audio.Window:
-    """What the models hear of an mp4's sound track: the analysis window, decoding no further than its end, or
-    (front_end: utterance) the trimmed utterance of at most frontend.MAX_READ_SECONDS of the track.
+    """What the models hear of an mp4's sound track: the front end's span (FrontEnd.span: the analysis window, or
+    at most frontend.MAX_READ_SECONDS of the track for the utterance), decoding no further than its end.
 
     The samples are counted from the first decoded one, as a decode of the whole track written to a wav and
-    read by `audio.read_window` would count them; the window is then mixed and resampled by `audio.to_window`.
+    read by `FrontEnd.read` would count them; the span is then mixed and resampled by `FrontEnd.hear`.
     """
     av = _pyav()
+    front = frontend.for_params(params)
     blocks, seen = [], 0
     try:
         with av.open(str(path)) as container:
@@ -110,9 +61,7 @@ def mp4_window(path: Path, params: AudioParams) -> audio.Window:
                                  "--pair")
             stream = container.streams.audio[0]
             rate = stream.rate
-            start, length = audio.window_frames(rate, params)
-            if params.front_end == "utterance":
-                start, length = 0, int(frontend.MAX_READ_SECONDS * rate)
+            start, length = front.span(rate)
             end = start + length
             planar = av.AudioResampler(format="fltp")  # float [channels, samples] whatever the codec's format
             for frame in container.decode(stream):
@@ -129,24 +78,22 @@ def mp4_window(path: Path, params: AudioParams) -> audio.Window:
     if seen == 0:
         raise MediaError("the audio track holds no samples; pass the video alone under a 02-... name")
     window = np.concatenate(blocks, axis=1).T if blocks else np.zeros((0, 1), np.float32)
-    if params.front_end == "utterance":
-        return frontend.to_utterance(window, rate, params, str(path))
-    return audio.to_window(window, rate, seen / rate, params, str(path))  # seconds: at least, if stopped early
+    return front.hear(window, rate, seen / rate, str(path))  # seconds: at least, if stopped early
 
 
 def read_audio(path: Path, params: AudioParams, from_video: bool = False) -> tuple[np.ndarray, list[str]]:
     """What the models hear of a wav/flac (or of an mp4's sound track) and the warnings about it: the window,
     or (front_end: utterance) the trimmed utterance."""
     _not_empty(path)
-    utterance = params.front_end == "utterance"
+    front = frontend.for_params(params)
     try:
-        if from_video:
-            window = mp4_window(path, params)
-        else:
-            window = frontend.read_utterance(str(path), params) if utterance else audio.read_window(str(path), params)
+        window = mp4_window(path, params) if from_video else front.read(str(path))
     except audio.DamagedAudioError as err:
         raise MediaError(f"{err.problem}; {AUDIO_FIX}") from None
-    return window.wave, check_utterance(window, params) if utterance else check(window, params)
+    try:
+        return window.wave, front.check(window)
+    except frontend.NothingToAnalyse as err:
+        raise MediaError(str(err)) from None
 
 
 def _quiet_opencv() -> None:

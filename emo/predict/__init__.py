@@ -1,0 +1,7 @@
+"""`emo predict`: the trained models applied to new audio and video files, with the pipeline's own preprocessing.
+
+A wav/flac (or an mp4 with sound only) goes to an audio model, a video-only mp4 to the video model, an audio-video
+pair (or an audio-video mp4) to the fusion model. Files are read by `media`; features are computed by the
+pipeline's functions with params.yaml's `audio` and `video` sections, and normalised with the statistics in the
+model's split file, as at training (`model`); `jobs` is what was asked, `run` does it, `output` prints it.
+"""
