@@ -18,6 +18,10 @@ import tempfile
 import time
 from pathlib import Path
 
+from emo.core import pins
+
+pins.apply()  # before numpy, torch or librosa load: the kernels the pipeline computes with (emo.core.pins)
+
 import numpy as np
 import torch
 import yaml

@@ -19,6 +19,10 @@ import time
 from importlib.metadata import version
 from pathlib import Path
 
+from emo.core import pins
+
+pins.apply()  # before numpy, torch or librosa load: the kernels the pipeline computes with (emo.core.pins)
+
 import numpy as np
 from sklearn.metrics import accuracy_score, balanced_accuracy_score
 

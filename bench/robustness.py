@@ -21,6 +21,10 @@ import argparse
 import sys
 from pathlib import Path
 
+from emo.core import pins
+
+pins.apply()  # before numpy, torch or librosa load: the kernels the pipeline computes with (emo.core.pins)
+
 import librosa
 import numpy as np
 import soundfile

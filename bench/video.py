@@ -25,6 +25,10 @@ import time
 from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 
+from emo.core import pins
+
+pins.apply()  # before numpy, torch or librosa load: the kernels the pipeline computes with (emo.core.pins)
+
 import cv2
 import numpy as np
 import torch

@@ -19,6 +19,12 @@ def _fixture(args: argparse.Namespace) -> None:
     print(f"wrote {len(files)} clips under {args.out}")
 
 
+def _pins(args: argparse.Namespace) -> None:
+    from emo.core import pins
+
+    print(pins.shell_words())
+
+
 def _targets(args: argparse.Namespace) -> None:
     from emo.core import params
     from emo.core.errors import reported
@@ -29,12 +35,47 @@ def _targets(args: argparse.Namespace) -> None:
     print("" if any(p.startswith("video") for p in parts) else "report_audio")
 
 
+def _check_paired(args: argparse.Namespace) -> None:
+    """The paired gate: per model, the change in accuracy on the shared test clips with its bootstrap interval."""
+    from emo.core.errors import EmoError, reported
+    from emo.reporting import paired
+
+    with reported():
+        if not args.paired:
+            raise EmoError("--baseline-dir holds predictions, which only the paired gate reads: add --paired")
+        if args.baseline or args.write_baseline:
+            raise EmoError("--paired compares per-clip predictions: give --rev REV or --baseline-dir DIR (a "
+                           "--baseline file holds metric values only)")
+        if args.keys or args.relative:
+            raise EmoError("--keys and --relative belong to the plain gate; --paired gates each model's accuracy")
+        text, failed = paired.gate(args.rev, args.baseline_dir, args.predictions_dir, args.tolerance, args.md)
+    print(text, end="")
+    if failed:
+        sys.exit(1)
+
+
+def _compare(args: argparse.Namespace) -> None:
+    """Per model, REV_B (or the working tree) minus REV_A on the shared test clips, with bootstrap intervals."""
+    from emo.core.errors import reported
+    from emo.reporting import paired
+
+    with reported():
+        print(paired.revisions(args.rev_a, args.rev_b, args.predictions_dir), end="")
+
+
 def _check_metrics(args: argparse.Namespace) -> None:
     """Compare metrics/*.json with a baseline; exit 1 naming every metric that dropped beyond the tolerance."""
     from emo.core.errors import reported
     from emo.reporting import gate, metric_docs
 
-    keys = tuple(dict.fromkeys(args.keys))  # a key given twice is gated once
+    if not (args.baseline or args.rev or args.write_baseline or args.baseline_dir):
+        args.usage_error("one of the arguments --baseline --rev --write-baseline is required (with --paired: --rev "
+                         "or --baseline-dir)")
+    if args.paired or args.baseline_dir:
+        _check_paired(args)
+        return
+    keys = tuple(dict.fromkeys(args.keys or metric_docs.GATED))  # a key given twice is gated once
+    args.tolerance = gate.TOLERANCE if args.tolerance is None else args.tolerance
     with reported():
         now = metric_docs.current(args.metrics_dir)
         if args.write_baseline:
@@ -102,21 +143,48 @@ def _check_metrics_arguments(parser: argparse.ArgumentParser) -> None:
     """`emo check-metrics`'s arguments, checked by emo.reporting.gate."""
     from emo.reporting import gate, metric_docs
 
-    source = parser.add_mutually_exclusive_group(required=True)
+    source = parser.add_mutually_exclusive_group()  # one is required: _check_metrics says so as argparse would
+    parser.set_defaults(usage_error=parser.error)
     source.add_argument("--baseline", metavar="FILE", type=gate.path_arg,
                         help="JSON baseline: {metrics file: {key: number}}")
     source.add_argument("--rev", type=gate.rev_arg,
                         help="git revision whose committed metrics are the baseline, e.g. origin/main")
     source.add_argument("--write-baseline", metavar="FILE", type=gate.path_arg,
                         help="write the current metrics as a baseline file")
-    parser.add_argument("--keys", nargs="+", type=gate.key_arg, default=list(metric_docs.GATED),
-                        help="gated keys, higher is better; dotted for nested ones, e.g. recall.neutral")
-    parser.add_argument("--tolerance", type=gate.tolerance_arg, default=gate.TOLERANCE,
-                        help="largest allowed drop, a finite number >= 0 (default 0.02 absolute)")
+    source.add_argument("--baseline-dir", metavar="DIR", type=gate.path_arg,
+                        help="with --paired: another copy of the project, whose predictions/*.csv are the baseline")
+    parser.add_argument("--paired", action="store_true",
+                        help="compare per-clip predictions (predictions/*.csv), not metric values: per model, the "
+                        "change in accuracy on the test clips both sides scored (all seeds of each side), with a "
+                        "paired bootstrap 95 %% interval (params.yaml evaluate); a model fails when the whole "
+                        "interval is below 0 (more than the test set's noise) and the drop exceeds --tolerance "
+                        "points, or when it is missing now")
+    parser.add_argument("--keys", nargs="+", type=gate.key_arg, default=None,
+                        help="gated keys, higher is better; dotted for nested ones, e.g. recall.neutral (default: "
+                        f"{' '.join(metric_docs.GATED)})")
+    parser.add_argument("--tolerance", type=gate.tolerance_arg, default=None,
+                        help="largest allowed drop, a finite number >= 0 (default 0.02 absolute). With --paired, "
+                        "in points of accuracy (default 1.0: a drop the noise cannot explain but smaller than about "
+                        "one test clip in 120 is not worth blocking a change for)")
     parser.add_argument("--relative", action="store_true", help="tolerance is a fraction of the baseline value")
     parser.add_argument("--metrics-dir", type=gate.path_arg, default=metric_docs.METRICS,
                         help="folder of the current metrics JSON files; a baseline names them metrics/<path in it>")
+    parser.add_argument("--predictions-dir", type=gate.path_arg, default="predictions",
+                        help="with --paired: folder of the current predictions CSV files (default: predictions)")
     parser.add_argument("--md", action="store_true", help="markdown table, e.g. for $GITHUB_STEP_SUMMARY")
+
+
+def _compare_arguments(parser: argparse.ArgumentParser) -> None:
+    """`emo compare`'s arguments."""
+    from emo.reporting import gate
+
+    revision = ("a git revision (branch, tag, commit) or a DVC experiment's name as `dvc exp show` lists it (its "
+                "ref is refs/exps/.../NAME: `git for-each-ref refs/exps`)")
+    parser.add_argument("rev_a", metavar="REV_A", type=gate.rev_arg, help=f"before: {revision}")
+    parser.add_argument("rev_b", metavar="REV_B", type=gate.rev_arg, nargs="?",
+                        help=f"after: {revision} (default: the working tree's predictions)")
+    parser.add_argument("--predictions-dir", type=gate.path_arg, default="predictions",
+                        help="without REV_B: folder of the current predictions CSV files (default: predictions)")
 
 
 def _variant_arguments(parser: argparse.ArgumentParser) -> None:
@@ -169,11 +237,23 @@ def main(argv: list[str] | None = None) -> int:
     targets.add_argument("--params", default="params.yaml")
     targets.set_defaults(run=_targets)
 
+    pinned = commands.add_parser("pins", help="the environment that pins numpy, OpenBLAS, MKL, oneDNN, torch and "
+                                 "numba to AVX2 kernels (what `import emo` sets), as NAME=value words: start a Dask "
+                                 "worker with `env $(emo pins) dask worker ADDRESS --nthreads 1`")
+    pinned.set_defaults(run=_pins)
+
     check = commands.add_parser("check-metrics", help="compare metrics/*.json with a baseline (a file or a git "
                                 "revision); exit 1 when a gated metric drops by more than the tolerance")
     if command == "check-metrics":
         _check_metrics_arguments(check)
     check.set_defaults(run=_check_metrics)
+
+    compare = commands.add_parser("compare", help="per model, REV_B minus REV_A (or the working tree minus REV_A): "
+                                  "accuracy and UAR on the test clips both scored, with paired bootstrap 95 %% "
+                                  "intervals, from the committed predictions/*.csv")
+    if command == "compare":
+        _compare_arguments(compare)
+    compare.set_defaults(run=_compare)
 
     guess = commands.add_parser("predict", help="per-class emotion probabilities of new audio / video files from "
                                 "the trained models (run `make repro` first)")

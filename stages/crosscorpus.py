@@ -1,14 +1,15 @@
 """DVC stage `crosscorpus`: every trained audio model scored on each corpus in `corpora.test` over the emotions
-both share (metrics/crosscorpus.json), with 8-way scores, runs and confusions beside (crosscorpus_detail.json,
-plots/crosscorpus)."""
+both share (metrics/crosscorpus.json), with 8-way scores, runs, 95 % bootstrap intervals and confusions beside
+(crosscorpus_detail.json, plots/crosscorpus), and per-clip predictions (predictions/crosscorpus)."""
 
 from emo.core import params
 from emo.core.errors import reported
 from emo.studies import crosscorpus
 
 with reported():
-    names = params.load().corpora.test
-    metrics, detail, pooled = crosscorpus.evaluate(names)
+    p = params.load()
+    names = p.corpora.test
+    metrics, detail, pooled = crosscorpus.evaluate(names, samples=p.evaluate.bootstrap, seed=p.evaluate.seed)
     crosscorpus.write_outputs(metrics, detail, pooled)
 for model, scores in metrics.items():
     print(f"crosscorpus {model}: " + (", ".join(f"{name} accuracy {scores[name]['accuracy']:.3f} UAR "

@@ -4,7 +4,7 @@ import logging
 from pathlib import Path
 
 from emo.audio.featurize import featurize
-from emo.core import params
+from emo.core import params, pins
 from emo.core.errors import reported
 from emo.core.io import write_json
 from emo.data import datasets
@@ -15,7 +15,7 @@ if __name__ == "__main__":  # worker processes import this file too
         p = params.load()
         report = featurize(datasets.read_plan(), p.audio, p.augment.noise_amplitude, Path("data/features"),
                            source=p.data.source, scheduler=p.compute.scheduler)
-        write_json(Path("metrics/featurize.json"), report)
+        write_json(Path("metrics/featurize.json"), {**report, "kernels": pins.kernels()})
     print(f"featurize: {report['rows']} rows from {report['source_clips']} clips, "
           f"{report['damaged_clips']} damaged clips left out, {report['short_clips']} short clips (named in "
           "metrics/featurize.json)")

@@ -5,7 +5,7 @@ import logging
 import sys
 from pathlib import Path
 
-from emo.core import params
+from emo.core import params, pins
 from emo.core.errors import reported
 from emo.data import datasets
 from emo.learn import checkpoints, parallel, train
@@ -26,7 +26,7 @@ if __name__ == "__main__":  # worker processes must not run the stage again
             name = datasets.model_name(model, balance)
             saved = checkpoints.checkpoint(results, settings, shapes, preset=p.train.preset, model=model,
                                            balance=balance, fusion=vars(p.fusion) if model == datasets.FUSION else None,
-                                           device=str(device))
+                                           device=str(device), kernels=pins.kernels())
             checkpoints.save(saved, Path(f"models/{name}.pt"))
             train.write_history(results[0].history, Path(f"plots/history/{name}.csv"))
             print(f"train {name}: best epochs {[r.best_epoch for r in results]} on {device}")

@@ -21,7 +21,7 @@ from emo.corpora import emodb, inventory
 from emo.corpora.bring import bring
 from emo.data import split
 from emo.data.fixtures import FixtureSpec, make_fixture, synth_audio
-from emo.learn import checkpoints, models, train
+from emo.learn import checkpoints, models, predictions, train
 from emo.reporting import crossreport
 from emo.studies import crosscorpus
 from project import copy_project, dvc, set_params
@@ -168,9 +168,25 @@ def test_metrics_have_exactly_the_shape_ci_reads(tmp_path):
         csv = (tmp_path / f"plots/crosscorpus/{name}_emodb.csv").read_text().splitlines()
         assert csv[0] == "actual,predicted" and len(csv) == 1 + 24
         assert (tmp_path / f"plots/crosscorpus/{name}_emodb.png").read_bytes().startswith(b"\x89PNG")
+        # per-clip predictions: each run's and the seed ensemble's on the 12 scored clips, intervals beside
+        table = predictions.read(tmp_path / f"predictions/crosscorpus/{name}_emodb.csv")
+        assert sorted(set(table.run)) == ["ensemble", "seed0", "seed1"] and len(table) == 3 * 12
+        assert set(table.split) == {"emodb"} and set(table.label) <= set(SHARED) and set(table.predicted) <= set(SHARED)
+        entry = json.loads((tmp_path / "metrics/crosscorpus_detail.json").read_text())[name]["emodb"]
+        _, labels, right, _ = predictions.runs_matrix(table, "emodb", name)
+        assert right.mean() == pytest.approx(entry["accuracy"])  # the rows give back the scores
+        _, _, ensemble, _ = predictions.runs_matrix(table, "emodb", name, ensemble=True)
+        assert ensemble.mean() == pytest.approx(entry["ensemble"]["accuracy"])
+        for scores in (entry, entry["ensemble"]):
+            for key in ("accuracy", "uar"):
+                low, high = scores[f"{key}_ci95"]
+                assert 0 <= low <= scores[key] <= high <= 1
     section = "\n".join(crossreport.section(tmp_path))
     assert "| model | EmoDB: accuracy (%) | UAR (%) | 8-way accuracy (%) |" in section
     assert "n = 12 clips of the 6 classes" in section and "**audio_mfcc_balanced on EmoDB**" in section
+    row = next(line for line in section.splitlines() if line.startswith("| audio_logmel_balanced |"))
+    low, high = more["emodb"]["accuracy_ci95"]
+    assert f" [{100 * low:.1f}, {100 * high:.1f}] | " in row  # each accuracy with its 95 % interval
     nothing, _, _ = crosscorpus.evaluate((), root=tmp_path)
     assert nothing == {name: {"trained_on": ["ravdess"]} for name in MODELS}
     assert "Not run" in "\n".join(crossreport.section(tmp_path / "elsewhere"))

@@ -1,7 +1,6 @@
 """emo.core.executor: one way to run many jobs, here, on this machine's cores or on a Dask cluster, with the same
 results in the same order, and no result ever silently missing."""
 
-import dataclasses
 import os
 import time
 
@@ -13,45 +12,17 @@ import yaml
 from emo.audio.featurize import featurize
 from emo.core import executor, params
 from emo.core.errors import EmoError
-from emo.core.params import AudioParams, AugmentParams, TrainSettings
+from emo.core.params import AudioParams, AugmentParams
 from emo.core.ravdess import ActorSplit
-from emo.data import arrays
 from emo.data.augment import plan
 from emo.data.inventory import build
-from emo.learn import parallel, train
+from emo.learn import parallel
+from toy_training import SETTINGS, ToyInputs, same_models
 
 pytestmark = [pytest.mark.skipif((os.cpu_count() or 1) < 2, reason="needs 2 cores to run 2 workers"),
               # a Dask scheduler's HTTP routes (not its dashboard) move off a port another cluster holds
               pytest.mark.filterwarnings("ignore:Port [0-9]+ is already in use:UserWarning")]
 CPU = torch.device("cpu")
-# tests/test_parallel.py's small training: a few epochs of the temporal model on a learnable toy problem
-SETTINGS = dataclasses.replace(TrainSettings(), model="temporal", schedule="onecycle", keep="last", lr=3e-3,
-                               max_epochs=3, batch_size=16, mixup=0.4, spec_augment=True)
-
-
-@dataclasses.dataclass(frozen=True)
-class ToyInputs:
-    """Per fold, 8 classes told apart by which bins are loud (a picklable loader, as Dask's workers need)."""
-
-    broken_fold: int | None = -1
-
-    def __call__(self, fold):
-        if fold == self.broken_fold:
-            raise EmoError(f"fold {fold}: no training rows")
-        rng = np.random.default_rng(0 if fold is None else fold + 1)
-
-        def make(n):
-            y = rng.integers(0, 8, n)
-            x = rng.normal(size=(n, 16, 20)).astype(np.float32)
-            x[np.arange(n), y * 2] += 3
-            return arrays.Arrays(x=x, y=y, index=np.arange(n))
-
-        return {"train": make(96), "val": make(32)}
-
-
-def same_models(a: list[train.FitResult], b: list[train.FitResult]) -> bool:
-    return [(r.fold, r.seed, r.history) for r in a] == [(r.fold, r.seed, r.history) for r in b] and all(
-        torch.equal(x.state[k], y.state[k]) for x, y in zip(a, b, strict=True) for k in x.state)
 
 
 def slow_square(x: int) -> int:
@@ -226,6 +197,17 @@ def test_dask_workers_must_run_one_thread():
 
     with LocalCluster(n_workers=1, processes=False, threads_per_worker=2, dashboard_address=None) as local:
         with pytest.raises(EmoError, match="run several threads; .* --nthreads 1"):
+            list(executor.run_ordered(slow_square, range(2), workers=1, scheduler=local.scheduler_address))
+
+
+def test_dask_workers_without_the_pins_are_refused():
+    """A worker that computes with other kernels than this process (started without emo's pins, here with torch's
+    generic kernels) would give other numbers without a word: refused, naming the fix."""
+    from distributed import LocalCluster
+
+    with LocalCluster(n_workers=1, processes=True, threads_per_worker=1, host="127.0.0.1", dashboard_address=None,
+                      env={"ATEN_CPU_CAPABILITY": "default", "EMO_NATIVE_ISA": "1"}) as local:
+        with pytest.raises(EmoError, match=r"computes with other kernels: torch DEFAULT .*env \$\(emo pins\) dask"):
             list(executor.run_ordered(slow_square, range(2), workers=1, scheduler=local.scheduler_address))
 
 

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import soundfile
 
-from emo.audio import featurize, frontend
+from emo.audio import featurize, frontend, utterance
 from emo.audio import signal as audio
 from emo.core.params import FRONT_ENDS, AudioParams, load
 from emo.data import split
@@ -64,14 +64,14 @@ def test_same_recording_at_16_44_48_khz_gives_the_same_features(tmp_path, rate):
 def test_leading_and_trailing_silence_are_trimmed(tmp_path):
     voiced = _speech_like(1.2, 48000)
     padded = _with_silence(voiced, 48000, before=1.5, after=2.0)
-    utterance = frontend.read_utterance(_write(tmp_path / "late.wav", padded, 48000), AUDIO)
-    assert 1.1 < len(utterance.wave) / AUDIO.sample_rate < 1.35
-    assert utterance.seconds == pytest.approx(4.7, abs=0.01)
+    late = frontend.read_utterance(_write(tmp_path / "late.wav", padded, 48000), AUDIO)
+    assert 1.1 < len(late.wave) / AUDIO.sample_rate < 1.35
+    assert late.seconds == pytest.approx(4.7, abs=0.01)
     # Where the speech sits in the file does not matter: a copy without the silence sounds the same.
     plain = frontend.read_utterance(_write(tmp_path / "plain.wav", voiced, 48000), AUDIO)
-    a, b = frontend.utterance_features(utterance.wave, AUDIO), frontend.utterance_features(plain.wave, AUDIO)
+    a, b = utterance.utterance_features(late.wave, AUDIO), utterance.utterance_features(plain.wave, AUDIO)
     assert np.abs(a[0].mean(axis=1) - b[0].mean(axis=1)).mean() < 0.5  # dB, the utterance's average spectrum
-    untrimmed = frontend.utterance_features(frontend.to_utterance(padded[:, None], 48000, dataclasses.replace(
+    untrimmed = utterance.utterance_features(utterance.to_utterance(padded[:, None], 48000, dataclasses.replace(
         AUDIO, trim_db=120), "x").wave, AUDIO)  # trimming off: the silence dilutes the average spectrum
     assert np.abs(untrimmed[0].mean(axis=1) - b[0].mean(axis=1)).mean() > 2.0
 
@@ -87,18 +87,18 @@ def test_clips_shorter_and_longer_than_the_old_window_fill_the_model_input(tmp_p
 
 def test_fit_frames_tiles_short_and_centres_long():
     spectrum = np.arange(10, dtype=np.float32)[None, :]
-    assert frontend.fit_frames(spectrum, 25).tolist() == [list(range(10)) * 2 + list(range(5))]
-    assert frontend.fit_frames(spectrum, 4).tolist() == [[3, 4, 5, 6]]
-    assert frontend.fit_frames(np.zeros((3, 0), np.float32), 5).shape == (3, 5)
+    assert utterance.fit_frames(spectrum, 25).tolist() == [list(range(10)) * 2 + list(range(5))]
+    assert utterance.fit_frames(spectrum, 4).tolist() == [[3, 4, 5, 6]]
+    assert utterance.fit_frames(np.zeros((3, 0), np.float32), 5).shape == (3, 5)
 
 
 def test_level_of_the_recording_does_not_change_the_features():
     wave = _speech_like(2.0, 16000)
-    loud, quiet = frontend.utterance_features(wave, AUDIO), frontend.utterance_features(0.05 * wave, AUDIO)
+    loud, quiet = utterance.utterance_features(wave, AUDIO), utterance.utterance_features(0.05 * wave, AUDIO)
     assert np.allclose(loud[0], quiet[0], atol=1e-3) and np.allclose(loud[1], quiet[1], atol=1e-2)
     keep = dataclasses.replace(AUDIO, level_norm=False)
-    assert not np.allclose(frontend.utterance_features(wave, keep)[0],
-                           frontend.utterance_features(0.05 * wave, keep)[0], atol=1.0)
+    assert not np.allclose(utterance.utterance_features(wave, keep)[0],
+                           utterance.utterance_features(0.05 * wave, keep)[0], atol=1.0)
 
 
 def test_speaker_normalisation_stays_finite_on_band_limited_audio(tmp_path):
@@ -136,24 +136,24 @@ def test_a_few_syllables_are_flagged(tmp_path):
 def test_segments_cover_a_long_utterance():
     params = AUDIO
     size = params.samples
-    assert len(frontend.segments(np.zeros(size), params)) == 1
-    assert len(frontend.segments(np.zeros(int(1.4 * size)), params)) == 1
-    parts = frontend.segments(np.arange(int(3.3 * size)), params)
+    assert len(utterance.segments(np.zeros(size), params)) == 1
+    assert len(utterance.segments(np.zeros(int(1.4 * size)), params)) == 1
+    parts = utterance.segments(np.arange(int(3.3 * size)), params)
     assert len(parts) == 3 and sum(len(p) for p in parts) == int(3.3 * size)
 
 
 # What each caller asked before the front end became one object (commit 3657095), kept as the reference.
 def _old_read_clip(path, params):  # featurize.read_clip, media.read_audio
     if params.front_end == "utterance":
-        block, native, _ = audio.read_span(path, lambda rate, frames: (0, min(frames, int(frontend.MAX_READ_SECONDS
+        block, native, _ = audio.read_span(path, lambda rate, frames: (0, min(frames, int(utterance.MAX_READ_SECONDS
                                                                                             * rate))))
-        return frontend.to_utterance(block, native, params, path)
+        return utterance.to_utterance(block, native, params, path)
     return audio.read_window(path, params)
 
 
 def _old_features(wave, params):  # featurize.features
     if params.front_end == "utterance":
-        return frontend.utterance_features(wave, params)
+        return utterance.utterance_features(wave, params)
     return audio.features(wave, params)
 
 

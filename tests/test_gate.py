@@ -446,3 +446,21 @@ def test_a_key_with_a_dot_in_its_name_is_gated_and_a_repeated_key_once(workspace
 def test_an_empty_path_is_a_usage_error(workspace, capsys, args):
     status, message = refused(capsys, *args)
     assert status == 2 and "an empty path: give a file or folder name" in message
+
+
+# The paired gate (`--paired`: emo.reporting.paired, tests/test_paired.py) beside the plain one.
+def test_ci_runs_the_paired_gate_and_the_plain_one_only_before_main_has_predictions():
+    workflow = yaml.safe_load((REPO / ".github/workflows/ci.yml").read_text())
+    step = next(s for s in workflow["jobs"]["repro"]["steps"] if s.get("name", "").startswith("Metric gate"))
+    assert "emo check-metrics --rev origin/main --paired --md" in step["run"]
+    assert 'git ls-tree --name-only origin/main -- predictions' in step["run"]  # else: the plain gate
+
+
+def test_paired_options_stay_out_of_the_plain_gate(workspace, capsys):
+    assert refused(capsys, "--baseline-dir", "elsewhere") == (
+        1, "error: --baseline-dir holds predictions, which only the paired gate reads: add --paired")
+    assert refused(capsys, "--paired", "--baseline", "baseline.json")[1].startswith(
+        "error: --paired compares per-clip predictions: give --rev REV or --baseline-dir DIR")
+    assert refused(capsys, "--paired", "--baseline-dir", ".", "--relative")[1].startswith(
+        "error: --keys and --relative belong to the plain gate")
+    assert check("--baseline", "baseline.json", "--predictions-dir", "nowhere")[0] == 0  # the plain gate ignores it

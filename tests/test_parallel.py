@@ -1,44 +1,13 @@
 """Training runs on worker processes: the same models as one after the other, in the same order."""
 
-import dataclasses
 import os
 
-import numpy as np
 import pytest
 import torch
 
 from emo.core.errors import EmoError
-from emo.core.params import TrainSettings
-from emo.data import arrays
 from emo.learn import parallel, train
-
-SETTINGS = dataclasses.replace(TrainSettings(), model="temporal", schedule="onecycle", keep="last", lr=3e-3,
-                               max_epochs=3, batch_size=16, mixup=0.4, spec_augment=True)
-
-
-@dataclasses.dataclass(frozen=True)
-class ToyInputs:
-    """A small learnable problem per fold: 8 classes told apart by which bins are loud."""
-
-    broken_fold: int | None = -1
-
-    def __call__(self, fold):
-        if fold == self.broken_fold:
-            raise EmoError(f"fold {fold}: no training rows")
-        rng = np.random.default_rng(0 if fold is None else fold + 1)
-
-        def make(n):
-            y = rng.integers(0, 8, n)
-            x = rng.normal(size=(n, 16, 20)).astype(np.float32)
-            x[np.arange(n), y * 2] += 3
-            return arrays.Arrays(x=x, y=y, index=np.arange(n))
-
-        return {"train": make(96), "val": make(32)}
-
-
-def _same(a: list[train.FitResult], b: list[train.FitResult]) -> bool:
-    return [(r.fold, r.seed, r.history) for r in a] == [(r.fold, r.seed, r.history) for r in b] and all(
-        torch.equal(x.state[k], y.state[k]) for x, y in zip(a, b, strict=True) for k in x.state)
+from toy_training import SETTINGS, ToyInputs, same_models
 
 
 @pytest.mark.skipif((os.cpu_count() or 1) < 2, reason="needs 2 cores to run 2 workers")
@@ -49,8 +18,8 @@ def test_two_workers_train_bit_identical_models_in_run_order():
                                             progress=False)
     assert [(r.fold, r.seed) for r in both] == [(f, s) for f in (0, 1) for s in (0, 1, 2)]
     assert shapes == both_shapes == [(16, 20)]
-    assert _same(serial, both)
-    assert not _same(serial[:1], serial[1:2])  # the seeds differ, so the check above could fail
+    assert same_models(serial, both)
+    assert not same_models(serial[:1], serial[1:2])  # the seeds differ, so the check above could fail
 
 
 def test_one_worker_equals_a_plain_fit():
@@ -58,7 +27,7 @@ def test_one_worker_equals_a_plain_fit():
     [result], _ = parallel.train_runs(ToyInputs(), [None], (4,), SETTINGS, torch.device("cpu"), progress=False)
     plain = train.fit(arrays["train"], arrays["val"], SETTINGS, 4, torch.device("cpu"), progress=False)
     plain.fold = None
-    assert _same([result], [plain])
+    assert same_models([result], [plain])
 
 
 @pytest.mark.parametrize("workers", [1, 2])
@@ -86,7 +55,7 @@ def test_models_of_one_stage_share_the_pool_and_keep_their_own_runs():
              parallel.train_runs(ToyInputs(broken_fold=5), [0, 1], (0, 1, 2), SETTINGS, cpu, progress=False)]
     assert [len(results) for results, _ in shared] == [3, 6]
     for (results, shapes), (expected, expected_shapes) in zip(shared, alone, strict=True):
-        assert shapes == expected_shapes and _same(results, expected)
+        assert shapes == expected_shapes and same_models(results, expected)
 
 
 def test_a_training_stage_trains_both_balances_of_an_input():

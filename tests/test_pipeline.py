@@ -92,6 +92,17 @@ def test_features_have_the_planned_rows(project):
     assert featurize["rows"] == planned and featurize["damaged_clips"] == 0
 
 
+def test_the_stages_compute_on_the_pinned_kernels(project):
+    """Inside the featurize and train stages (and their worker processes) numpy, OpenBLAS and torch run their AVX2
+    kernels at most (emo.core.pins), whatever this CPU offers."""
+    import torch
+
+    featurize = json.loads((project / "metrics/featurize.json").read_text())["kernels"]
+    assert featurize["numpy"] in ("X86_V3", "baseline") and featurize["openblas"] in ("Haswell", "none")
+    saved = torch.load(project / "models/audio_mfcc_balanced.pt", weights_only=True)
+    assert saved["kernels"]["torch"] in ("AVX2", "DEFAULT") and saved["kernels"]["mkl_cbwr"] == "AVX2,STRICT"
+
+
 def test_second_repro_runs_nothing(project):
     result = dvc(project, "repro")
     assert "Running stage" not in result.stdout
@@ -122,7 +133,7 @@ def test_a_train_param_reruns_only_training_evaluation_and_the_reports(project, 
     reports = {"report", "report_audio"}  # they print the parameters, so they declare them
     assert set(stale) == trained | {"multicorpus"} | reports  # multicorpus trains models of the recipe too
     ran = set(re.findall(r"Running stage '([^']+)'", dvc(project, "repro").stdout))
-    assert ran == trained | evaluated | {"crosscorpus", "multicorpus"} | reports
+    assert ran == trained | evaluated | {"crosscorpus", "multicorpus", "calibrate"} | reports  # new predictions
     git(project, "checkout", "--", ".")
     dvc(project, "checkout", "-q")  # back to the committed models and metrics for the other tests
 
@@ -261,3 +272,89 @@ def test_a_variant_runs_apart_from_the_workspace_and_fills_the_report(project):
                if line.startswith("| MFCC, unbalanced"))
     paper = json.loads((project / "metrics/paper/audio_mfcc_unbalanced.json").read_text())
     assert row.startswith(f"| MFCC, unbalanced | 43 | {100 * paper['accuracy']:.1f} (seed 0) | ")
+
+
+# Per-clip predictions (predictions/*.csv, committed: cache false) and the paired gate on them.
+def _table(project, name: str):
+    from emo.learn import predictions
+
+    return predictions.read(project / f"predictions/{name}.csv")
+
+
+@pytest.mark.parametrize("name", [f"audio_{m}" for m in MATRIX] + ["video_unbalanced", "video_balanced", "fusion"])
+def test_predictions_hold_every_validation_and_test_clip_and_give_back_the_metrics(project, name):
+    from emo.learn import predictions, uncertainty
+
+    table = _table(project, name)
+    metrics = json.loads((project / f"metrics/{name}.json").read_text())
+    assert sorted(set(table.split)) == ["test", "val"] and set(table.fold) == {""}
+    assert sorted(set(table.run)) == ["ensemble", "seed0"] and len(table) == 2 * (60 + 60)  # actor 21 / 23 originals
+    assert {c[:3] for c in table.clip} == ({"02-"} if name.startswith("video") else {"03-"})  # the clips' file stems
+    assert set(table.speaker[table.split == "test"]) == {"23"} and set(table.speaker[table.split == "val"]) == {"21"}
+    _, labels, right, runs = predictions.runs_matrix(table, "test", name)
+    assert runs == ["seed0"] and right.mean() == metrics["per_seed"][0]["accuracy"] == metrics["accuracy"]
+    assert uncertainty.uar(right, labels) == pytest.approx(metrics["uar"])
+    _, _, ensemble, _ = predictions.runs_matrix(table, "test", name, ensemble=True)
+    assert ensemble.mean() == metrics.get("ensemble", metrics)["accuracy"]  # one seed: the ensemble is that seed
+    low, high = metrics["accuracy_ci95"]
+    assert 0 <= low <= metrics["accuracy"] <= high <= 1 and len(metrics["uar_ci95"]) == 2
+    assert (project / f"predictions/{name}.csv").read_text() == predictions.to_csv(table)
+    assert git_tracked(project, f"predictions/{name}.csv")
+
+
+def git_tracked(project, path: str) -> bool:
+    """Whether git holds `path` in the commit (cache: false outputs are committed, so `git show REV:path` works)."""
+    return subprocess.run(["git", "cat-file", "-e", f"HEAD:{path}"], cwd=project).returncode == 0
+
+
+def test_the_paired_gate_passes_the_committed_predictions_and_fails_a_deliberate_drop(project):
+    import numpy as np
+
+    from emo.learn import predictions
+
+    result = _emo(project, "check-metrics", "--rev", "HEAD", "--paired")
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "PASS: 7 model(s) compared" in result.stdout
+    path = project / "predictions/audio_mfcc_balanced.csv"
+    original = path.read_text()
+    table = predictions.read(path)
+    right = predictions.correct(table) & (table.split == "test")
+    clips = sorted(set(table.clip[right]))[::10]  # 10 % of the clips it got right, now wrong
+    hit = right & np.isin(table.clip, clips)
+    predicted = table.predicted.copy()
+    predicted[hit] = np.where(table.label[hit] == "neutral", "calm", "neutral")
+    try:
+        predictions.write(path, predictions.Table(table.split, table.clip, table.speaker, table.label, table.fold,
+                                                  table.run, predicted, table.proba))
+        result = _emo(project, "check-metrics", "--rev", "HEAD", "--paired")
+    finally:
+        path.write_text(original)
+    assert result.returncode == 1
+    line = next(line for line in result.stdout.splitlines() if line.startswith("audio_mfcc_balanced:"))
+    assert ": regression (" in line and "60 test clips, 1 vs 1 seeds" in line, line
+
+
+def test_an_experiment_writes_predictions_its_ref_keeps_and_emo_compare_names_it(project, committed_workspace):
+    from emo.learn import predictions
+
+    def experiments() -> set[str]:  # refs/exps/<..>/<baseline commit>/<name>, besides dvc's own exec refs
+        listed = subprocess.run(["git", "for-each-ref", "--format=%(refname)", "refs/exps"], cwd=project,
+                                capture_output=True, text=True, check=True).stdout.split()
+        return {ref for ref in listed if "/exec/" not in ref}
+
+    before = experiments()
+    dvc(project, "exp", "run", "-S", "train.seeds=[0,1]", "-S", "train.ours.max_epochs=4", "evaluate@mfcc-unbalanced")
+    metrics = json.loads((project / "metrics/audio_mfcc_unbalanced.json").read_text())
+    table = _table(project, "audio_mfcc_unbalanced")
+    _, _, ensemble, _ = predictions.runs_matrix(table, "test", "m", ensemble=True)
+    assert metrics["seeds"] == [0, 1] and ensemble.mean() == metrics["ensemble"]["accuracy"]
+    low, high = metrics["ensemble"]["accuracy_ci95"]
+    assert low <= metrics["ensemble"]["accuracy"] <= high
+    (ref,) = experiments() - before
+    kept = subprocess.run(["git", "show", f"{ref}:predictions/audio_mfcc_unbalanced.csv"], cwd=project,
+                          capture_output=True, text=True).stdout
+    assert kept == (project / "predictions/audio_mfcc_unbalanced.csv").read_text()
+    compared = _emo(project, "compare", "HEAD", ref.rsplit("/", 1)[1])  # the experiment by its name
+    assert compared.returncode == 0, compared.stderr
+    line = next(x for x in compared.stdout.splitlines() if x.startswith("audio_mfcc_unbalanced:"))
+    assert "1 vs 2 seeds" in line and "; UAR " in line

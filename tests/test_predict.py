@@ -24,6 +24,7 @@ import yaml
 from emo import cli
 from emo.audio.featurize import featurize, file_features
 from emo.core import layout
+from emo.core.errors import EmoError
 from emo.core.params import PAPER, FusionParams, TrainSettings
 from emo.core.params import load as load_params
 from emo.core.ravdess import EMOTIONS, ActorSplit, expected_clips, parse_name
@@ -294,6 +295,36 @@ def test_table_and_json_render_results(project):
     text = table(jobs)
     assert len(text.splitlines()) == 1 + PER_ACTOR + 1 and "own (8 clips)" in text
     assert len(json.loads(to_json(jobs))["results"]) == PER_ACTOR
+
+
+def test_calibration_file_scales_the_ensemble_and_keeps_every_prediction(project, tmp_path, capsys):
+    """models/calibration.json (the calibrate stage's): the seed ensemble's probabilities, softmax(log p / T),
+    said in the output; the predictions are those of the raw ensemble; a model without a T is as before."""
+    from emo.learn.calibration import TEMPERATURES, apply_temperature
+
+    root, copy = project["root"], tmp_path / "calibrated"
+    for part in ("models", "data/split"):
+        shutil.copytree(root / part, copy / part)
+    shutil.copy(root / "params.yaml", copy / "params.yaml")
+    (copy / TEMPERATURES).write_text(json.dumps({"models": {"audio_logmel_balanced": {"temperature": 2.5}}}))
+    folder = str(root / "raw/audio/Actor_23")
+    raw, scaled = predict([folder], root=root), predict([folder], root=copy)
+    want = apply_temperature(np.stack([_probs(j.result) for j in raw]), 2.5)
+    np.testing.assert_allclose(np.stack([_probs(j.result) for j in scaled]), want, rtol=1e-5, atol=1e-7)
+    assert [j.result["prediction"] for j in scaled] == [j.result["prediction"] for j in raw]
+    assert [int(_probs(j.result).argmax()) for j in scaled] == [EMOTIONS.index(j.result["prediction"]) for j in raw]
+    assert np.max(want, axis=1).mean() < np.mean([_probs(j.result).max() for j in raw])  # T > 1: less sure
+    assert {j.result["calibration"]["temperature"] for j in scaled} == {2.5}
+    assert all(j.result["calibration"] is None for j in raw)
+    assert "audio_logmel_balanced T = 2.50" in table(scaled) and "temperature" not in table(raw)
+    assert cli.main(["predict", "--project", str(copy), "--json", folder]) == 0
+    assert json.loads(capsys.readouterr().out)["results"][0]["calibration"] == {"temperature": 2.5}
+    (other,) = predict([str(sorted((root / "raw/audio/Actor_23").iterdir())[0])], root=copy,
+                       models=["audio_mfcc_unbalanced"])
+    assert other.result["calibration"] is None  # no T for that model: the raw average
+    (copy / TEMPERATURES).write_text(json.dumps({"models": {"audio_logmel_balanced": {"temperature": 0}}}))
+    with pytest.raises(EmoError, match="not a positive number"):
+        predict([folder], root=copy)
 
 
 def test_equality_checks_are_sensitive_to_the_normalisation(project):

@@ -106,7 +106,8 @@ def test_figures_and_sections(tree: Path) -> None:
     md_path = report.build_report(tree, "all")
     md = md_path.read_text()
     links = re.findall(r"!\[[^\]]*\]\(([^)]+)\)", md)
-    assert len(links) == 2
+    assert len(links) == 2 + (tree / "metrics/calibration.json").is_file()  # the reliability diagram once calibrated
+    assert (md_path.parent / "figures/reliability.png").read_bytes().startswith(PNG)  # a DVC out: always drawn
     for link in links:
         assert not link.startswith(("/", "http")), link
         assert (md_path.parent / link).read_bytes().startswith(PNG)
@@ -117,6 +118,21 @@ def test_figures_and_sections(tree: Path) -> None:
     assert "fer-minixception, 64-d" in md
     assert "not a git repository" in md and "preset: ours" in md
     assert "## Recall per class" in md and "| fusion | 85 |" in md
+
+
+def test_calibration_section_and_reliability_diagram(tree: Path) -> None:
+    scores = {"ece": 0.2, "nll": 1.5, "accuracy": 0.6, "confidence": 0.8, "n": 120}
+    entry = {"temperature": 1.75, "fitted_on": {"split": "val", "run": "ensemble", "n": 120},
+             "test": {"before": scores, "after": {**scores, "ece": 0.05, "confidence": 0.62}, "helped": True}}
+    (tree / "metrics/calibration.json").write_text(json.dumps({"rule": "always", "bins": 15, "models": {
+        name: entry for name in AUDIO}}))
+    (tree / "plots/calibration.csv").write_text("model,split,scaling,bin,lower,upper,confidence,accuracy,count\n"
+                                                "audio_mfcc_balanced,test,before,12,0.8,0.867,0.83,0.6,20\n")
+    md_path = report.build_report(tree, "audio")
+    md = md_path.read_text()
+    assert "| audio_mfcc_balanced | 1.75 | 20.0 → 5.0 | 80.0 → 62.0 | 60.0 |" in md
+    assert "![Reliability diagrams](figures/reliability.png)" in md and "## Calibration" in md
+    assert (md_path.parent / "figures/reliability.png").read_bytes().startswith(PNG)
 
 
 def test_deterministic_apart_from_provenance(tree: Path) -> None:
@@ -250,3 +266,15 @@ def test_the_nested_run_shows_each_folds_choice_and_the_chosen_recipes_scores(tr
     row = "| audio_logmel_balanced | 70.0 ± 14.1 | 65.0 ± 14.1 | 75.0 / 74.0 | 60.0 / 80.0 | 2 (2 folds × 1 seeds)"
     assert row in md
     assert "Code of `abc1234`, 10 minutes" in md
+
+
+def test_intervals_stand_beside_the_accuracies(tree: Path) -> None:
+    ours = fake_metrics("audio_mfcc_balanced", [0.6, 0.62, 0.64], accuracy_ci95=[0.55, 0.7], uar_ci95=[0.5, 0.66],
+                        ensemble={"accuracy": 0.65, "uar": 0.6, "macro_f1": 0.6, "accuracy_ci95": [0.58, 0.73]})
+    write_model(tree, ours)
+    md = report.build_report(tree, "audio").read_text()
+    row = table_row(md, "MFCC, balanced")
+    assert "| 62.0 ± 2.0 [55.0, 70.0] (3 seeds) |" in row and "| 57.0 ± 2.0 [50.0, 66.0] |" in row  # accuracy, UAR
+    assert "| 65.0 [58.0, 73.0] | 40 |" in row  # the seed ensemble's
+    assert "`[low, high]`: the 95 % bootstrap interval over the test clips" in md
+    assert report.score({"accuracy": 0.5, "per_seed": [{}]}, "accuracy") == "50.0"  # older metrics: no interval

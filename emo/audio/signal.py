@@ -11,7 +11,7 @@ import librosa
 import numpy as np
 import soundfile
 
-from emo.core.errors import EmoError
+from emo.core.errors import DamagedFileError
 from emo.core.params import AudioParams
 
 #: A clip is "short" when less than this share of the analysis window holds its audio (the rest is zero padding).
@@ -20,15 +20,8 @@ SHORT_SHARE = 0.5
 PIPELINE_FIX = "fetch the data again, or set audio.skip_damaged: true to leave it out"
 
 
-class DamagedAudioError(EmoError):
-    """An audio file that cannot be decoded, holds no samples or bad ones, or fewer than its header promises.
-
-    `problem` is the message without the file name and the fix, for callers that word the fix themselves.
-    """
-
-    def __init__(self, message: str, problem: str = ""):
-        super().__init__(message)
-        self.problem = problem or message
+class DamagedAudioError(DamagedFileError):
+    """An audio file that cannot be decoded, holds no samples or bad ones, or fewer than its header promises."""
 
 
 def damaged(path: str, problem: str) -> DamagedAudioError:

@@ -11,6 +11,15 @@ class EmoError(Exception):
     """An error whose message says what is wrong and how to fix it; shown without a traceback."""
 
 
+class DamagedFileError(EmoError):
+    """A data file (audio, video) that cannot be used. `problem` is the message without the file name and the
+    fix, for callers that word the fix themselves."""
+
+    def __init__(self, message: str, problem: str = ""):
+        super().__init__(message)
+        self.problem = problem or message
+
+
 @contextmanager
 def reported() -> Iterator[None]:
     """Turn an EmoError into one line on stderr (with its notes, e.g. the job it stopped: emo.core.executor) and

@@ -204,6 +204,7 @@ def _on_cluster(call: _Call, jobs: Sequence, names: Sequence[str], address: str,
             raise EmoError(f"compute.scheduler: Dask workers {', '.join(several)} run several threads; a job's thread "
                            f"limits hold for its whole process, so start them with --nthreads 1 (--nworkers N for "
                            "N processes)")
+        _require_pins(client)
         extra = tuple(client.scatter(value, broadcast=True, hash=False) for value in extra)
         window, pending = 2 * len(threads) + 2, deque()
         for index, (name, job) in enumerate(zip(names, jobs, strict=True)):
@@ -213,6 +214,21 @@ def _on_cluster(call: _Call, jobs: Sequence, names: Sequence[str], address: str,
                 yield _cluster_result(*pending.popleft())
         while pending:
             yield _cluster_result(*pending.popleft())
+
+
+def _require_pins(client: Any) -> None:
+    """Every Dask worker computes with this machine's kernels (emo.core.pins), or an EmoError naming it: a worker
+    that loaded numpy or torch before emo set the pins would compute other numbers without a word."""
+    from emo.core import pins
+
+    here = pins.loaded_kernels()
+    for worker, found in client.run(pins.loaded_kernels).items():
+        if found != here:
+            differ = ", ".join(f"{key} {found.get(key)} (here {value})" for key, value in here.items()
+                               if found.get(key) != value)
+            raise EmoError(f"compute.scheduler: Dask worker {worker} computes with other kernels: {differ}; start "
+                           "its workers with emo's pins in their environment: `env $(emo pins) dask worker "
+                           "ADDRESS --nthreads 1`, with the same package versions (make setup)")
 
 
 def _cluster_result(name: str, future: Any) -> Any:

@@ -304,6 +304,16 @@ class TrainParams(Checked):
 
 
 @dataclass(frozen=True)
+class EvaluateParams(Checked):
+    """How sure a score is (the `evaluate` section): the bootstrap over test clips behind every interval
+    (emo.learn.uncertainty), in the metrics, the report and `emo check-metrics --paired`."""
+
+    KEY: ClassVar[str] = "evaluate"
+    bootstrap: int = allowed(2000, low=100, high=1_000_000)  # resamples: 2000 pin the ends to about 0.3 point
+    seed: int = allowed(0, low=0, high=SEED_MAX)  # draws the resamples: the same seed, the same interval
+
+
+@dataclass(frozen=True)
 class ComputeParams(Checked):
     """Where the stages' many jobs run (the `compute` section): never what they compute (emo.core.executor)."""
 
@@ -325,6 +335,7 @@ class Params:
     fusion: FusionParams = FusionParams()
     train: TrainParams = TrainParams()
     corpora: CorporaParams = CorporaParams()
+    evaluate: EvaluateParams = EvaluateParams()
     compute: ComputeParams = ComputeParams()
 
     def __post_init__(self) -> None:

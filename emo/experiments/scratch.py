@@ -22,13 +22,18 @@ IDENTITY = {"GIT_AUTHOR_NAME": "emo", "GIT_AUTHOR_EMAIL": "emo@emo.invalid",
             "GIT_COMMITTER_NAME": "emo", "GIT_COMMITTER_EMAIL": "emo@emo.invalid"}
 
 
+#: Committed results of other runs (emo variant, emo nested) that the report stages read: a copy keeps them.
+REPORT_INPUTS = ("metrics/paper/", "metrics/emobox/")
+
+
 def copy_project(source: Path, dest: Path) -> Path:
-    """Copy a project's files (tracked and new, not ignored; no data, metrics or dvc.lock) into `dest`,
-    committed in a fresh git repo."""
+    """Copy a project's files (tracked and new, not ignored; no data, metrics or dvc.lock, but the variants'
+    metrics, which the report stages read as inputs) into `dest`, committed in a fresh git repo."""
     listed = git_cli.run(source, "ls-files", "-z", "--cached", "--others", "--exclude-standard").decode().split("\0")
     for name in filter(None, listed):
         path = source / name
-        if path.is_file() and not name.startswith(("data/", "metrics/")) and name != "dvc.lock":
+        own_output = name.startswith(("data/", "metrics/")) and not name.startswith(REPORT_INPUTS)
+        if path.is_file() and not own_output and name != "dvc.lock":
             target = dest / name
             target.parent.mkdir(parents=True, exist_ok=True)
             shutil.copy2(path, target)

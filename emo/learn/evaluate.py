@@ -1,4 +1,5 @@
-"""Test-set metrics over seeds, confusion data for `dvc plots`, and a confusion-matrix PNG."""
+"""Test-set metrics over seeds with bootstrap intervals, per-clip predictions on the validation and test clips
+(predictions/<model>.csv), confusion data for `dvc plots`, and a confusion-matrix PNG."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ from sklearn.metrics import accuracy_score, balanced_accuracy_score, confusion_m
 from emo.core.io import write_json
 from emo.core.params import FusionParams
 from emo.core.ravdess import EMOTIONS
+from emo.learn import predictions, uncertainty
 
 LABELS = list(range(len(EMOTIONS)))
 
@@ -90,18 +92,26 @@ def provenance(saved: dict) -> dict:
     return out
 
 
-def evaluate_runs(saved: dict, tests: dict, device) -> tuple[dict, np.ndarray, np.ndarray]:
-    """Test metrics of every saved run (seed, and fold in k-fold mode), their mean and std, the seed ensemble's,
-    and the first seed's labels and predictions over all test sets (`tests`: fold or None -> Arrays)."""
+def run_probabilities(saved: dict, arrays: dict, device) -> list[np.ndarray]:
+    """Each saved run's class probabilities on its fold's clips (`arrays`: fold or None -> Arrays), in run order."""
     from emo.learn.checkpoints import rebuild
     from emo.learn.train import predict_proba
 
-    per_run, actual, predicted, probabilities = [], [], [], {}
+    return [predict_proba(rebuild(saved, run), arrays[run.get("fold")].x, device) for run in saved["runs"]]
+
+
+def evaluate_runs(saved: dict, tests: dict, device, probabilities: list[np.ndarray] | None = None
+                  ) -> tuple[dict, np.ndarray, np.ndarray]:
+    """Test metrics of every saved run (seed, and fold in k-fold mode), their mean and std, the seed ensemble's,
+    and the first seed's labels and predictions over all test sets (`tests`: fold or None -> Arrays); each run's
+    test probabilities are computed here unless given (`run_probabilities`)."""
+    per_run, actual, predicted, probabilities_of = [], [], [], {}
     first_seed = saved["runs"][0]["seed"]
-    for run in saved["runs"]:
+    if probabilities is None:
+        probabilities = run_probabilities(saved, tests, device)
+    for run, proba in zip(saved["runs"], probabilities, strict=True):
         test = tests[run.get("fold")]
-        proba = predict_proba(rebuild(saved, run), test.x, device)
-        probabilities.setdefault(run.get("fold"), []).append(proba)
+        probabilities_of.setdefault(run.get("fold"), []).append(proba)
         pred = proba.argmax(1)
         if run["seed"] == first_seed:
             actual.append(test.y)
@@ -115,7 +125,7 @@ def evaluate_runs(saved: dict, tests: dict, device) -> tuple[dict, np.ndarray, n
                "seeds": sorted({s["seed"] for s in per_run}), "best_epoch": [s["best_epoch"] for s in per_run],
                "train_seconds": round(sum(s["train_seconds"] for s in per_run), 2), "per_seed": per_run}
     if len(metrics["seeds"]) > 1:
-        metrics["ensemble"] = seed_ensemble({fold: tests[fold].y for fold in probabilities}, probabilities)
+        metrics["ensemble"] = seed_ensemble({fold: tests[fold].y for fold in probabilities_of}, probabilities_of)
     return metrics, actual, predicted
 
 
@@ -125,9 +135,56 @@ def seed_ensemble(labels: dict, probabilities: dict) -> dict:
     return summarise(per_fold) if len(per_fold) > 1 else per_fold[0]
 
 
-def evaluate_model(model: str, balance: str, fusion_params: FusionParams) -> tuple[dict, np.ndarray, np.ndarray]:
+def _by_fold(saved: dict, probabilities: list[np.ndarray]) -> dict:
+    """fold (None in hold-out mode) -> seed -> that run's probabilities, folds and seeds in run order."""
+    grouped: dict = {}
+    for run, proba in zip(saved["runs"], probabilities, strict=True):
+        grouped.setdefault(run.get("fold"), {})[run["seed"]] = proba
+    return grouped
+
+
+def with_intervals(metrics: dict, saved: dict, tests: dict, probabilities: list[np.ndarray], *, samples: int,
+                   seed: int) -> dict:
+    """`accuracy_ci95` and `uar_ci95` of the runs, and of the seed ensemble when there is one: 95 % percentile
+    bootstrap over the test clips (of every fold), each clip's runs kept together (emo.learn.uncertainty)."""
+    grouped = _by_fold(saved, probabilities)
+    labels = np.concatenate([tests[fold].y for fold in grouped])
+    correct = np.concatenate([np.stack([p.argmax(1) == tests[fold].y for p in seeds.values()], axis=1)
+                              for fold, seeds in grouped.items()])
+    metrics.update(uncertainty.intervals(correct, labels, samples=samples, seed=seed))
+    if "ensemble" in metrics:
+        ensemble = np.concatenate([np.mean(list(seeds.values()), axis=0).argmax(1) == tests[fold].y
+                                   for fold, seeds in grouped.items()])
+        metrics["ensemble"].update(uncertainty.intervals(ensemble, labels, samples=samples, seed=seed))
+    return metrics
+
+
+def prediction_blocks(saved: dict, split: str, arrays: dict, probabilities: list[np.ndarray], plan: dict
+                      ) -> list[predictions.Table]:
+    """Rows of predictions/<model>.csv for one split: each run's and the seed ensemble's (the mean of the runs'
+    probabilities, as `seed_ensemble` and `emo predict` compute it) on the split's original clips, each named by
+    its file's stem (the video-only clip's for a video model, else the audio's); `plan`: row index -> PlannedClip."""
+    media = "video" if saved.get("model") == "video" else "path"
+    blocks = []
+    for fold, seeds in _by_fold(saved, probabilities).items():
+        rows = [plan[int(i)] for i in arrays[fold].index]
+        original = np.array([row.op == "original" for row in rows], bool)
+        kept = [row for row, keep in zip(rows, original, strict=True) if keep]
+        clips = {"clips": [Path(getattr(row, media) or row.path or row.video).stem for row in kept],
+                 "speakers": [row.actor for row in kept],
+                 "labels": np.array(EMOTIONS)[arrays[fold].y[original]], "split": split, "fold": fold}
+        blocks += [predictions.block(run=predictions.run_name(s), proba=p[original], **clips) for s, p in seeds.items()]
+        blocks.append(predictions.block(run=predictions.ENSEMBLE, proba=np.mean(list(seeds.values()), axis=0)[original],
+                                        **clips))
+    return blocks
+
+
+def evaluate_model(model: str, balance: str, fusion_params: FusionParams, *, samples: int = 2000, seed: int = 0
+                   ) -> tuple[dict, np.ndarray, np.ndarray, predictions.Table]:
     """Metrics of models/<name>.pt on its test clips (of every fold it holds), with the first seed's labels and
-    predictions. The checkpoint is read as weights only; a fusion model pairs its inputs as it was trained."""
+    predictions, and the per-clip predictions on the validation and test clips (predictions/<name>.csv);
+    `samples` and `seed` draw the bootstrap intervals. The checkpoint is read as weights only; a fusion model pairs
+    its inputs as it was trained."""
     import torch
 
     from emo.data import datasets
@@ -138,15 +195,26 @@ def evaluate_model(model: str, balance: str, fusion_params: FusionParams) -> tup
                                         f"re-train it with `dvc repro -f {datasets.train_stage(model, balance)}`")
     fusion_params = FusionParams(**saved["fusion"]) if saved.get("fusion") else fusion_params
     folds = {run["fold"] for run in saved["runs"]}
-    tests = {fold: datasets.load_model_inputs(model, balance, saved["settings"]["speaker_norm"], fusion_params,
-                                              ("test",), fold)["test"] for fold in folds}
-    metrics, actual, predicted = evaluate_runs(saved, tests, torch.device("cpu"))
+
+    def load(split: str) -> dict:  # one split at a time: a fusion's pairing 'class' draws per split, test alone
+        return {fold: datasets.load_model_inputs(model, balance, saved["settings"]["speaker_norm"], fusion_params,
+                                                 (split,), fold)[split] for fold in folds}
+
+    device = torch.device("cpu")
+    tests = load("test")
+    test_proba = run_probabilities(saved, tests, device)
+    metrics, actual, predicted = evaluate_runs(saved, tests, device, test_proba)
     protocol = datasets.model_protocol(model, balance, fusion_params)
     if None not in tests:
         metrics["per_fold"] = per_fold(metrics["per_seed"], protocol["fold_test_actors"],
                                        {fold: len(test.y) for fold, test in tests.items()})
+    with_intervals(metrics, saved, tests, test_proba, samples=samples, seed=seed)
+    vals = load("val")
+    plan = {row.index: row for row in datasets.read_plan()}
+    table = predictions.concat(prediction_blocks(saved, "val", vals, run_probabilities(saved, vals, device), plan)
+                               + prediction_blocks(saved, "test", tests, test_proba, plan))
     return ({"model": name, "preset": saved["preset"], "architecture": saved["settings"]["model"],
-             **provenance(saved), **protocol, **metrics}, actual, predicted)
+             **provenance(saved), **protocol, **metrics}, actual, predicted, table)
 
 
 def per_fold(per_run: list[dict], test_actors: list[list[int]], n_test: dict) -> list[dict]:
@@ -156,10 +224,14 @@ def per_fold(per_run: list[dict], test_actors: list[list[int]], n_test: dict) ->
             for fold in sorted(n_test)]
 
 
-def write_outputs(metrics: dict, actual: np.ndarray, predicted: np.ndarray) -> None:
-    """metrics/<name>.json, and the first seed's confusion as CSV (for `dvc plots`) and PNG."""
+def write_outputs(metrics: dict, actual: np.ndarray, predicted: np.ndarray,
+                  table: predictions.Table | None = None) -> None:
+    """metrics/<name>.json, predictions/<name>.csv (when given), and the first seed's confusion as CSV (for
+    `dvc plots`) and PNG."""
     name = metrics["model"]
     write_json(Path(f"metrics/{name}.json"), metrics)
+    if table is not None:
+        predictions.write(predictions.FOLDER / f"{name}.csv", table)
     write_confusion_csv(actual, predicted, Path(f"plots/confusion/{name}.csv"))
     first = metrics["per_seed"][0]
     title = f"{name} ({metrics['preset']}), seed {first['seed']}: accuracy {first['accuracy']:.3f}"

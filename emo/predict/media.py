@@ -46,7 +46,7 @@ def _pyav():
 
 def mp4_window(path: Path, params: AudioParams) -> audio.Window:
     """What the models hear of an mp4's sound track: the front end's span (FrontEnd.span: the analysis window, or
-    at most frontend.MAX_READ_SECONDS of the track for the utterance), decoding no further than its end.
+    at most utterance.MAX_READ_SECONDS of the track for the utterance), decoding no further than its end.
 
     The samples are counted from the first decoded one, as a decode of the whole track written to a wav and
     read by `FrontEnd.read` would count them; the span is then mixed and resampled by `FrontEnd.hear`.

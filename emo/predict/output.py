@@ -39,6 +39,11 @@ def table(jobs: list[Job]) -> str:
              for row in [header, *rows]]
     note = ("speaker stats: 'own' = the speaker group's own per-bin statistics, 'training' = the training actors' "
             f"average (--speaker-stats auto: own from {MIN_OWN_CLIPS} clips up)")
+    scaled = sorted({(r["model"], r["calibration"]["temperature"]) for r in results if r.get("calibration")})
+    if scaled:
+        note += ("\nprobabilities: temperature-scaled, softmax(log p / T), T fitted on the validation actors "
+                 "(models/calibration.json): " + ", ".join(f"{m} T = {t:.2f}" for m, t in scaled)
+                 + "; the prediction is unchanged")
     return "\n".join(line.rstrip() for line in lines) + ("\n" + note if rows else "") + "\n"
 
 

@@ -12,6 +12,7 @@ from tqdm.auto import tqdm
 from emo.core import layout
 from emo.core.params import load as load_params
 from emo.core.ravdess import EMOTIONS
+from emo.learn.calibration import TEMPERATURES, apply_temperature, load_temperatures
 from emo.predict.jobs import Job, PredictError, collect, short_error
 from emo.predict.model import DEFAULT_MODELS, MIN_OWN_CLIPS, Featurizer, Model, load_model, own_stats, run_model
 from emo.predict.output import warning_records
@@ -59,11 +60,12 @@ def predict(paths: list[str], pairs: list[tuple[str, str]] = (), root: Path = Pa
             except Exception as err:  # any unreadable file: name it and go on with the batch
                 job.fail(path, short_error(err, path))
                 break
-    return _finish(jobs, loaded, speaker_stats)
+    return _finish(jobs, loaded, speaker_stats, load_temperatures(root / TEMPERATURES))
 
 
-def _finish(jobs: list[Job], loaded: dict, mode: str) -> list[Job]:
-    """Speaker statistics from the jobs' own features, then each model's probabilities for its jobs."""
+def _finish(jobs: list[Job], loaded: dict, mode: str, temperatures: dict[str, float]) -> list[Job]:
+    """Speaker statistics from the jobs' own features, then each model's probabilities for its jobs: the runs'
+    average, temperature-scaled where the calibrate stage left the model a temperature (the prediction is kept)."""
     ok = [j for j in jobs if not j.error]
     blocks: dict[tuple[str, str], list[np.ndarray]] = {}
     for job in ok:
@@ -82,14 +84,17 @@ def _finish(jobs: list[Job], loaded: dict, mode: str) -> list[Job]:
             for job in mine:
                 job.fail(job.label, str(err))
             continue
-        for job, row in zip(mine, probabilities, strict=True):
+        scaled = {"temperature": temperatures[name]} if name in temperatures else None
+        shown = apply_temperature(probabilities, scaled["temperature"]) if scaled else probabilities
+        for job, raw, row in zip(mine, probabilities, shown, strict=True):
             stats = {f: {"source": sources[(job.speaker, f)], "clips": len(blocks[(job.speaker, f)])}
                      for f in model.inputs} if model.speaker_norm else None
             job.result = {"file": job.label, "audio": str(job.audio) if job.audio else None,
                           "video": str(job.video) if job.video else None, "model": name,
                           "seeds": [r["seed"] for r in model.saved["runs"]], "speaker": job.speaker,
                           "speaker_stats": stats, "faces": job.faces, "warnings": warning_records(job),
-                          "prediction": EMOTIONS[int(row.argmax())],
+                          "calibration": scaled,
+                          "prediction": EMOTIONS[int(raw.argmax())],  # scaling keeps the order anyway
                           "probabilities": {e: float(p) for e, p in zip(EMOTIONS, row, strict=True)}}
     return jobs
 

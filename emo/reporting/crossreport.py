@@ -21,9 +21,16 @@ def pct(value: float) -> str:
     return f"{100 * value:.1f}"
 
 
+def interval(entry: dict, key: str) -> str:
+    """` [low, high]` (%): the 95 % bootstrap interval over the clips (`<key>_ci95`), empty where there is none."""
+    bounds = entry.get(f"{key}_ci95")
+    return f" [{pct(bounds[0])}, {pct(bounds[1])}]" if isinstance(bounds, list) and len(bounds) == 2 else ""
+
+
 def score(entry: dict, key: str) -> str:
-    """Mean ± std (%) over the runs, or the one run's value."""
-    return f"{pct(entry[key])} ± {pct(entry[f'{key}_std'])}" if entry.get("runs", 1) > 1 else pct(entry[key])
+    """Mean ± std (%) over the runs, or the one run's value; then its 95 % interval where known."""
+    value = f"{pct(entry[key])} ± {pct(entry[f'{key}_std'])}" if entry.get("runs", 1) > 1 else pct(entry[key])
+    return value + interval(entry, key)
 
 
 def title(name: str) -> str:
@@ -47,7 +54,8 @@ def matrix(detail: dict, peer: dict | None = None) -> list[str]:
     for model, entries in detail.items():
         lines.append(f"| {model} | " + " | ".join(
             f"{score(entries[n], 'accuracy')} | {score(entries[n], 'uar')} | {score(entries[n], 'accuracy_8way')} | "
-            + (f"{pct(entries[n]['ensemble']['accuracy'])} / {pct(entries[n]['ensemble']['uar'])}"
+            + (f"{pct(entries[n]['ensemble']['accuracy'])}{interval(entries[n]['ensemble'], 'accuracy')} / "
+               f"{pct(entries[n]['ensemble']['uar'])}{interval(entries[n]['ensemble'], 'uar')}"
                if entries[n].get("ensemble") else "—") for n in names) + " |")
     for model, entries in (peer or {}).items():
         lines.append(f"| {model} (classical peer, `metrics/peer.json`) | " + " | ".join(
@@ -72,7 +80,8 @@ def corpus_notes(detail: dict) -> list[str]:
     notes.append(f"- Accuracy and UAR (recall averaged over classes): the model's most probable class among the "
                  f"shared ones; 8-way: among all eight RAVDESS classes. `a ± s`: mean and sample standard deviation "
                  f"over each model's {'/'.join(map(str, runs))} runs (one per seed, and per fold in k-fold); the seed "
-                 "ensemble scores the runs' averaged probabilities, as `emo predict` answers. A "
+                 "ensemble scores the runs' averaged probabilities, as `emo predict` answers. `[low, high]`: the "
+                 "95 % bootstrap interval over the corpus's clips, each clip's runs kept together. A "
                  "speaker-normalised model sees each test speaker standardised by all of that speaker's own clips. "
                  "Confusion matrices pool the predictions of every run.")
     return notes

@@ -12,7 +12,7 @@ from emo.core import git
 from emo.core.errors import EmoError
 from emo.core.ravdess import EMOTIONS
 from emo.experiments import variants
-from emo.reporting import crossreport
+from emo.reporting import calibration_section, crossreport
 from emo.reporting.figures import plot_confusions, plot_histories, read_confusion, read_history
 from emo.reporting.leaderboard import emobox_section, nested_section
 
@@ -61,14 +61,15 @@ def inputs(scope: str) -> list[Path]:
     extra = DATA_METRICS + (VIDEO_METRICS if scope == "all" else ())
     return ([Path(f"metrics/{n}.json") for n in names] + [Path(f"metrics/{n}.json") for n in extra]
             + [Path(f"plots/history/{n}.csv") for n in names] + [Path(f"plots/confusion/{n}.csv") for n in names]
-            + list(crossreport.INPUTS))
+            + list(crossreport.INPUTS) + list(calibration_section.INPUTS))
 
 
 def outputs(scope: str) -> list[Path]:
     """The markdown and its figures (DVC outs), relative to the project root."""
     check_scope(scope)
     folder = Path("reports") if scope == "all" else Path("reports/audio")
-    return [folder / "report.md", folder / "figures/confusion.png", folder / "figures/learning_curves.png"]
+    return [folder / "report.md", folder / "figures/confusion.png", folder / "figures/learning_curves.png",
+            folder / "figures" / calibration_section.FIGURE]
 
 
 def load_json(path: Path) -> dict | None:
@@ -93,20 +94,22 @@ def runs_note(metrics: dict) -> str:
     return f"{metrics['folds']}-fold, {seed_part}" if metrics.get("folds") else seed_part
 
 
-def score(metrics: dict, key: str) -> str:
-    """Mean ± std (%) when several runs were averaged, else the single value."""
+def score(metrics: dict, key: str, with_interval: bool = True) -> str:
+    """Mean ± std (%) when several runs were averaged, else the single value; then its 95 % interval if known."""
+    ci = crossreport.interval(metrics, key) if with_interval else ""
     if run_count(metrics) > 1:
-        return f"{pct(metrics[key])} ± {pct(metrics.get(f'{key}_std', 0.0))}"
-    return pct(metrics[key])
+        return f"{pct(metrics[key])} ± {pct(metrics.get(f'{key}_std', 0.0))}{ci}"
+    return pct(metrics[key]) + ci
 
 
 def ensemble_score(metrics: dict) -> str:
-    """Accuracy (%) of the seeds' averaged probabilities, ± over folds in k-fold; empty with one seed."""
+    """Accuracy (%) of the seeds' averaged probabilities, ± over folds in k-fold, and its 95 % interval; empty with
+    one seed."""
     ensemble = metrics.get("ensemble")
     if not ensemble:
         return ""
     spread = f" ± {pct(ensemble['accuracy_std'])}" if "accuracy_std" in ensemble else ""
-    return f"{pct(ensemble['accuracy'])}{spread}"
+    return f"{pct(ensemble['accuracy'])}{spread}{crossreport.interval(ensemble, 'accuracy')}"
 
 
 def row_label(row: Row, metrics: dict | None) -> str:
@@ -125,7 +128,7 @@ def table_one(found: dict[str, dict | None], paper_recipe: dict[str, dict] | Non
              "|---|---:|---|---|---:|---|---|---|---:|---|"]
     for row in TABLE_ONE:
         m, recipe = found.get(row.model), paper_recipe.get(row.model)
-        ran = f"{score(recipe, 'accuracy')} ({runs_note(recipe)})" if recipe else "not run"
+        ran = f"{score(recipe, 'accuracy', with_interval=False)} ({runs_note(recipe)})" if recipe else "not run"
         if m is None:
             why = "not run (no video data)" if row.video else "not run"
             lines.append(f"| {row.label} | {row.paper} | {ran} | {why} | | | | | | |")
@@ -158,6 +161,11 @@ def table_notes(found: dict[str, dict | None]) -> list[str]:
               "standard deviation over the runs named in brackets, a single value is one run of the named seed. "
               "The seed ensemble averages the class probabilities of the seeds' models and scores that one "
               "prediction per clip (± over folds in k-fold). 8 classes: chance is 12.5 %."]
+    if any("accuracy_ci95" in m for m in present):
+        notes.append("- `[low, high]`: the 95 % bootstrap interval over the test clips (params.yaml `evaluate`): "
+                     "the clips resampled with replacement, each clip's seeds kept together, so it is the test "
+                     "set's sampling noise; ± is the spread between seeds. Two models' intervals overlapping does "
+                     "not make them equal: `emo compare` pairs them clip by clip.")
     return notes
 
 
@@ -251,7 +259,7 @@ def provenance(root: Path, scope: str) -> list[str]:
 
 def build_report(root: Path, scope: str = "all") -> Path:
     """Write the report of one scope (`all` or `audio`) and its figures under root; return the markdown path."""
-    md_path, confusion_png, curves_png = (root / p for p in outputs(scope))
+    md_path, confusion_png, curves_png, reliability_png = (root / p for p in outputs(scope))
     found = {name: load_json(root / f"metrics/{name}.json") for name in models(scope)}
     paper_recipe, emobox = variants.load(root, "paper"), variants.load(root, "emobox")
     present = [name for name, m in found.items() if m]
@@ -265,7 +273,7 @@ def build_report(root: Path, scope: str = "all") -> Path:
     plot_confusions(matrices, confusion_png)
     plot_histories(histories, best, curves_png)
     missing = [r.model for r in TABLE_ONE if not found.get(r.model)]
-    rel = {p: p.relative_to(md_path.parent).as_posix() for p in (confusion_png, curves_png)}
+    rel = {p: p.relative_to(md_path.parent).as_posix() for p in (confusion_png, curves_png, reliability_png)}
     title = "all models" if scope == "all" else "audio models"
     lines = [f"# emo report: emotion recognition on RAVDESS ({title})", "",
              "Generated by the DVC stage `report" + ("" if scope == "all" else "_audio") + "`; do not edit by hand.",
@@ -281,7 +289,8 @@ def build_report(root: Path, scope: str = "all") -> Path:
              "Training and validation loss and accuracy per epoch of each model's first run (first seed, first "
              "fold); the dashed line marks the epoch whose weights are kept: the best validation epoch, or the last "
              "one for a recipe with `keep: last`.", "",
-             *crossreport.section(root), *crossreport.multicorpus_section(root),
+             *crossreport.section(root), *calibration_section.section(root, reliability_png, rel[reliability_png]),
+             *crossreport.multicorpus_section(root),
              "## Data", "", *data_summary(root, scope), "## Provenance", "", *provenance(root, scope), ""]
     md_path.write_text("\n".join(lines))
     return md_path

@@ -26,6 +26,7 @@ from emo.core.params import AudioParams
 from emo.core.ravdess import EMOTIONS
 from emo.corpora import Utterance, corpus, inventory
 from emo.data import split
+from emo.learn import predictions, uncertainty
 
 log = logging.getLogger(__name__)
 CORPORA = Path("data/corpora")
@@ -149,6 +150,13 @@ def score_corpus(saved: dict, stats: dict[str, np.ndarray], arrays: dict[str, np
     """Each run's scores (seed, fold) on the shared-class clips, every run's labels and restricted predictions
     pooled (each run scores the same clips), and the scores of the runs' averaged probabilities (the seed
     ensemble, which `emo predict` answers with)."""
+    return score_runs(saved, stats, arrays, classes)[:4]
+
+
+def score_runs(saved: dict, stats: dict[str, np.ndarray], arrays: dict[str, np.ndarray], classes: list[int]
+               ) -> tuple[list[dict], np.ndarray, np.ndarray, dict[str, float], list[np.ndarray], np.ndarray]:
+    """`score_corpus`'s four, then each run's probabilities over the eight RAVDESS classes on the scored clips,
+    and which of the corpus's clips were scored (those of the shared classes)."""
     import torch
 
     from emo.learn.checkpoints import rebuild
@@ -179,7 +187,22 @@ def score_corpus(saved: dict, stats: dict[str, np.ndarray], arrays: dict[str, np
         predicted.append(pred)
         probabilities.append(proba)
     ensemble = shared_scores(y[keep], restricted_argmax(np.mean(probabilities, axis=0), classes), classes)
-    return per_run, np.concatenate(actual), np.concatenate(predicted), ensemble
+    return per_run, np.concatenate(actual), np.concatenate(predicted), ensemble, probabilities, keep
+
+
+def prediction_table(saved: dict, name: str, arrays: dict[str, np.ndarray], keep: np.ndarray,
+                     probabilities: list[np.ndarray], classes: list[int]) -> predictions.Table:
+    """predictions/crosscorpus/<model>_<corpus>.csv's rows: each run's (in k-fold mode, each fold's runs: every
+    run scores the whole corpus) and the seed ensemble's (all runs) on the scored clips (split: the corpus; label:
+    its emotion name; predicted: the restricted argmax the scores count)."""
+    clips = {"split": name, "clips": arrays["clip"][keep], "speakers": arrays["speaker"][keep],
+             "labels": arrays["emotion"][keep]}
+    runs = [(predictions.run_name(run["seed"]), run.get("fold"), proba)
+            for run, proba in zip(saved["runs"], probabilities, strict=True)]
+    runs.append((predictions.ENSEMBLE, None, np.mean(probabilities, axis=0)))
+    return predictions.concat([predictions.block(run=run, fold=fold, proba=proba, **clips,
+                                                 predicted=np.array(EMOTIONS)[restricted_argmax(proba, classes)])
+                               for run, fold, proba in runs])
 
 
 def summarise(per_run: list[dict]) -> dict[str, float]:
@@ -224,8 +247,10 @@ def load_model(feature: str, balance: str, root: Path) -> tuple[dict, dict[str, 
 
 
 def evaluate(names: tuple[str, ...], root: Path = Path("."), features: Path = FEATURES,
-             models: tuple[tuple[str, str], ...] = MODELS) -> tuple[dict, dict, dict]:
-    """Per model and corpus: the headline metrics, the detail, and the pooled (actual, predicted) labels."""
+             models: tuple[tuple[str, str], ...] = MODELS, *, samples: int = 2000, seed: int = 0
+             ) -> tuple[dict, dict, dict]:
+    """Per model and corpus: the headline metrics, the detail (with 95 % bootstrap intervals: `samples`
+    resamples drawn from `seed`), and the pooled (actual, predicted) labels with the per-clip predictions."""
     corpora = {name: load_features(features_file(name, root / features)) for name in names}
     metrics, detail, pooled = {}, {}, {}
     for feature, balance in models:
@@ -238,23 +263,34 @@ def evaluate(names: tuple[str, ...], root: Path = Path("."), features: Path = FE
         for name, arrays in corpora.items():
             classes = shared_classes(name)
             try:
-                per_run, actual, predicted, ensemble = score_corpus(saved, stats, arrays, classes)
+                per_run, actual, predicted, ensemble, probabilities, keep = score_runs(saved, stats, arrays, classes)
             except EmoError as err:
                 raise EmoError(f"{model} on {name}: {err}") from None
             detail[model][name] = corpus_detail(arrays, classes, per_run, actual, predicted, ensemble)
+            # 95 % bootstrap intervals over the scored clips, each clip's runs kept together (emo.learn.uncertainty)
+            y = labels_of(arrays["emotion"])[keep]
+            right = np.stack([restricted_argmax(p, classes) == y for p in probabilities], axis=1)
+            detail[model][name].update(uncertainty.intervals(right, y, samples=samples, seed=seed))
+            detail[model][name]["ensemble"].update(uncertainty.intervals(
+                restricted_argmax(np.mean(probabilities, axis=0), classes) == y, y, samples=samples, seed=seed))
             metrics[model][name] = headline(detail[model][name])
-            pooled[model, name] = (actual, predicted)
+            pooled[model, name] = (actual, predicted,
+                                   prediction_table(saved, name, arrays, keep, probabilities, classes))
     return metrics, detail, pooled
 
 
 def write_outputs(metrics: dict, detail: dict, pooled: dict, root: Path = Path(".")) -> None:
-    """The two metrics files, and per model and corpus the pooled predictions as CSV and a confusion PNG."""
+    """The two metrics files, and per model and corpus the per-clip predictions
+    (predictions/crosscorpus/<model>_<corpus>.csv) and the runs' pooled predictions as CSV and a confusion PNG."""
     from emo.learn.evaluate import plot_confusion, write_confusion_csv
 
     write_json(root / METRICS, metrics)
     write_json(root / DETAIL, detail)
-    (root / PLOTS).mkdir(parents=True, exist_ok=True)  # the stage's out, also with no corpus to test
-    for (model, name), (actual, predicted) in pooled.items():
+    (root / PLOTS).mkdir(parents=True, exist_ok=True)  # the stage's outs, also with no corpus to test
+    (root / predictions.CROSSCORPUS).mkdir(parents=True, exist_ok=True)
+    for (model, name), (actual, predicted, *table) in pooled.items():
+        if table:
+            predictions.write(root / predictions.CROSSCORPUS / f"{model}_{name}.csv", table[0])
         entry = detail[model][name]
         write_confusion_csv(actual, predicted, root / PLOTS / f"{model}_{name}.csv")
         counts = np.array(entry["confusion"]["counts"], float)

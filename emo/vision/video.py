@@ -5,18 +5,11 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
-from emo.core.errors import EmoError
+from emo.core.errors import DamagedFileError
 
 
-class DamagedVideoError(EmoError):
-    """A video file that cannot be opened, or holds no decodable frame.
-
-    `problem` is the message without the file name and the fix, for callers that word the fix themselves.
-    """
-
-    def __init__(self, message: str, problem: str = ""):
-        super().__init__(message)
-        self.problem = problem or message
+class DamagedVideoError(DamagedFileError):
+    """A video file that cannot be opened, or holds no decodable frame."""
 
 
 def _damaged(path: str, why: str) -> DamagedVideoError:
