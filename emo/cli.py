@@ -210,6 +210,15 @@ def _nested_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--project", default=".", help="the pipeline's folder (default: here)")
 
 
+def _lazy(commands, command: str | None, name: str, run, arguments, help: str) -> None:
+    """A subcommand whose arguments are added only when it is the one run: defining them imports modules
+    (torch, the gate) that `emo --help` and the other commands should not pay for."""
+    parser = commands.add_parser(name, help=help)
+    if command == name:
+        arguments(parser)
+    parser.set_defaults(run=run)
+
+
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the `emo` console command."""
     argv = sys.argv[1:] if argv is None else list(argv)
@@ -242,18 +251,14 @@ def main(argv: list[str] | None = None) -> int:
                                  "worker with `env $(emo pins) dask worker ADDRESS --nthreads 1`")
     pinned.set_defaults(run=_pins)
 
-    check = commands.add_parser("check-metrics", help="compare metrics/*.json with a baseline (a file or a git "
-                                "revision); exit 1 when a gated metric drops by more than the tolerance")
-    if command == "check-metrics":
-        _check_metrics_arguments(check)
-    check.set_defaults(run=_check_metrics)
+    _lazy(commands, command, "check-metrics", _check_metrics, _check_metrics_arguments,
+          "compare metrics/*.json with a baseline (a file or a git "
+          "revision); exit 1 when a gated metric drops by more than the tolerance")
 
-    compare = commands.add_parser("compare", help="per model, REV_B minus REV_A (or the working tree minus REV_A): "
-                                  "accuracy and UAR on the test clips both scored, with paired bootstrap 95 %% "
-                                  "intervals, from the committed predictions/*.csv")
-    if command == "compare":
-        _compare_arguments(compare)
-    compare.set_defaults(run=_compare)
+    _lazy(commands, command, "compare", _compare, _compare_arguments,
+          "per model, REV_B minus REV_A (or the working tree minus REV_A): "
+          "accuracy and UAR on the test clips both scored, with paired bootstrap 95 %% "
+          "intervals, from the committed predictions/*.csv")
 
     guess = commands.add_parser("predict", help="per-class emotion probabilities of new audio / video files from "
                                 "the trained models (run `make repro` first)")
@@ -272,19 +277,15 @@ def main(argv: list[str] | None = None) -> int:
     guess.add_argument("--project", default=".", help="the pipeline's folder: params.yaml, models/, data/split/")
     guess.set_defaults(run=_predict)
 
-    variant = commands.add_parser("variant", help="run the audio models of a named variant (paper: the paper's "
-                                  "recipe; emobox: the EmoBox folds) in a scratch copy of the project and keep "
-                                  "their metrics under metrics/NAME/ for the report (long: whole trainings)")
-    if command == "variant":
-        _variant_arguments(variant)
-    variant.set_defaults(run=_variant)
+    _lazy(commands, command, "variant", _variant, _variant_arguments,
+          "run the audio models of a named variant (paper: the paper's "
+          "recipe; emobox: the EmoBox folds) in a scratch copy of the project and keep "
+          "their metrics under metrics/NAME/ for the report (long: whole trainings)")
 
-    nest = commands.add_parser("nested", help="nested cross-validation on the EmoBox folds: each fold chooses its "
-                               "recipe among candidates by cross-validation over its own training actors, then is "
-                               "scored with it (metrics/emobox/nested.json; long: whole trainings)")
-    if command == "nested":
-        _nested_arguments(nest)
-    nest.set_defaults(run=_nested)
+    _lazy(commands, command, "nested", _nested, _nested_arguments,
+          "nested cross-validation on the EmoBox folds: each fold chooses its "
+          "recipe among candidates by cross-validation over its own training actors, then is "
+          "scored with it (metrics/emobox/nested.json; long: whole trainings)")
 
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
