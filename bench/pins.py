@@ -1,7 +1,9 @@
-"""What the pinned kernels cost (emo.core.pins): featurize and training, pinned (AVX2) against each library's own
-choice (EMO_NATIVE_ISA=1: AVX-512 where the CPU has it), each in a fresh process, with a check of whether the two
-compute the same numbers. Medians of alternating runs: the first run of a mode also compiles numba's code for its
-CPU target, later ones read numba's cache.
+"""The pinned kernels (emo.core.pins), checked and timed: featurize (all planned rows of `--clips` real clips) and
+training (log-mel balanced, seed 0, `--epochs` epochs, one thread), each in a fresh process, in four environments:
+pinned (the default), pinned while the shell asks for AVX-512 everywhere, unpinned in a shell limited to AVX2 by
+hand, and unpinned (each library's own choice: AVX-512 where the CPU has it). Prints, per mode, the medians of
+alternating runs (the first run of a mode also compiles numba's code for its CPU target) and whether its
+features and weights equal the pinned ones bit for bit.
 
 Needs the pipeline's features and split files in the project folder (`dvc repro split` there).
 Run: .venv/bin/python bench/pins.py [--project DIR] [--clips 120] [--epochs 2] [--repeat 3]
@@ -19,6 +21,9 @@ import tempfile
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+
+from emo.core.pins import PINS  # noqa: E402  (emo sets the pins in this process: harmless, children get theirs)
 
 # One fresh interpreter per measurement: the pins hold only when set before numpy and torch load.
 FEATURIZE = """
@@ -63,10 +68,20 @@ print(json.dumps({"seconds": seconds, "kernels": pins.kernels()}))
 """
 
 
-def measure(code: str, args: list[str], native: bool) -> dict:
-    """Run one measurement in a fresh interpreter, pinned or not; its JSON line."""
-    env = {**os.environ, "EMO_NATIVE_ISA": "1" if native else ""}
-    done = subprocess.run([sys.executable, "-c", code, *args], env=env, capture_output=True, text=True, check=True)
+#: Each mode's environment on top of this one's: with the pins (the default), with the pins while the shell asks
+#: for AVX-512 everywhere, without the pins in a shell limited to AVX2 by hand, and without the pins (native).
+SHELL_AVX512 = {"ATEN_CPU_CAPABILITY": "avx512", "NPY_DISABLE_CPU_FEATURES": "", "OPENBLAS_CORETYPE": "SkylakeX",
+                "MKL_CBWR": "AUTO", "ONEDNN_MAX_CPU_ISA": "ALL", "NUMBA_CPU_NAME": "host"}
+MODES = {"pinned": {"EMO_NATIVE_ISA": ""},
+         "pinned, shell asks AVX-512": {"EMO_NATIVE_ISA": "", **SHELL_AVX512},
+         "no pins, shell limited to AVX2": {"EMO_NATIVE_ISA": "1", **PINS},
+         "no pins (native)": {"EMO_NATIVE_ISA": "1", **{name: None for name in PINS}}}  # None: unset
+
+
+def measure(code: str, args: list[str], env: dict[str, str | None]) -> dict:
+    """Run one measurement in a fresh interpreter under `env` (added to this one's; None removes a variable)."""
+    full = {name: value for name, value in {**os.environ, **env}.items() if value is not None}
+    done = subprocess.run([sys.executable, "-c", code, *args], env=full, capture_output=True, text=True, check=True)
     return json.loads(done.stdout.strip().splitlines()[-1])
 
 
@@ -80,29 +95,24 @@ def main() -> None:
     import numpy as np
     import torch
 
+    project = str(args.project.resolve())
     with tempfile.TemporaryDirectory() as tmp:
-        tried: dict[str, list[dict]] = {"pinned": [], "native": []}
-        for _ in range(args.repeat):  # alternating, so that a busy spell of the machine hits both modes
-            for mode in tried:
-                tried[mode].append({
-                    "featurize": measure(FEATURIZE, [str(args.project.resolve()), str(args.clips),
-                                                     f"{tmp}/{mode}.npz"], mode == "native"),
-                    "train": measure(TRAIN, [str(args.project.resolve()), str(args.epochs), f"{tmp}/{mode}.pt"],
-                                     mode == "native")})
-        runs = {mode: {part: {**found[0][part], "seconds": statistics.median(r[part]["seconds"] for r in found)}
-                       for part in ("featurize", "train")} for mode, found in tried.items()}
-        a, b = np.load(f"{tmp}/pinned.npz"), np.load(f"{tmp}/native.npz")
-        same_features = all(np.array_equal(a[k], b[k]) for k in a)
-        wa, wb = torch.load(f"{tmp}/pinned.pt"), torch.load(f"{tmp}/native.pt")
-        same_weights = all(torch.equal(wa[k], wb[k]) for k in wa)
-    for mode, run in runs.items():
-        f, t = run["featurize"], run["train"]
-        print(f"{mode:6s}: featurize {f['rows']} rows in {f['seconds']:.1f} s ({f['rows'] / f['seconds']:.0f} rows/s); "
-              f"train {args.epochs} epochs in {t['seconds']:.1f} s; kernels {t['kernels']}")
-    cost_f = runs["pinned"]["featurize"]["seconds"] / runs["native"]["featurize"]["seconds"] - 1
-    cost_t = runs["pinned"]["train"]["seconds"] / runs["native"]["train"]["seconds"] - 1
-    print(f"pinned vs native: featurize {100 * cost_f:+.0f} %, training {100 * cost_t:+.0f} %; "
-          f"features {'identical' if same_features else 'differ'}, weights {'identical' if same_weights else 'differ'}")
+        tried: dict[str, list[dict]] = {mode: [] for mode in MODES}
+        for _ in range(args.repeat):  # alternating, so that a busy spell of the machine hits every mode
+            for index, (mode, env) in enumerate(MODES.items()):
+                tried[mode].append({"featurize": measure(FEATURIZE, [project, str(args.clips), f"{tmp}/{index}.npz"],
+                                                         env),
+                                    "train": measure(TRAIN, [project, str(args.epochs), f"{tmp}/{index}.pt"], env)})
+        features = [np.load(f"{tmp}/{index}.npz") for index in range(len(MODES))]
+        weights = [torch.load(f"{tmp}/{index}.pt") for index in range(len(MODES))]
+        for index, (mode, found) in enumerate(tried.items()):
+            seconds = {part: statistics.median(r[part]["seconds"] for r in found) for part in ("featurize", "train")}
+            same_f = all(np.array_equal(features[0][k], features[index][k]) for k in features[0])
+            same_w = all(torch.equal(weights[0][k], weights[index][k]) for k in weights[0])
+            kernels = {k: v for k, v in found[0]["train"]["kernels"].items() if not k.endswith("version")}
+            print(f"{mode:32s} featurize {found[0]['featurize']['rows']} rows {seconds['featurize']:5.1f} s, train "
+                  f"{args.epochs} epochs {seconds['train']:5.1f} s; vs pinned: features "
+                  f"{'identical' if same_f else 'DIFFER'}, weights {'identical' if same_w else 'DIFFER'}; {kernels}")
 
 
 if __name__ == "__main__":
