@@ -130,26 +130,31 @@ def current(metrics_dir: str | Path = METRICS) -> Docs:
     return {_name(p.relative_to(folder)): _load(p, f"metrics file {p}", METRICS_FIX) for p in paths}
 
 
-def _git(*args: str, failure: str) -> bytes:
-    """Output of a git command run in the current directory, or a GateError: `failure`, then git's own reason."""
+NO_GIT = "--rev needs git, which cannot be run here ({reason}); install git, or use --baseline FILE"
+
+
+def git_output(*args: str, failure: str, error: type[EmoError] | None = None, no_git: str = NO_GIT) -> bytes:
+    """Output of a git command run in the current directory, or `error` (GateError): `failure`, then git's own
+    reason; `no_git` (with {reason}) when git cannot be run at all. The paired gate reads with it too."""
+    error = error or GateError
     try:
         return git.run(None, *args)
     except git.GitError as err:
         if err.missing:
-            raise GateError(f"--rev needs git, which cannot be run here ({err.reason}); install git, or use "
-                            "--baseline FILE") from None
-        raise GateError(failure + (f" (git: {err.reason})" if err.reason else "")) from None
+            raise error(no_git.format(reason=err.reason)) from None
+        raise error(failure + (f" (git: {err.reason})" if err.reason else "")) from None
 
 
 def at_rev(rev: str, folder: str = METRICS) -> Docs:
     """The metrics files committed at a git revision under ./folder, read with `git show COMMIT:./path`."""
-    _git("rev-parse", "--git-dir", failure=f"--rev {rev}: the current folder is not in a git repository; run it in "
-         "the project's checkout, or use --baseline FILE")
-    commit = _git("rev-parse", "--verify", "--quiet", f"{rev}^{{commit}}",
-                  failure=f"--rev {rev}: no such revision in this git repo; check its name (git branch -a), or "
-                  f"fetch it (git fetch origin; {FETCH_HISTORY})").decode().strip()
-    listed = _git("ls-tree", "-r", "-z", "--name-only", commit, "--", folder,
-                  failure=f"--rev {rev}: cannot list its {folder}/ folder; fetch the full history ({FETCH_HISTORY})")
+    git_output("rev-parse", "--git-dir", failure=f"--rev {rev}: the current folder is not in a git repository; run "
+               "it in the project's checkout, or use --baseline FILE")
+    commit = git_output("rev-parse", "--verify", "--quiet", f"{rev}^{{commit}}",
+                        failure=f"--rev {rev}: no such revision in this git repo; check its name (git branch -a), or "
+                        f"fetch it (git fetch origin; {FETCH_HISTORY})").decode().strip()
+    listed = git_output("ls-tree", "-r", "-z", "--name-only", commit, "--", folder,
+                        failure=f"--rev {rev}: cannot list its {folder}/ folder; fetch the full history "
+                        f"({FETCH_HISTORY})")
     names = [os.fsdecode(n) for n in listed.split(b"\0") if n.endswith(b".json")]
     if not names:
         raise GateError(f"no {folder}/*.json committed at {rev}: nothing to compare with; run it in the project's "
@@ -158,7 +163,7 @@ def at_rev(rev: str, folder: str = METRICS) -> Docs:
     docs: Docs = {}
     for name in names:
         where = f"metrics file {rev}:{name}"
-        data = _git("show", f"{commit}:./{name}", failure=f"{where} cannot be read")
+        data = git_output("show", f"{commit}:./{name}", failure=f"{where} cannot be read")
         docs[_name(PurePosixPath(name).relative_to(folder))] = _parse(data, where, fix)
     return docs
 

@@ -16,11 +16,11 @@ from emo.core import git
 from emo.core.errors import EmoError
 from emo.learn import predictions, uncertainty
 from emo.learn.predictions import Table
+from emo.reporting.metric_docs import FETCH_HISTORY, git_output
 
 TOLERANCE = 1.0  # points of accuracy: about one test clip of 120
 FOLDER = "predictions"
 TEST = "test"
-FETCH_HISTORY = "in CI, actions/checkout with fetch-depth: 0"
 FAILING = ("regression", "missing now", "no test clip in common")
 
 
@@ -92,13 +92,8 @@ def in_dir(folder: str | Path) -> Side:
 
 
 def _git(*args: str, failure: str) -> bytes:
-    try:
-        return git.run(None, *args)
-    except git.GitError as err:
-        if err.missing:
-            raise PairedError(f"git cannot be run here ({err.reason}); install git, or use --baseline-dir DIR") \
-                from None
-        raise PairedError(failure + (f" (git: {err.reason})" if err.reason else "")) from None
+    return git_output(*args, failure=failure, error=PairedError,
+                      no_git="git cannot be run here ({reason}); install git, or use --baseline-dir DIR")
 
 
 def resolve(rev: str) -> str:
