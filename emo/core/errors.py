@@ -6,6 +6,8 @@ import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 
+from emo.core.text import printable
+
 
 class EmoError(Exception):
     """An error whose message says what is wrong and how to fix it; shown without a traceback."""
@@ -23,9 +25,11 @@ class DamagedFileError(EmoError):
 @contextmanager
 def reported() -> Iterator[None]:
     """Turn an EmoError into one line on stderr (with its notes, e.g. the job it stopped: emo.core.executor) and
-    exit status 1."""
+    exit status 1. Control characters from names in the message are escaped; the message's own line breaks
+    stay (a list of damaged clips)."""
     try:
         yield
     except EmoError as err:
-        print(f"error: {err}" + "".join(f" ({note})" for note in getattr(err, "__notes__", [])), file=sys.stderr)
+        message = f"error: {err}" + "".join(f" ({note})" for note in getattr(err, "__notes__", []))
+        print(printable(message, keep="\n"), file=sys.stderr)
         sys.exit(1)
