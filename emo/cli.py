@@ -100,16 +100,16 @@ def _predict(args: argparse.Namespace) -> None:
 
     if not args.files and not args.pair:
         sys.exit("error: emo predict: give at least one FILE or folder, or --pair AUDIO VIDEO")
+    failed: list[str] = []
     with reported():
-        jobs = run.predict(args.files, [tuple(p) for p in args.pair], Path(args.project), args.model,
-                               args.speaker_stats, pair=not args.no_pair)
-    if args.json:
-        print(output.to_json(jobs), end="")
-    elif any(job.result for job in jobs):
-        print(output.table(jobs), end="")
-    for line in output.error_lines(jobs):
-        print(line, file=sys.stderr)
-    if any(job.error for job in jobs):
+        work = run.plan(args.files, [tuple(p) for p in args.pair], Path(args.project), args.model, args.speaker_stats,
+                        pair=not args.no_pair)
+        sizes = None if args.json else output.widths(jobs=work.jobs, models=work.models)
+        jobs = output.telling(run.score(work), failed)
+        del work  # the scored jobs are let go of once printed: memory stays flat in the number of files
+        for text in output.json_chunks(jobs) if args.json else output.table_lines(jobs, sizes=sizes):
+            print(text, end="", flush=True)
+    if failed:
         sys.exit(1)
 
 

@@ -33,6 +33,12 @@ class Faults:
     fail_times: dict[str, int] = field(default_factory=dict)  # answer 500 this many times first
     corrupt_times: dict[str, int] = field(default_factory=dict)  # send flipped bytes this many times
     missing: set[str] = field(default_factory=set)  # listed in the record but 404 on download
+    trickle: set[str] = field(default_factory=set)  # send a byte every trickle_seconds (RECORD: the record JSON)
+    trickle_headers: bool = False  # trickle the status line and headers too, not only the body
+    trickle_seconds: float = 0.05
+
+
+RECORD = "record"  # the record JSON's name in Faults.trickle
 
 
 class FakeZenodo:
@@ -43,6 +49,7 @@ class FakeZenodo:
         self.faults = Faults()
         self.requests: list[tuple[str, str | None]] = []  # (path, Range header)
         self.bytes_sent: dict[str, int] = defaultdict(int)
+        self.stopped = threading.Event()  # ends a trickle when the tests are done with the server
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
         self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
 
@@ -76,10 +83,33 @@ class FakeZenodo:
             def log_message(self, *args):  # keep pytest output clean
                 pass
 
+            def trickle(self, key: str, head: dict[str, str], body: bytes, status: str = "200 OK") -> None:
+                """Answer a byte at a time, until all is sent, the client hangs up or the server stops."""
+                lines = "".join(f"{k}: {v}\r\n" for k, v in head.items())
+                start = f"HTTP/1.1 {status}\r\nConnection: close\r\n{lines}\r\n".encode("latin-1")
+                if not fake.faults.trickle_headers:
+                    self.wfile.write(start)
+                    self.wfile.flush()
+                    start = b""
+                self.close_connection = True
+                for index in range(len(start + body)):
+                    if fake.stopped.wait(fake.faults.trickle_seconds):
+                        return
+                    try:
+                        self.wfile.write((start + body)[index:index + 1])
+                        self.wfile.flush()
+                    except OSError:  # the client gave up: what the tests expect
+                        return
+                    fake.bytes_sent[key] += 1
+
             def do_GET(self):
                 fake.requests.append((self.path, self.headers.get("Range")))
                 if self.path == f"/api/records/{fake.record}":
                     body = json.dumps(fake.record_json()).encode()
+                    if RECORD in fake.faults.trickle:
+                        self.trickle(RECORD, {"Content-Type": "application/json", "Content-Length": str(len(body))},
+                                     body)
+                        return
                     self.send_response(200)
                     self.send_header("Content-Type", "application/json")
                     self.send_header("Content-Length", str(len(body)))
@@ -103,6 +133,9 @@ class FakeZenodo:
                     faults.corrupt_times[key] -= 1
                     data = data[:100] + bytes(b ^ 0xFF for b in data[100:200]) + data[200:]
                 start = 0
+                if key in faults.trickle:  # the whole file, a byte at a time (a Range is not honoured)
+                    self.trickle(key, {"Content-Type": "application/zip", "Content-Length": str(len(data))}, data)
+                    return
                 if self.headers.get("Range"):
                     start = int(self.headers["Range"].split("=")[1].split("-")[0])
                     self.send_response(206)
@@ -130,6 +163,7 @@ class FakeZenodo:
         return self
 
     def __exit__(self, *exc) -> None:
+        self.stopped.set()
         self._server.shutdown()
         self._server.server_close()
 

@@ -5,12 +5,14 @@ import numpy as np
 import pytest
 import soundfile
 
+from emo.audio import frontend
 from emo.audio import signal as audio
 from emo.audio.featurize import featurize
 from emo.core.params import AudioParams, AugmentParams
 from emo.core.ravdess import ActorSplit
 from emo.data.augment import plan
 from emo.data.inventory import build
+from project import REPO
 
 PAPER = AudioParams()
 
@@ -178,3 +180,68 @@ def test_empty_clip_passes_the_inventory_and_featurize_decides(fixture_dataset, 
                        progress=False, source=source)
     assert report["damaged"] == [victim] and report["damaged_clips"] == 1
     assert report["rows_left_out"] == sum(r.path == victim for r in chosen) > 0
+
+
+# --- an implausible sample rate in the header: damaged, for every reader of audio headers ----------------------
+
+
+def _wav_at(path, rate: int, samples: int = 48000) -> str:
+    soundfile.write(path, np.full(samples, 0.1, np.float32), rate, subtype="PCM_16")
+    return str(path)
+
+
+@pytest.mark.parametrize("rate", [1, 7999, 384001, 1_000_000])
+def test_a_sample_rate_outside_speech_recordings_is_damaged(tmp_path, rate):
+    path = _wav_at(tmp_path / "03-01-05-02-01-01-01.wav", rate)
+    problem = f"sample rate {rate} Hz is outside 8000–384000 Hz"
+    with pytest.raises(audio.DamagedAudioError, match=rf"^{path}: {problem}.*; fetch the data again, or set "
+                                                      "audio.skip_damaged: true"):
+        audio.load_clip(path, PAPER)
+    for front_end in ("window", "utterance"):
+        with pytest.raises(audio.DamagedAudioError, match=problem):
+            frontend.for_params(AudioParams(front_end=front_end, sample_rate=16000)).read(path)
+    from emo.studies.peer import read_mono  # the eGeMAPS peer reads whole files itself
+
+    with pytest.raises(audio.DamagedAudioError, match=problem):
+        read_mono(path)
+
+
+@pytest.mark.parametrize("rate", [8000, 384000])
+def test_the_ends_of_the_range_are_read(tmp_path, rate):
+    block, native, frames = audio.read_span(_wav_at(tmp_path / "edge.wav", rate), lambda _, n: (0, n))
+    assert native == rate and frames == len(block) == 48000
+
+
+def test_featurize_counts_a_1_hz_clip_as_damaged(small_plan, tmp_path):
+    sources = sorted({r.path for r in small_plan})[:2]
+    victim = _wav_at(tmp_path / "03-01-01-01-01-01-01.wav", 1)
+    rows = _rows_of(small_plan, {sources[0]: victim, sources[1]: sources[1]})
+    with pytest.raises(audio.DamagedAudioError, match=rf"{victim}: sample rate 1 Hz is outside 8000–384000 Hz"):
+        featurize(rows, ONE, 0.035, tmp_path / "a", progress=False)
+    report = featurize(rows, AudioParams(**{**vars(ONE), "skip_damaged": True}), 0.035, tmp_path / "b",
+                       progress=False)
+    assert report["damaged"] == [victim] and report["short_clips"] == 0
+    assert report["rows_left_out"] == sum(r.path == victim for r in rows) > 0
+
+
+def test_predict_names_a_1_hz_wav_as_it_names_a_damaged_file(tmp_path, monkeypatch, capsys):
+    from emo import cli
+    from emo.predict import run
+    from emo.predict.model import Model, Scorer
+
+    # no trained model needed: the file is refused when it is read, before any model runs
+    saved = {"runs": [], "settings": {"speaker_norm": False}}
+    monkeypatch.setattr(run, "load_model", lambda root, name: Model(name, saved, ["logmel"], []))
+    monkeypatch.setattr(Scorer, "add", lambda *_: pytest.fail("the file reached the model"))
+    (tmp_path / "params.yaml").write_text((REPO / "params.yaml").read_text())
+    one_hz = _wav_at(tmp_path / "one_hz.wav", 1)
+    nan = tmp_path / "nan.wav"
+    soundfile.write(nan, np.array([0.1, np.nan] * 30000, np.float32), 16000, subtype="FLOAT")
+    for given, problem in ((one_hz, "sample rate 1 Hz is outside 8000–384000 Hz"),
+                           (str(nan), "holds NaN or infinite samples")):
+        with pytest.raises(SystemExit) as stop:
+            cli.main(["predict", "--project", str(tmp_path), given])
+        out, err = capsys.readouterr()
+        lines = err.splitlines()
+        assert stop.value.code == 1 and out == "" and len(lines) == 1, err
+        assert lines[0].startswith(f"error: {given}: {problem}") and "the file is damaged or not audio" in err

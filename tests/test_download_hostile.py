@@ -6,6 +6,7 @@ import gzip
 import io
 import os
 import random
+import threading
 import zipfile
 from pathlib import Path
 
@@ -15,7 +16,7 @@ from emo.fetch import download as emo_download
 from emo.fetch import remote, zenodo
 from emo.fetch.download import MissingClipsError, fetch
 from emo.fetch.remote import DownloadError
-from fake_zenodo import AUDIO, params
+from fake_zenodo import AUDIO, RECORD, params
 from hostile import Answer, ScriptedServer, patch_zip, record_entry, zip_bytes
 
 CLIP = "Actor_01/03-01-01-01-01-01-01.wav"  # a clip every test's params want
@@ -266,3 +267,64 @@ def test_odd_backoff_waits_are_bounded():
     assert remote._wait(2.0, 2) == 8.0 and remote._wait(float("inf"), 5000) == remote.MAX_WAIT_SECONDS
 
 
+
+
+GUARD_SECONDS = 30  # far past the ~2 s these trickles take to be given up; only a download that never gives up hits it
+
+
+def finishes(call):
+    """What `call` returned or raised, run in a thread; a call still running after GUARD_SECONDS (a download that
+    never gives up) fails the test instead of hanging the suite."""
+    outcome: dict = {}
+
+    def run() -> None:
+        try:
+            outcome["value"] = call()
+        except Exception as err:  # handed to the test
+            outcome["error"] = err
+
+    thread = threading.Thread(target=run, daemon=True)
+    thread.start()
+    thread.join(GUARD_SECONDS)
+    assert not thread.is_alive(), f"still downloading from a trickling server after {GUARD_SECONDS} s"
+    return outcome
+
+
+@pytest.mark.parametrize("headers", [False, True], ids=["body", "headers and body"])
+def test_a_trickled_record_json_is_given_up_after_its_deadline(fake_zenodo, tmp_path, headers):
+    fake_zenodo.faults.trickle.add(RECORD)
+    fake_zenodo.faults.trickle_headers = headers
+    outcome = finishes(lambda: fetch_audio(fake_zenodo.record_url, tmp_path, timeout_seconds=0.5, retries=1))
+    message = str(outcome.get("error"))
+    assert isinstance(outcome.get("error"), DownloadError) and "\n" not in message, outcome
+    assert message.startswith(f"{fake_zenodo.record_url}: the record JSON did not arrive whole within 1 s (")
+    assert "bytes of its body came) after 2 attempts" in message
+    assert "must arrive whole within 2 × data.timeout_seconds" in message and "point data.source at a mirror" in message
+    assert fake_zenodo.file_requests(AUDIO) == [] and not (tmp_path / "raw").exists()
+
+
+@pytest.mark.parametrize("headers", [False, True], ids=["body", "headers and body"])
+def test_a_trickled_file_is_given_up_and_nothing_of_it_is_trusted(fake_zenodo, tmp_path, headers):
+    fake_zenodo.faults.trickle.add(AUDIO)
+    fake_zenodo.faults.trickle_headers = headers
+    outcome = finishes(lambda: fetch_audio(fake_zenodo.record_url, tmp_path, timeout_seconds=0.5, retries=1))
+    message = str(outcome.get("error"))
+    assert isinstance(outcome.get("error"), DownloadError) and "\n" not in message, outcome
+    assert message.startswith(f"{AUDIO} from {fake_zenodo.base}/api/records/")
+    assert "too slow: " in message and " bytes in the last " in message and "under 1 KiB/s" in message
+    assert "after 2 attempts" in message and "at least 1 KiB/s over every data.timeout_seconds" in message
+    assert len(fake_zenodo.file_requests(AUDIO)) == 2
+    assert not (tmp_path / "a" / AUDIO).exists()  # only a .part, which is resumed and checked, never trusted
+    assert not (tmp_path / "raw").exists() and not (tmp_path / ".raw.partial").exists()
+    fake_zenodo.faults.trickle.clear()
+    report = fetch_audio(fake_zenodo.record_url, tmp_path, timeout_seconds=0.5, retries=1)
+    assert report.clips == {"audio_speech": 240} and not list(tmp_path.rglob("*.part"))
+
+
+def test_a_part_file_of_wrong_bytes_is_fetched_again_not_trusted(fake_zenodo, zenodo_archives, tmp_path):
+    (tmp_path / "a").mkdir()
+    (tmp_path / "a" / f"{AUDIO}.part").write_bytes(os.urandom(5000))  # what a hostile trickle could have left
+    report = fetch_audio(fake_zenodo.record_url, tmp_path)
+    assert report.clips == {"audio_speech": 240}
+    assert (tmp_path / "a" / AUDIO).read_bytes() == (zenodo_archives / AUDIO).read_bytes()
+    assert fake_zenodo.file_requests(AUDIO) == ["bytes=5000-", None]  # resumed, md5 wrong, fetched whole

@@ -12,7 +12,7 @@ import pytest
 import yaml
 
 from import_graph import closure, module_path
-from project import REPO, copy_project, dvc
+from project import REPO, copy_project, dvc, git
 
 OLD = "1a7f386"  # the commit whose dvc.yaml listed only the modules each script imports directly
 SCRIPT = re.compile(r"\bpython\s+(stages/\S+\.py)\b")
@@ -153,3 +153,45 @@ def test_report_stages_depend_on_the_variants_metrics() -> None:
     folders = {variants.variant_dir(Path(), name).as_posix() for name in variants.VARIANTS}
     for name in ("report", "report_audio"):
         assert folders <= set(current()["stages"][name]["deps"]), name
+
+
+def test_every_stage_depends_on_the_params_check() -> None:
+    """The `params` stage validates all of params.yaml (stages/params.py); every other stage depends on its output, so
+    that `dvc repro STAGE` or `dvc exp run -S key=value STAGE` checks every key whatever STAGE reads."""
+    from emo.core.params import CHECKED
+
+    stages = current()["stages"]
+    check = stages["params"]
+    assert check["cmd"] == "python stages/params.py" and check["outs"] == [CHECKED.as_posix()]
+    assert check["params"] == [{"params.yaml": None}]  # no keys: the whole file, every section
+    assert [name for name, stage in stages.items() if name != "params" and CHECKED.as_posix() not in stage["deps"]] \
+        == []
+
+
+@pytest.mark.slow
+def test_exp_run_stops_on_a_bad_value_of_a_key_the_stage_does_not_read(tmp_path: Path) -> None:
+    """`dvc exp run -S train.seeds=[0,0] featurize` stored an experiment with the bad value and exited 0: featurize
+    was up to date and no stage that reads train.seeds ran. Now the params stage runs first and stops it. Every
+    other stage is locked on stand-ins (no real stage runs: cheap), so only the params stage can run."""
+    project = copy_project(tmp_path / "project")
+    dvc(project, "repro", "params")  # its real output, so that re-running it changes nothing downstream
+    placeholders(project)
+    dvc(project, "commit", "--force", "--quiet")
+    git(project, "add", "-A")
+    git(project, "commit", "-q", "-m", "every stage locked")
+    assert json.loads(dvc(project, "status", "--json").stdout or "{}") == {}
+
+    def experiments() -> list[str]:
+        return dvc(project, "exp", "list", "--name-only").stdout.split()
+
+    for change, message in (("train.seeds=[0,0]", "train.seeds: [0, 0] repeats [0]; expected each value once"),
+                            ("video.frames=0", "video.frames: 0 is out of range; expected an integer in 1..1000"),
+                            ("video.crop_size=1", "video.crop_size: 1 is out of range; expected an integer in 8..")):
+        bad = dvc(project, "exp", "run", "-S", change, "featurize", check=False)
+        assert bad.returncode != 0 and f"error: {message}" in bad.stderr, change
+        assert re.findall(r"Running stage '([^']+)'", bad.stdout) == ["params"] and "Traceback" not in bad.stderr
+        git(project, "checkout", "--", "params.yaml")  # a failed `dvc exp run` leaves its params.yaml behind
+        assert experiments() == [], change
+    good = dvc(project, "exp", "run", "-S", "train.seeds=[0,1]", "featurize")
+    assert re.findall(r"Running stage '([^']+)'", good.stdout) == ["params"]  # featurize stays up to date
+    assert len(experiments()) == 1

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import os
 import struct
 from pathlib import Path
 
@@ -10,6 +11,7 @@ import cv2
 import numpy as np
 import pytest
 
+from emo.core.errors import EmoError
 from emo.core.params import VideoParams
 from emo.core.ravdess import Clip
 from emo.data.fixtures import FixtureSpec, face_photo, synth_frames, write_video
@@ -251,6 +253,29 @@ def test_damaged_video_stops_extract_naming_the_file(videos, tmp_path):
     with pytest.raises(DamagedVideoError, match="empty.mp4.*skip_damaged"):
         extract(_clips(videos, ("face", "empty")), PARAMS, tmp_path, progress=False)
     assert list(tmp_path.iterdir()) == []  # nothing half-written left behind
+
+
+def test_a_full_disk_stops_extract_before_any_video_is_read(videos, tmp_path, monkeypatch):
+    def full(fd, offset, length):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(os, "posix_fallocate", full, raising=False)
+    monkeypatch.setattr(faces, "clip_crops", lambda job: pytest.fail("a video was read on a full disk"))
+    crops = tmp_path / "crops.npy"
+    with pytest.raises(EmoError, match=f"^disk full while writing {crops}: 0.3 MB needed, .* MB free; free some"):
+        extract(_clips(videos, ("face", "face")), PARAMS, tmp_path, progress=False)
+    assert list(tmp_path.iterdir()) == []  # not even the empty (sparse) array
+
+
+def test_ctrl_c_during_extract_leaves_no_temporary(videos, tmp_path, monkeypatch):
+    def interrupted(results, **_):
+        yield next(iter(results))
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(faces, "tqdm", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        extract(_clips(videos, ("face", "face")), PARAMS, tmp_path, progress=False)
+    assert list(tmp_path.iterdir()) == []
 
 
 @pytest.mark.parametrize(("source", "fix"), [("/data/mirror", r"replace empty\.mp4 in the mirror /data/mirror"),

@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import errno
 import json
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -300,9 +303,16 @@ def test_an_unreadable_baseline_is_one_clear_error(workspace, capsys, content, p
 
 
 @pytest.mark.parametrize("path, problem", [
-    ("metrics", "is a folder, not a file"), ("/dev/zero", "is larger than 16 MiB, far too large for metrics"),
-    ("baseline.json/x.json", "does not exist (a folder on its path is a file)")])
+    ("metrics", "is a folder, not a file"), ("/dev/zero", "is a character device, not a regular file"),
+    ("/dev/null", "is a character device, not a regular file"),
+    ("baseline.json/x.json", "does not exist (a folder on its path is a file)"),
+    ("loop.json", "is a symbolic link loop, not a file"),
+    ("dangling.json", "is a symbolic link to gone.json, which does not exist"),
+    ("zero.json", "is a symbolic link to /dev/zero, a character device, not a regular file")])
 def test_a_baseline_path_that_is_not_a_readable_file_is_one_clear_error(workspace, capsys, path, problem):
+    (workspace / "loop.json").symlink_to("loop.json")
+    (workspace / "dangling.json").symlink_to("gone.json")
+    (workspace / "zero.json").symlink_to("/dev/zero")
     assert refused(capsys, "--baseline", path) == (1, f"error: baseline {path} {problem}; give a baseline JSON "
                                                       "file; `emo check-metrics --write-baseline FILE` writes one")
 
@@ -411,10 +421,14 @@ def test_an_unreadable_metrics_file_is_one_clear_error_naming_it(workspace, caps
 
 
 def test_a_file_that_cannot_be_opened_says_why(workspace, capsys, monkeypatch):
-    def denied(*_):  # root reads a chmod 000 file, so the refusal is simulated
-        raise PermissionError(errno.EACCES, "Permission denied")
+    real_open = os.open
 
-    monkeypatch.setattr(metric_docs, "open", denied, raising=False)
+    def denied(path, *args, **kwargs):  # root reads a chmod 000 file, so the refusal is simulated
+        if Path(path).name == "audio.json":
+            raise PermissionError(errno.EACCES, "Permission denied")
+        return real_open(path, *args, **kwargs)
+
+    monkeypatch.setattr(os, "open", denied)  # emo.core.reading opens with os.open
     assert refused(capsys, "--baseline", "baseline.json") == (
         1, "error: metrics file metrics/audio.json cannot be read: permission denied; re-run the stage that writes "
         "it (make repro), or point --metrics-dir at a good copy")
@@ -424,6 +438,42 @@ def test_a_folder_named_like_a_metrics_file_is_named(workspace, capsys):
     (workspace / "metrics/extra.json").mkdir()
     status, message = refused(capsys, "--baseline", "baseline.json")
     assert status == 1 and message.startswith("error: metrics file metrics/extra.json is a folder, not a file")
+
+
+def gate_process(cwd: Path, *args: str) -> subprocess.CompletedProcess:
+    """`emo check-metrics ARGS` in a child process, stopped after 30 s: a FIFO that blocks it fails the test
+    instead of hanging the suite."""
+    try:
+        return subprocess.run([sys.executable, "-c", "from emo.cli import main; main()", "check-metrics", *args],
+                              cwd=cwd, capture_output=True, text=True, timeout=30)
+    except subprocess.TimeoutExpired:
+        pytest.fail(f"emo check-metrics {' '.join(args)} blocked for 30 s")
+
+
+PIPE = "is a FIFO (named pipe), not a regular file"
+
+
+@pytest.mark.parametrize("fifo, args, message", [
+    ("pipe.json", ("--baseline", "pipe.json"), f"baseline pipe.json {PIPE}; give a baseline JSON file; `emo "
+     "check-metrics --write-baseline FILE` writes one"),
+    ("metrics/extra.json", ("--baseline", "baseline.json"), f"metrics file metrics/extra.json {PIPE}; re-run the "
+     "stage that writes it (make repro), or point --metrics-dir at a good copy"),
+    ("metrics/extra.json", ("--write-baseline", "new.json"), f"metrics file metrics/extra.json {PIPE}; re-run the "
+     "stage that writes it (make repro), or point --metrics-dir at a good copy"),
+])
+def test_a_fifo_as_baseline_or_among_the_metrics_is_refused_without_blocking(workspace, fifo, args, message):
+    os.mkfifo(workspace / fifo)
+    done = gate_process(workspace, *args)
+    assert (done.returncode, done.stdout, done.stderr) == (1, "", f"error: {message}\n")
+    assert not (workspace / "new.json").exists()
+
+
+def test_a_link_to_a_baseline_or_metrics_file_is_read(workspace, capsys):
+    (workspace / "link.json").symlink_to("baseline.json")
+    (workspace / "metrics/audio.json").rename(workspace / "audio.json")
+    (workspace / "metrics/audio.json").symlink_to(workspace / "audio.json")
+    assert check("--baseline", "link.json")[0] == 0
+    assert "PASS: 3 gated value(s) in 2 baseline file(s)" in capsys.readouterr().out
 
 
 @pytest.mark.parametrize("key", ["", "recall..neutral", ".accuracy", "accuracy.", " accuracy"])

@@ -6,6 +6,7 @@ import dataclasses
 import re
 import subprocess
 import sys
+import tracemalloc
 import types
 import typing
 
@@ -163,6 +164,50 @@ def test_a_hostile_params_file_is_one_line(tmp_path, text):
     assert refused(write(tmp_path, text))
 
 
+def anchor_bomb(levels: int) -> str:
+    """params.yaml with data.actors a list of aliases of lists of aliases, `levels` deep: 9**levels items written
+    out, a few hundred bytes as YAML (PyYAML builds each list once and refers to it)."""
+    items = ["&a0 [1, 1, 1, 1, 1, 1, 1, 1, 1]"] + [f"&a{i} [{', '.join([f'*a{i - 1}'] * 9)}]" for i in range(1, levels)]
+    text = (REPO / "params.yaml").read_text()
+    assert text.count("\n  actors: all ") == 1
+    return text.replace("\n  actors: all ", f"\n  actors: [{', '.join(items)}] ")
+
+
+def test_an_anchor_bomb_is_one_short_line_and_costs_little(tmp_path):
+    """Issue 21, case 10: the message echoed the value down 6 levels, one line of a megabyte. Now at most 200
+    characters of it ("…" says the rest), read and refused in a few MB whatever the depth."""
+    path = write(tmp_path, anchor_bomb(12))  # 9**12: 282 billion items if anything wrote them out
+    tracemalloc.start()
+    try:
+        message = refused(path)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert re.fullmatch(r"data\.actors: expected 'all' or a list, each item an integer in 1\.\.24, got "
+                        r"\[\[1, 1, .{192}…", message), message
+    assert len(message) < 400 and peak < 50 * 2**20
+
+
+@pytest.mark.parametrize(("key", "value"), [
+    ("augment.copies", ["x" * 100_000]),  # printed whole
+    ("split.folds", [[1, 1] * 50_000]),  # printed whole
+    ("train.device", "\x1b[2J" + "x" * 10),  # a terminal escape
+])
+def test_an_echoed_value_is_escaped_and_capped(tmp_path, key, value):
+    raw = with_value(key, value)
+    if key == "split.folds":
+        raw["split"]["protocol"] = "folds"
+        raw["split"]["folds"] += [[2], [3]]
+    message = refused(write(tmp_path, raw))
+    assert message.startswith(key) and len(message) < 400 and "\x1b" not in message, message
+
+
+def test_a_long_unknown_key_is_capped(tmp_path):
+    message = refused(write(tmp_path, {**RAW, "k" * 100_000: 1}))
+    assert message.startswith("unknown parameter(s) kkk") and "k" * 201 not in message and "… (100,000 characters)" \
+        in message
+
+
 def test_unreadable_params_files_are_one_line(tmp_path):
     (tmp_path / "params.yaml").write_bytes(b"\xff\xfe garbage \x00")
     assert "cannot read it" in refused(tmp_path / "params.yaml")
@@ -187,7 +232,7 @@ def test_ranges_hold_when_a_section_is_built_in_code_too():
 
 
 # Every stage but download (another helper's): (script, arguments).
-STAGES = [("inventory", []), ("augment", []), ("featurize", []), ("faces", []), ("embed", []),
+STAGES = [("params", []), ("inventory", []), ("augment", []), ("featurize", []), ("faces", []), ("embed", []),
           ("split", ["mfcc", "balanced"]), ("train", ["mfcc"]), ("evaluate", ["mfcc", "balanced"]),
           ("train", ["fusion"]), ("evaluate", ["fusion"]), ("report", ["all"])]
 

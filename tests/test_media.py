@@ -98,9 +98,12 @@ def test_long_wav_is_read_only_in_its_window(tmp_path):
 
 
 @pytest.mark.parametrize("wave, rate, warning", [
-    (_tone(1.5), RATE, "1.50 s long: only 0.50 s of the 1.0-3.5 s window hold audio"),
-    (np.clip(50 * _tone(4.0), -1, 1), RATE, "clipped: 9\\d % of the samples in 1.0-3.5 s are at full scale"),
-    (_tone(4.0, 8000), 8000, None),  # a low rate is resampled like any other
+    (_tone(1.5, 44100), 44100, "1.50 s long: only 0.50 s of the 1.0-3.5 s window hold audio"),
+    (np.clip(50 * _tone(4.0, 44100), -1, 1), 44100, "clipped: 9\\d % of the samples in 1.0-3.5 s are at full scale"),
+    (_tone(4.0, 48000), 48000, None),  # a higher rate is resampled like any other
+    # a lower one too, but the band above its half is missing: an 8 kHz phone call can flip the answer
+    (_tone(4.0, 8000), 8000, "recorded at 8000 Hz, below the 44100 Hz the models were trained on: it holds nothing "
+                             "above 4 kHz of the 0-22.05 kHz they listen to, so the prediction is unreliable"),
 ])
 def test_readable_clip_gets_its_warnings(tmp_path, wave, rate, warning):
     wav = tmp_path / "clip.wav"

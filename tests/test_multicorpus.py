@@ -103,6 +103,22 @@ def test_metrics_nest_within_union_and_leave_one_out_and_do_not_depend_on_worker
     assert within["emodb"]["accuracy"] > 0.5 and one["union"]["emodb"]["uar"] > 0.5
 
 
+def test_a_fold_below_the_minimums_stops_the_stage_before_any_training(monkeypatch):
+    clips = generated()
+    emodb_clips = clips["emodb"]
+    keep = (emodb_clips["speaker"] != "emodb:16") | (np.cumsum(emodb_clips["speaker"] == "emodb:16") == 1)
+    clips["emodb"] = {key: values[keep] for key, values in emodb_clips.items()}  # speaker 16 keeps one clip of 14
+
+    def train_all(*args, **kwargs):
+        raise AssertionError("trained on folds the check refuses")
+
+    monkeypatch.setattr(multicorpus, "train_all", train_all)
+    with pytest.raises(EmoError, match=r"^emodb fold 4 tests 15 clips \(speakers 15: 14 clips, 16: 1 clip\), fewer "
+                                       r"than 20: .*; lower corpora\.folds \(now 5\) .* or leave emodb out of "
+                                       r"corpora\.train$"):
+        multicorpus.evaluate(small_params(), clips, progress=False)
+
+
 # The stage end to end: `dvc repro -s multicorpus` in a scratch project on generated feature files.
 
 def write_inputs(root: Path, clips: dict[str, dict[str, np.ndarray]]) -> None:
@@ -130,6 +146,7 @@ def test_stage_writes_the_metrics(tmp_path):
                corpora={"train": ["ravdess", "emodb"], "test": ["emodb"], "emodb": str(tmp_path)})
     clips = generated()
     write_inputs(project, clips)
+    dvc(project, "repro", "params")  # every stage depends on its check of params.yaml
     out = dvc(project, "repro", "-s", "multicorpus").stdout
     assert "multicorpus within emodb: accuracy" in out and "emodb -> ravdess" in out
     written = json.loads((project / "metrics/multicorpus.json").read_text())

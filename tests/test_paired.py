@@ -260,8 +260,8 @@ def test_damaged_predictions_now_or_committed_are_named(repo, capsys, damage, me
 def test_a_fifo_among_the_predictions_is_refused_without_blocking(repo, capsys):
     os.mkfifo(repo / "predictions/audio_video.csv")
     assert refused(capsys, "check-metrics", "--paired", "--rev", "HEAD") == (
-        "error: predictions file predictions/audio_video.csv is not a regular file; re-run the stage that writes it "
-        "(`dvc repro`)")
+        "error: predictions file predictions/audio_video.csv is a FIFO (named pipe), not a regular file; re-run "
+        "the stage that writes it (`dvc repro`)")
 
 
 def test_a_revision_without_predictions_says_to_use_the_plain_gate(repo, capsys):

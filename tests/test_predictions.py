@@ -122,10 +122,11 @@ def test_binary_folders_fifos_devices_and_huge_files_are_refused_without_blockin
     (tmp_path / "folder.csv").mkdir()
     os.mkfifo(tmp_path / "fifo.csv")
     cases = {tmp_path / "bin.csv": "is not a UTF-8 text file (binary?)", tmp_path / "folder.csv": "is a folder",
-             tmp_path / "fifo.csv": "is not a regular file", tmp_path / "none.csv": "does not exist",
+             tmp_path / "fifo.csv": "is a FIFO (named pipe), not a regular file",
+             tmp_path / "none.csv": "does not exist",
              tmp_path / "bin.csv/x.csv": "does not exist (a folder on its path is a file)"}
     if os.path.exists("/dev/zero"):
-        cases["/dev/zero"] = "is not a regular file"
+        cases["/dev/zero"] = "is a character device, not a regular file"
     done = {}
 
     def read_all():

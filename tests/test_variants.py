@@ -11,6 +11,7 @@ import yaml
 from emo.cli import main
 from emo.core.errors import EmoError
 from emo.core.params import EMOBOX_FOLDS, AudioParams, Params, from_dict
+from emo.core.text import echo
 from emo.experiments import scratch, variants
 from project import REPO
 
@@ -111,3 +112,51 @@ def test_a_scratch_project_is_the_project_with_the_changes_and_an_absolute_sourc
     with pytest.raises(EmoError, match="train.seeds"):  # a bad change stops before any copy
         scratch.scratch_project(root, tmp_path / "bad", {"train": {"seeds": [-1]}})
     assert not (tmp_path / "bad").exists()
+
+
+# Hostile --set values (issue 21, case 8): each was a YAML or JSON traceback; now one line naming the value, exit 1,
+# and nothing runs. The escape sequence and the long value are echoed escaped and capped (emo.core.text.echo).
+BAD_SETS = [
+    ("train.seeds=[0,", "not a YAML value (expected the node content, but found '<stream end>')"),
+    ("x=!!python/object/apply:os.system ['touch hacked']",
+     "not a YAML value (could not determine a constructor for the tag 'tag:yaml.org,2002:python/object/apply:"),
+    ("train.seeds=[&a 0, *a]", "not a YAML value (anchors and aliases (&name, *name) are not allowed here"),
+    ("train.seeds=2024-01-01", "datetime.date(2024, 1, 1) is a date, which params.yaml cannot hold"),
+    ("train.seeds=!!binary aGk=", "b'hi' is a bytes, which params.yaml cannot hold"),
+    ("train..seeds=[0]", "expected KEY=VALUE with a dotted key"),
+    ("data.source=[\x1b[2J" + "x" * 5000, "not a YAML value"),
+]
+
+
+@pytest.mark.parametrize(("pair", "problem"), BAD_SETS, ids=[p[:20] for p, _ in BAD_SETS])
+def test_a_bad_set_value_is_one_line_naming_it(tmp_path, capsys, monkeypatch, pair, problem):
+    (tmp_path / "params.yaml").write_text((REPO / "params.yaml").read_text())
+    shutil.copytree(REPO / variants.FOLDER, tmp_path / variants.FOLDER)
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(SystemExit) as stop:
+        main(["variant", "paper", "--project", str(tmp_path), "--set", "train.seeds=[0]", "--set", pair])
+    assert stop.value.code == 1
+    err = capsys.readouterr().err
+    assert err.startswith(f"error: --set '{echo(pair)}': ") and problem in err, err
+    assert err.count("\n") == 1 and len(err) < 600 and "\x1b" not in err
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["params.yaml", "variants"]  # nothing ran, nothing written
+
+
+def test_a_set_key_under_a_value_is_one_line(capsys):
+    with pytest.raises(EmoError, match=r"^--set 'train\.seeds=\[0\]': another --set gives train a value, not keys$"):
+        scratch.sections(["train=1", "train.seeds=[0]"])
+    assert scratch.sections(["train.seeds=[0, 1]", "train.ours.lr=1e-4", "data.source=x:y"]) == {
+        "train": {"seeds": [0, 1], "ours": {"lr": 1e-4}}, "data": {"source": "x:y"}}  # 1e-4 a number, as DVC reads it
+
+
+@pytest.mark.parametrize(("text", "problem"), [
+    ("train: {preset: paper\n", r"variants/paper\.yaml: not valid YAML \(while parsing a flow mapping"),
+    ("audio: &a {n_mels: 64}\nvideo: *a\n", r"variants/paper\.yaml: not valid YAML \(anchors and aliases"),
+    ("train: !!python/object/apply:os.system ['touch hacked']\n", r"paper\.yaml: not valid YAML \(could not determine"),
+])
+def test_a_hostile_variant_overlay_is_one_line(tmp_path, text, problem):
+    (tmp_path / variants.FOLDER).mkdir()
+    (tmp_path / variants.FOLDER / "paper.yaml").write_text(text)
+    with pytest.raises(EmoError, match=problem) as refused:
+        variants.overrides("paper", root=tmp_path)
+    assert "\n" not in str(refused.value) and not (tmp_path / "hacked").exists()

@@ -14,7 +14,7 @@ from tqdm.auto import tqdm
 from emo.audio import frontend
 from emo.audio import signal as audio
 from emo.audio.chain import recording_chain
-from emo.core import executor
+from emo.core import executor, io
 from emo.core.params import AudioParams
 from emo.data.augment import PlannedClip
 from emo.fetch.refetch import advice
@@ -68,14 +68,34 @@ def featurize(plan_rows: list[PlannedClip], params: AudioParams, noise_amplitude
     and every clip is computed on one BLAS thread). A damaged clip stops the run
     (its fix worded for `source`, params.yaml's data.source) or, with `audio.skip_damaged`, is left out and
     counted; a short clip (FrontEnd.is_short: too little voiced audio, or a window mostly zero padding) is kept,
-    counted and named.
+    counted and named. A stop (a damaged clip, a full disk: checked before any clip is computed, Ctrl-C) leaves
+    the outputs as they were and no temporary file behind.
     """
+    n = len(plan_rows)
+    shapes = {"logmel": (n, params.n_mels, params.frames), "mfcc": (n, params.n_mfcc, params.frames)}
     out.mkdir(parents=True, exist_ok=True)
-    n, frames = len(plan_rows), params.frames
-    tmp = {name: out / f"{name}.tmp.npy" for name in ("logmel", "mfcc")}
-    logmel = np.lib.format.open_memmap(tmp["logmel"], mode="w+", dtype=np.float32, shape=(n, params.n_mels, frames))
-    mfcc = np.lib.format.open_memmap(tmp["mfcc"], mode="w+", dtype=np.float32, shape=(n, params.n_mfcc, frames))
-    valid = np.ones(n, bool)
+    # the whole output's room, checked before any clip is computed (each array also reserves its own blocks)
+    io.need_space(out, sum(io.npy_bytes(np.float32, shape) for shape in shapes.values()) + n)
+    with (io.mapped(out / "logmel.npy", dtype=np.float32, shape=shapes["logmel"]) as logmel,
+          io.mapped(out / "mfcc.npy", dtype=np.float32, shape=shapes["mfcc"]) as mfcc):
+        valid, jobs, damaged, short = _compute(plan_rows, params=params, noise_amplitude=noise_amplitude,
+                                               arrays=(logmel, mfcc), progress=progress, source=source,
+                                               scheduler=scheduler)
+        with io.writing(out / "valid.npy") as temporary:
+            np.save(temporary, valid)
+    return {"rows": n, "source_clips": jobs, "rows_without_audio": sum(not r.path for r in plan_rows),
+            "damaged_clips": len(damaged), "damaged": sorted(damaged),
+            "short_clips": len(short), "short": sorted(short),
+            "rows_left_out": int((~valid).sum())}
+
+
+def _compute(plan_rows: list[PlannedClip], *, params: AudioParams, noise_amplitude: float,
+             arrays: tuple[np.ndarray, np.ndarray], progress: bool, source: str | None,
+             scheduler: str) -> tuple[np.ndarray, int, list[str], list[str]]:
+    """Fill the log-mel and MFCC `arrays` row by row; the rows kept, the number of source clips, the damaged
+    clips left out and the short ones."""
+    logmel, mfcc = arrays
+    valid = np.ones(len(plan_rows), bool)
     groups = defaultdict(list)
     for row in plan_rows:
         if row.path:
@@ -103,13 +123,4 @@ def featurize(plan_rows: list[PlannedClip], params: AudioParams, noise_amplitude
                 short.append(path)
             logmel[indices] = mel_block
             mfcc[indices] = mfcc_block
-    logmel.flush()
-    mfcc.flush()
-    del logmel, mfcc
-    for name, path in tmp.items():
-        path.replace(out / f"{name}.npy")
-    np.save(out / "valid.npy", valid)
-    return {"rows": n, "source_clips": len(jobs), "rows_without_audio": sum(not r.path for r in plan_rows),
-            "damaged_clips": len(damaged), "damaged": sorted(damaged),
-            "short_clips": len(short), "short": sorted(short),
-            "rows_left_out": int((~valid).sum())}
+    return valid, len(jobs), damaged, short

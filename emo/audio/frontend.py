@@ -115,6 +115,11 @@ class FrontEnd:
         """Where in the recording the models listen, for the clipping warning ('' for all of it)."""
         return ""
 
+    def unheard(self, seconds: float) -> list[str]:
+        """`emo predict`'s warning for a recording `seconds` long whose end is cut by a limit of ours, not by the
+        front end's design (the window's fixed span): none by default."""
+        return []
+
 
 class WindowFrontEnd(FrontEnd):
     """The paper's: the fixed window [offset, offset + duration), zero-padded (emo.audio.signal)."""
@@ -201,6 +206,15 @@ class UtteranceFrontEnd(FrontEnd):
     def short_warning(self, window: Window) -> str:
         return (f"only {self.coverage(window):.2f} s of voiced audio: too little for a reliable prediction (the models "
                 "learnt from utterances of 1-4 s)")
+
+    def unheard(self, seconds: float) -> list[str]:
+        """Past MAX_READ_SECONDS a recording is not read: the answer is about its beginning only."""
+        if seconds <= MAX_READ_SECONDS:
+            return []
+        most = f"{MAX_READ_SECONDS:.0f}"
+        return [f"{seconds:.0f} s long: only its first {most} s were read and scored, the other "
+                f"{seconds - MAX_READ_SECONDS:.0f} s were not; to score all of it, cut it into parts of at most "
+                f"{most} s (`ffmpeg -i FILE -f segment -segment_time {most} part%03d.wav`)"]
 
 
 #: The front ends by their `audio.front_end` name (emo.core.params.FRONT_ENDS).

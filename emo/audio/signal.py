@@ -18,6 +18,9 @@ from emo.core.params import AudioParams
 #: Every real RAVDESS speech clip covers at least 78 % of the paper's window (the shortest lasts 2.94 s).
 SHORT_SHARE = 0.5
 PIPELINE_FIX = "fetch the data again, or set audio.skip_damaged: true to leave it out"
+#: The sample rates speech is recorded at, telephone (8 kHz) to studio (384 kHz). A header outside them is damaged
+#: or forged: at 1 Hz a 3 s window is 3 samples, and resampling a long file from it asks for gigabytes.
+RATES = (8000, 384000)
 
 
 class DamagedAudioError(DamagedFileError):
@@ -45,6 +48,20 @@ class Window:
         return self.covered < SHORT_SHARE
 
 
+def rate_problem(rate: int) -> str | None:
+    """Why a file's sample rate rules it out (RATES), or None; every reader of audio headers asks this."""
+    low, high = RATES
+    if low <= rate <= high:
+        return None
+    return f"sample rate {rate} Hz is outside {low}–{high} Hz, the rates speech is recorded at (a damaged header?)"
+
+
+def check_rate(path: str, rate: int) -> None:
+    """Refuse a clip whose sample rate is outside RATES, as damaged."""
+    if problem := rate_problem(rate):
+        raise damaged(path, problem)
+
+
 def window_frames(native_rate: int, params: AudioParams) -> tuple[int, int]:
     """First frame and frame count of the window [offset, offset + duration) at a file's own rate."""
     return int(round(params.offset * native_rate)), int(round(params.duration * native_rate))
@@ -52,6 +69,7 @@ def window_frames(native_rate: int, params: AudioParams) -> tuple[int, int]:
 
 def to_window(block: np.ndarray, native_rate: int, seconds: float, params: AudioParams, path: str) -> Window:
     """A Window from the window's samples [frames, channels] at the file's rate: mixed down, resampled, padded."""
+    check_rate(path, native_rate)  # a reader other than read_span (an mp4's sound track) may bring any rate
     if not np.isfinite(block).all():
         raise damaged(path, "holds NaN or infinite samples")
     loud = np.abs(block)
@@ -83,6 +101,7 @@ def read_span(path: str, span: Callable[[int, int], tuple[int, int]]) -> tuple[n
     try:
         with soundfile.SoundFile(path) as sound:
             native, frames = sound.samplerate, sound.frames
+            check_rate(path, native)  # before the span, which the rate sizes
             start, length = span(native, frames)
             wanted = min(length, max(frames - start, 0))
             if start < frames:

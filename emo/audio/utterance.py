@@ -7,7 +7,7 @@ from __future__ import annotations
 import librosa
 import numpy as np
 
-from emo.audio.signal import Window, damaged
+from emo.audio.signal import Window, check_rate, damaged
 from emo.core.params import AudioParams
 
 #: Only this much of a file is decoded (a 10-minute recording at 48 kHz is 230 MB as float64 samples); `emo
@@ -39,6 +39,7 @@ def to_utterance(block: np.ndarray, native_rate: int, params: AudioParams, path:
     `Window.covered` is the share of the model's `audio.duration` that the trimmed utterance fills (a
     shorter one is tiled when features are computed).
     """
+    check_rate(path, native_rate)  # a reader other than read_span (an mp4's sound track) may bring any rate
     if not np.isfinite(block).all():
         raise damaged(path, "holds NaN or infinite samples")
     loud = np.abs(block)

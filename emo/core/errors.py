@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -26,10 +27,18 @@ class DamagedFileError(EmoError):
 def reported() -> Iterator[None]:
     """Turn an EmoError into one line on stderr (with its notes, e.g. the job it stopped: emo.core.executor) and
     exit status 1. Control characters from names in the message are escaped; the message's own line breaks
-    stay (a list of damaged clips)."""
+    stay (a list of damaged clips). A full disk met by any write (not only the arrays that check their room first:
+    emo.core.io.mapped) is one line too, not a traceback."""
     try:
         yield
     except EmoError as err:
         message = f"error: {err}" + "".join(f" ({note})" for note in getattr(err, "__notes__", []))
         print(printable(message, keep="\n"), file=sys.stderr)
+        sys.exit(1)
+    except OSError as err:
+        if err.errno not in (errno.ENOSPC, errno.EDQUOT):
+            raise
+        where = f" while writing {err.filename}" if err.filename else ""
+        print(printable(f"error: {err.strerror or 'no space left on device'}{where}; free some space on that disk "
+                        "(or move the project to a larger one), then run the command again"), file=sys.stderr)
         sys.exit(1)

@@ -34,12 +34,12 @@ class DataParams(Checked):
     keep_archives: bool = True
     retries: int = allowed(5, low=0, high=20)  # waits double each time: 20 retries already wait for weeks
     backoff_seconds: float = allowed(2.0, low=0, high=3600)
-    timeout_seconds: float = allowed(60.0, low=0, high=3600, above=True)
+    timeout_seconds: float = allowed(60.0, low=0, high=3600, above=True)  # per read, and the pace: emo.fetch.pace
 
     def __post_init__(self) -> None:
         super().__post_init__()
         if isinstance(self.actors, str) and self.actors != "all":
-            raise ParamsError(f"data.actors: expected 'all' or a list of actor numbers, got {self.actors!r}")
+            raise ParamsError(f"data.actors: expected 'all' or a list of actor numbers, got {show(self.actors)}")
 
     @property
     def actor_list(self) -> tuple[int, ...]:
@@ -124,7 +124,7 @@ class SplitParams(Checked):
         if len(self.folds) < 3 or any(not fold for fold in self.folds):
             raise ParamsError("split.folds: give at least 3 non-empty folds (each tests once, validates once)")
         if len(flat) != len(set(flat)):
-            raise ParamsError(f"split.folds: each actor (1-24) at most once, got {[list(f) for f in self.folds]}")
+            raise ParamsError(f"split.folds: each actor (1-24) at most once, got {show([list(f) for f in self.folds])}")
 
     @property
     def kfold(self) -> tuple[tuple[int, ...], ...]:
@@ -159,10 +159,10 @@ class AugmentParams(Checked):
         for key, values in (("copies", self.copies), ("balance_copies", self.balance_copies)):
             bad = sorted(set(values) - ops)
             if bad:
-                raise ParamsError(f"augment.{key}: unknown augmentation(s) {bad}; valid: {sorted(ops)}")
+                raise ParamsError(f"augment.{key}: unknown augmentation(s) {show(bad)}; valid: {sorted(ops)}")
         bad = sorted(set(self.splits) - {"train", "val", "test"})
         if bad:
-            raise ParamsError(f"augment.splits: unknown split(s) {bad}; valid: train, val, test")
+            raise ParamsError(f"augment.splits: unknown split(s) {show(bad)}; valid: train, val, test")
         if not self.balance_copies:
             raise ParamsError("augment.balance_copies: needs at least one augmentation")
 
@@ -348,6 +348,12 @@ class Params:
 def valid_keys(cls: type | None = None, prefix: str = "") -> list[str]:
     """Every dotted key params.yaml may hold, e.g. `data.source`."""
     return keys_of(cls or Params, prefix)
+
+
+#: The `params` stage's output (stages/params.py), which every other stage depends on: written once params.yaml passed
+#: `load`, always with the same text, so that no value change reaches the stages through it.
+CHECKED = Path("data/params.ok")
+CHECKED_TEXT = "params.yaml is valid, every section (stages/params.py); every other stage depends on this file\n"
 
 
 def load(path: str | Path = "params.yaml") -> Params:

@@ -21,6 +21,7 @@ from typing import Any, ClassVar, Union
 import yaml
 
 from emo.core.errors import EmoError
+from emo.core.text import ECHO_LIMIT, capped, echo, printable
 
 
 class ParamsError(EmoError, ValueError):
@@ -81,14 +82,19 @@ def _rule(field: dataclasses.Field) -> Rule:
 
 
 def show(value: Any) -> str:
-    """A value as the message shows it: short, one line (a huge int or a recursive YAML alias stays readable)."""
-    return _REPR.repr(value)
+    """A value as the message shows it: one line of at most `emo.core.text.ECHO_LIMIT` characters, control
+    characters escaped. A huge int, a recursive YAML alias or an anchor bomb (a list of aliases of lists of aliases:
+    billions of items as references to a few) stays short, and costs no more to show than its first 8**3 items.
+    reprlib has already shortened what it shows (`...`), so a cut one ends in "…" without a length."""
+    shown = printable(_REPR.repr(value))
+    return shown if len(shown) <= ECHO_LIMIT else f"{shown[:ECHO_LIMIT]}…"
 
 
 _REPR = reprlib.Repr()
 _REPR.maxstring = _REPR.maxother = 60
 _REPR.maxlong = 40
 _REPR.maxlist = _REPR.maxtuple = _REPR.maxdict = 8
+_REPR.maxlevel = 3  # reprlib's 6 levels of 8 items show 8**6 leaves: a megabyte for an anchor bomb
 
 
 def _scalar(hint: Any) -> Any:
@@ -204,7 +210,7 @@ def from_dict(cls: type, mapping: Any, prefix: str = "", base: Any = None) -> An
     if unknown:
         full = [f"{prefix}.{k}" if prefix else str(k) for k in unknown]
         raise ParamsError(
-            f"unknown parameter(s) {', '.join(full)} in params.yaml (a typo in `dvc exp run -S`?). "
+            f"unknown parameter(s) {echo(', '.join(full))} in params.yaml (a typo in `dvc exp run -S`?). "
             f"Valid keys: {', '.join(keys_of(cls, prefix + '.' if prefix else ''))}")
     base = base if base is not None else cls()
     values = {}
@@ -233,24 +239,62 @@ _EXPONENT_FLOAT = re.compile(r"^[-+]?(?:[0-9]+\.?[0-9]*|\.[0-9]+)[eE][-+]?[0-9]+
 _Loader.add_implicit_resolver("tag:yaml.org,2002:float", _EXPONENT_FLOAT, list("-+0123456789."))
 
 
-def read_yaml(path: str | Path) -> Any:
-    """A YAML file's content, read as DVC reads params (YAML 1.2 numbers, no repeated keys); one-line errors."""
+class _PlainLoader(_Loader):
+    """YAML without anchors and aliases: what a value on the command line or a variant's overlay needs. Their
+    changes are copied through JSON, which would write out every item an anchor bomb refers to."""
+
+    def compose_node(self, parent: Any, index: Any) -> Any:
+        if self.check_event(yaml.AliasEvent) or getattr(self.peek_event(), "anchor", None):
+            raise yaml.composer.ComposerError(None, None, "anchors and aliases (&name, *name) are not allowed here; "
+                                              "write the values out", self.peek_event().start_mark)
+        return super().compose_node(parent, index)
+
+
+def read_yaml(path: str | Path, *, aliases: bool = True) -> Any:
+    """A YAML file's content, read as DVC reads params (YAML 1.2 numbers, no repeated keys); one-line errors.
+    With `aliases=False` anchors and aliases are refused too."""
     path = Path(path)
+    where = capped(printable(str(path)))
     try:
         with open(path, encoding="utf-8") as handle:  # a stream: YAML's messages then name the file
-            raw = yaml.load(handle, Loader=_Loader)
+            raw = yaml.load(handle, Loader=_Loader if aliases else _PlainLoader)
     except FileNotFoundError:
-        raise ParamsError(f"{path}: not found; run from the project root") from None
+        raise ParamsError(f"{where}: not found; run from the project root") from None
     except (OSError, UnicodeDecodeError) as err:
-        raise ParamsError(f"{path}: cannot read it ({_one_line(err)}); restore it with `git checkout {path}`") from None
+        raise ParamsError(f"{where}: cannot read it ({_one_line(err)}); restore it with "
+                          f"`git checkout {where}`") from None
     except (yaml.YAMLError, ValueError, RecursionError) as err:  # ValueError: an int of over 4300 digits
-        raise ParamsError(f"{path}: not valid YAML ({_one_line(err)}); fix it or restore it with "
-                          f"`git checkout {path}`") from None
+        raise ParamsError(f"{where}: not valid YAML ({_one_line(err)}); fix it or restore it with "
+                          f"`git checkout {where}`") from None
     if raw is None:
-        raise ParamsError(f"{path}: empty; restore it with `git checkout {path}`")
+        raise ParamsError(f"{where}: empty; restore it with `git checkout {where}`")
     return raw
 
 
+def yaml_value(text: str, where: str) -> Any:
+    """One value written in YAML (`[0, 1]`, `0.01`, `official`), read as params.yaml is, for `where` (e.g. "--set
+    'train.seeds=[0,'"): one-line errors for bad YAML, a tag PyYAML's safe loader refuses (`!!python/...`),
+    anchors and aliases, and values params.yaml cannot hold (dates, sets, bytes)."""
+    try:
+        value = yaml.load(text, Loader=_PlainLoader)
+    except (yaml.YAMLError, ValueError, RecursionError) as err:
+        problem = err.problem if isinstance(err, yaml.MarkedYAMLError) and err.problem else _one_line(err)
+        raise ParamsError(f"{where}: not a YAML value ({capped(printable(' '.join(problem.split())))}); write a "
+                          "number, true/false, a string or a list such as [0, 1]") from None
+    if (odd := _odd(value)) is not None:
+        raise ParamsError(f"{where}: {show(odd)} is a {type(odd).__name__}, which params.yaml cannot hold; write "
+                          "a number, true/false, a string (quoted: '2024-01-01') or a list such as [0, 1]")
+    return value
+
+
+def _odd(value: Any) -> Any:
+    """The first item of a YAML value that is not a number, string, boolean, null, list or mapping; None if none."""
+    if isinstance(value, (dict, list)):
+        items = [*value, *value.values()] if isinstance(value, dict) else value
+        return next((o for o in map(_odd, items) if o is not None), None)
+    return None if value is None or isinstance(value, (str, int, float, bool)) else value
+
+
 def _one_line(err: BaseException) -> str:
-    """An exception's message on one line (YAML's point at the offending line across several)."""
-    return " ".join(str(err).split()) or type(err).__name__
+    """An exception's message on one line (YAML's point at the offending line across several), capped."""
+    return capped(printable(" ".join(str(err).split()) or type(err).__name__))

@@ -6,6 +6,7 @@ from pathlib import Path
 
 import numpy as np
 
+from emo.core.io import writing
 from emo.data.augment import PlannedClip
 
 
@@ -142,12 +143,10 @@ def prepare(features: np.ndarray, plan_rows: list[PlannedClip], valid: np.ndarra
         arrays.update(_split_arrays(features, fold, actors, speakers, f"fold{k}_"))
         counts[f"fold{k}"] = {name: int(len(v)) for name, v in fold.items()}
         arrays[f"fold{k}_test_actors"] = np.array(sorted(folds[k]), np.int64)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.with_name(out.stem + ".tmp.npz")
     protocol = protocol or ("folds" if folds else "holdout")
-    np.savez(tmp, actors=actors, labels=labels, folds=np.array(len(folds)), protocol=np.array(protocol),
-             **speakers, **arrays)
-    tmp.replace(out)
+    with writing(out) as temporary:
+        np.savez(temporary, actors=actors, labels=labels, folds=np.array(len(folds)), protocol=np.array(protocol),
+                 **speakers, **arrays)
     return counts
 
 

@@ -14,7 +14,9 @@ import yaml
 
 from emo.core import git as git_cli
 from emo.core.errors import EmoError
-from emo.core.params import Params, from_dict
+from emo.core.params import Params, ParamsError, from_dict
+from emo.core.rules import yaml_value
+from emo.core.text import echo
 
 BIN = Path(sys.executable).parent
 # `dvc exp run` commits; a machine with no git identity configured must still run it.
@@ -90,13 +92,16 @@ def sections(pairs: list[str]) -> dict:
     nested: dict = {}
     for pair in pairs:
         key, sep, value = pair.partition("=")
-        if not sep or not key:
-            raise EmoError(f"--set {pair!r}: expected KEY=VALUE, e.g. train.seeds=[0]")
+        where = f"--set '{echo(pair)}'"
+        if not sep or not all(key.split(".")):
+            raise ParamsError(f"{where}: expected KEY=VALUE with a dotted key, e.g. train.seeds=[0]")
         *path, last = key.split(".")
         node = nested
         for part in path:
             node = node.setdefault(part, {})
-        node[last] = yaml.safe_load(value)
+            if not isinstance(node, dict):
+                raise ParamsError(f"{where}: another --set gives {echo(part)} a value, not keys")
+        node[last] = yaml_value(value, where)
     return nested
 
 

@@ -13,11 +13,10 @@ import json
 import tempfile
 from pathlib import Path
 
-import yaml
-
 from emo.core import git, layout
 from emo.core.errors import EmoError
 from emo.core.io import write_json
+from emo.core.rules import read_yaml
 from emo.experiments import scratch
 
 FOLDER = Path("variants")  # in the project, beside params.yaml: the overlays ship with it
@@ -38,7 +37,7 @@ def overlay(root: Path, name: str) -> dict:
     if not path.is_file():
         raise EmoError(f"{path}: missing; the variants' parameter changes ship with the project in {FOLDER}/ beside "
                        "params.yaml: restore it (git checkout -- variants)")
-    found = yaml.safe_load(path.read_text())
+    found = read_yaml(path, aliases=False)  # as params.yaml is read; no anchors: changes are copied through JSON
     if not isinstance(found, dict):
         raise EmoError(f"{path}: expected a mapping of params.yaml sections, got {type(found).__name__}")
     return found

@@ -1,5 +1,5 @@
-"""Files over HTTP: download with resume, retries with backoff, size bounds and md5 (or, for a plain URL that
-publishes no checksum, within a size bound, for the caller to check the content)."""
+"""Files over HTTP: download with resume, retries with backoff, a minimum pace (emo.fetch.pace), size bounds and
+md5 (or, for a plain URL that publishes no checksum, within a size bound, for the caller to check the content)."""
 
 from __future__ import annotations
 
@@ -18,6 +18,7 @@ from tqdm.auto import tqdm
 from urllib3.exceptions import ConnectTimeoutError, NewConnectionError
 
 from emo.core.errors import EmoError
+from emo.fetch import pace
 
 log = logging.getLogger(__name__)
 
@@ -43,7 +44,12 @@ class SourceUnreachable(DownloadError):
 
 
 class Transient(Exception):
-    """A failure worth retrying: 5xx, 429, a cut connection, a short or corrupt body."""
+    """A failure worth retrying: 5xx, 429, a cut connection, a short or corrupt body, a server too slow; `fix`
+    ends the message when the retries run out."""
+
+    def __init__(self, problem: str, fix: str = "") -> None:
+        super().__init__(problem)
+        self.fix = fix
 
 
 @dataclass(frozen=True)
@@ -94,12 +100,12 @@ def with_retries(what: str, once: Callable[[], T], retries: int, backoff: float,
         try:
             return once()
         except Transient as err:
-            problem = str(err)
+            problem, fix = str(err), f"; {err.fix}" if err.fix else ""
         if attempt + 1 < attempts:
             log.warning("%s: %s; retry %d/%d in %.1f s", what, problem, attempt + 1, attempts - 1,
                         _wait(backoff, attempt))
             time.sleep(_wait(backoff, attempt))
-    raise DownloadError(f"{what}: {problem} after {attempts} attempt{'s' * (attempts > 1)}{hint()}")
+    raise DownloadError(f"{what}: {problem} after {attempts} attempt{'s' * (attempts > 1)}{hint()}{fix}")
 
 
 def unreachable(err: requests.ConnectionError) -> bool:
@@ -187,16 +193,16 @@ def _framed(response: requests.Response) -> bool:
             or "chunked" in response.headers.get("Transfer-Encoding", "").lower())
 
 
-def _chunks(response: requests.Response, remote: RemoteFile, partial: Path) -> Iterator[bytes]:
-    """The answer's body, as sent; a body the server could not have meant to send is refused."""
+def _chunks(response: requests.Response, remote: RemoteFile, partial: Path, watch: pace.Watch) -> Iterator[bytes]:
+    """The answer's body, as it arrives; a body the server could not have meant to send is refused."""
     try:
-        yield from response.iter_content(CHUNK)
+        yield from pace.body(response, watch)
     except requests.exceptions.ContentDecodingError as err:
         raise _refuse(remote, partial, f"the server's compressed answer does not decode ({one_line(err)})") from None
 
 
 def _stream_into(session: requests.Session, remote: RemoteFile, partial: Path, timeout: float,
-                 progress: bool, limit: int) -> str:
+                 progress: bool, limit: int, watch: pace.Watch) -> str:
     """Append the rest of `remote` to `partial` (HTTP Range) and return the md5 of the whole file; a file of
     unknown size is bounded by `limit` and, where the answer announces its size, checked against that."""
     have = partial.stat().st_size if partial.exists() else 0
@@ -209,7 +215,7 @@ def _stream_into(session: requests.Session, remote: RemoteFile, partial: Path, t
     if have and have == remote.size:
         return hasher.hexdigest()
     headers = {"Range": f"bytes={have}-"} if have else {}
-    with session.get(remote.url, headers=headers, stream=True, timeout=timeouts(timeout)) as response:
+    with watch.follow(session.get(remote.url, headers=headers, stream=True, timeout=timeouts(timeout))) as response:
         resumed, size = _check_answer(response, remote, partial, have, limit)
         if not resumed:
             have, hasher = 0, hashlib.md5()
@@ -221,7 +227,7 @@ def _stream_into(session: requests.Session, remote: RemoteFile, partial: Path, t
         with open(partial, "ab" if have else "wb") as out, tqdm(
                 total=size, initial=have, unit="B", unit_scale=True, unit_divisor=1024,
                 desc=remote.key, disable=not progress, leave=False) as bar:
-            for chunk in _chunks(response, remote, partial):
+            for chunk in _chunks(response, remote, partial, watch):
                 have += len(chunk)
                 if have > (limit if size is None else size):  # counted, never trusted: bounds the disk
                     out.close()
@@ -251,8 +257,10 @@ def download(remote: RemoteFile, folder: Path, *, retries: int = 5, backoff: flo
     """Download one file into `folder`, resuming a partial one; the result always matches its size and md5.
 
     A file whose size or md5 is not published (None) is bounded by `max_bytes` and checked against the size the
-    server announces, if any: the caller must then check its content (and delete it when that is wrong).
+    server announces, if any: the caller must then check its content (and delete it when that is wrong). Each
+    attempt must keep emo.fetch.pace's minimum rate over every `timeout` seconds, or it is retried (resumed).
     """
+    timeouts(timeout)
     if remote.size is not None and remote.size > max_bytes:
         raise DownloadError(f"{remote.key} from {remote.url}: the record says {remote.size} bytes, above the "
                             f"{_size_text(max_bytes)} bound for one file (RAVDESS's largest is about 1 GB); "
@@ -265,11 +273,13 @@ def download(remote: RemoteFile, folder: Path, *, retries: int = 5, backoff: flo
         log.warning("%s: stored copy is corrupt (size or md5 differ); fetching it again", final)
         final.unlink()
     partial = final.with_name(final.name + ".part")
-    session = session or requests.Session()
+    session = session or pace.session()
 
     def once() -> Path:
         try:
-            digest = _stream_into(session, remote, partial, timeout, progress, max_bytes)
+            with pace.Watch(window=timeout, min_rate=pace.MIN_RATE,
+                            error=lambda reason: Transient(reason, pace.SLOW_FILE)) as watch:
+                digest = _stream_into(session, remote, partial, timeout, progress, max_bytes, watch)
         except requests.Timeout:
             raise Transient("timed out") from None
         except (requests.ConnectionError, requests.exceptions.ChunkedEncodingError) as err:

@@ -9,8 +9,8 @@ from typing import Any
 
 import requests
 
+from emo.fetch import pace
 from emo.fetch.remote import (
-    CHUNK,
     DownloadError,
     RemoteFile,
     SourceUnreachable,
@@ -100,17 +100,24 @@ def parse_record(record: Any, url: str = "the record JSON") -> dict[str, RemoteF
     return files
 
 
+def _late(reason: str) -> Transient:
+    return Transient(f"the record JSON {reason}", pace.SLOW_RECORD)
+
+
 def _read_record(session: requests.Session, url: str, timeout: float) -> bytes:
-    """One GET of the record JSON, bounded in size; transient failures raise Transient."""
+    """One GET of the record JSON, bounded in size and in time (emo.fetch.pace); transient failures raise
+    Transient."""
+    deadline = pace.RECORD_FACTOR * timeout
     try:
-        with session.get(url, timeout=timeouts(timeout), stream=True) as response:
+        with pace.Watch(window=timeout, within=deadline, error=_late) as watch, \
+                watch.follow(session.get(url, timeout=timeouts(timeout), stream=True)) as response:
             if response.status_code >= 500 or response.status_code == 429:
                 raise Transient(f"HTTP {response.status_code}")
             if not response.ok:
                 raise DownloadError(f"{url} answered HTTP {response.status_code}; is data.source a Zenodo record "
                                     "URL (…/api/records/<id>)?")
             body = bytearray()
-            for chunk in response.iter_content(CHUNK):
+            for chunk in pace.body(response, watch):
                 body += chunk
                 if len(body) > MAX_RECORD_BYTES:
                     raise DownloadError(f"{url} sent more than {MAX_RECORD_BYTES} bytes where a record JSON "
@@ -123,6 +130,8 @@ def _read_record(session: requests.Session, url: str, timeout: float) -> bytes:
                 "RAVDESS folder or at the record URL of a Zenodo-compatible mirror, e.g. "
                 "`dvc exp run -S data.source=../shared/ravdess`, or edit params.yaml.") from None
         raise Transient(f"connection broken ({one_line(err)})") from None
+    except requests.exceptions.ChunkedEncodingError as err:  # cut in the middle of the body
+        raise Transient(f"connection broken ({one_line(err)})") from None
     except requests.Timeout:
         raise Transient("timed out") from None
     except requests.RequestException as err:  # redirects to other schemes, too many redirects, bad URLs
@@ -131,8 +140,10 @@ def _read_record(session: requests.Session, url: str, timeout: float) -> bytes:
 
 def fetch_record(url: str, *, retries: int = 5, backoff: float = 2.0, timeout: float = 60.0,
                  session: requests.Session | None = None) -> dict[str, RemoteFile]:
-    """Read and validate the record JSON; fail fast with a hint about mirrors when the host is unreachable."""
-    session = session or requests.Session()
+    """Read and validate the record JSON; fail fast with a hint about mirrors when the host is unreachable. The
+    whole record must arrive within emo.fetch.pace.RECORD_FACTOR × `timeout` seconds, or it is retried."""
+    timeouts(timeout)
+    session = session or pace.session()
     body = with_retries(url, lambda: _read_record(session, url, timeout), retries, backoff)
     try:
         record = json.loads(body)

@@ -10,6 +10,7 @@ import torch
 from torch import nn
 
 from emo.core.errors import EmoError
+from emo.core.io import writing
 from emo.core.params import TrainSettings
 from emo.learn import models
 from emo.learn.train import FitResult
@@ -40,10 +41,8 @@ def rebuild(saved: dict, run: dict) -> nn.Module:
 
 def save(obj: dict, path: Path) -> None:
     """torch.save through a temporary file."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    torch.save(obj, tmp)
-    tmp.replace(path)
+    with writing(path) as temporary:
+        torch.save(obj, temporary)
 
 
 

@@ -13,15 +13,15 @@ from __future__ import annotations
 import csv
 import io
 import math
-import os
 import re
-import stat
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
+from emo.core import reading
 from emo.core.errors import EmoError
+from emo.core.io import writing
 from emo.core.ravdess import EMOTIONS
 
 FOLDER = Path("predictions")
@@ -116,10 +116,8 @@ def to_csv(table: Table) -> str:
 
 def write(path: Path, table: Table) -> None:
     """Write a predictions file whole or not at all (through a temporary file), creating its folder."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(to_csv(table))
-    tmp.replace(path)
+    with writing(path) as temporary:
+        temporary.write_text(to_csv(table))
 
 
 def _problem(where: str, text: str, fix: str) -> PredictionsError:
@@ -181,23 +179,9 @@ def parse(data: bytes, where: str, fix: str = FIX) -> Table:
 
 
 def read_bytes(path: Path, where: str, fix: str = FIX) -> bytes:
-    """A regular file's bytes, at most MAX_BYTES; a FIFO, device or folder is refused without blocking on it."""
-    try:
-        handle = os.open(path, os.O_RDONLY | os.O_NONBLOCK)
-    except OSError as err:
-        problem = {FileNotFoundError: "does not exist", IsADirectoryError: "is a folder, not a file",
-                   NotADirectoryError: "does not exist (a folder on its path is a file)",
-                   PermissionError: "cannot be read: permission denied"}.get(type(err), f"cannot be read: {err}")
-        raise _problem(where, problem, fix) from None
-    mode = os.fstat(handle).st_mode
-    if not stat.S_ISREG(mode):
-        os.close(handle)
-        raise _problem(where, "is a folder, not a file" if stat.S_ISDIR(mode) else "is not a regular file", fix)
-    with os.fdopen(handle, "rb") as file:
-        data = file.read(MAX_BYTES + 1)
-    if len(data) > MAX_BYTES:
-        raise _problem(where, f"is larger than {MAX_BYTES // 2**20} MiB, far too large for predictions", fix)
-    return data
+    """A regular file's bytes, at most MAX_BYTES; a FIFO, device or folder is refused without opening it."""
+    return reading.read_regular(path, limit=MAX_BYTES, where=f"predictions file {where}", fix=fix,
+                                kind="predictions", error=PredictionsError)
 
 
 def read(path: str | Path, fix: str = FIX) -> Table:

@@ -65,19 +65,21 @@ def collect(paths: list[str], pairs: list[tuple[str, str]] = (), pair: bool = Tr
         path = Path(given)
         files = [path]
         if path.is_dir():
-            files = sorted(f for f in path.rglob("*") if f.is_file() and not f.name.startswith(".")
+            # Not only regular files: a FIFO or a link loop named .wav gets its line (never opened, see media).
+            files = sorted(f for f in path.rglob("*") if not f.name.startswith(".") and not f.is_dir()
                            and f.suffix.lower() in AUDIO_SUFFIXES + VIDEO_SUFFIXES)
             problem = "" if files else "no .wav, .flac or .mp4 file under this folder"
-        elif not path.is_file():
-            problem = "no such file or folder"
-        elif path.suffix.lower() not in AUDIO_SUFFIXES + VIDEO_SUFFIXES:
-            problem = f"unsupported file type {path.suffix!r}; expected .wav or .flac (audio), .mp4 (video)"
         else:
-            problem = ""
+            problem = media.not_regular(path) or (
+                "" if path.suffix.lower() in AUDIO_SUFFIXES + VIDEO_SUFFIXES
+                else f"unsupported file type {path.suffix!r}; expected .wav or .flac (audio), .mp4 (video)")
         if problem:
             jobs.append(Job(label=given, error=(given, problem)))
             continue
         for file in files:
+            if (special := media.not_regular(file)) is not None:
+                jobs.append(Job(label=str(file), error=(str(file), special)))
+                continue
             if file.resolve() in seen:
                 continue
             seen.add(file.resolve())
@@ -91,10 +93,27 @@ def collect(paths: list[str], pairs: list[tuple[str, str]] = (), pair: bool = Tr
         for file, suffixes in ((job.audio, AUDIO_SUFFIXES), (job.video, VIDEO_SUFFIXES)):
             if file.suffix.lower() not in suffixes:
                 job.fail(file, f"--pair AUDIO VIDEO: expected {' or '.join(suffixes)} here")
+            elif (special := media.not_regular(file)) is not None:
+                job.fail(file, special)
         jobs.append(job)
     for job in jobs:
         job.speaker = speaker_of(job.audio or job.video) if not job.error else ""
     return jobs
+
+
+def groups(jobs: list[Job]) -> list[list[Job]]:
+    """The jobs by speaker group, in the order of each group's first job (a job that failed already is a group
+    of its own): `emo predict` scores, prints and lets go of one group at a time."""
+    by_speaker: dict[str, list[Job]] = {}
+    out: list[list[Job]] = []
+    for job in jobs:
+        if job.error:
+            out.append([job])
+            continue
+        if job.speaker not in by_speaker:
+            out.append(by_speaker.setdefault(job.speaker, []))
+        by_speaker[job.speaker].append(job)
+    return out
 
 
 def _performance(path: Path | None, modality: int) -> str | None:

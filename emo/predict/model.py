@@ -3,7 +3,8 @@ pipeline's features of a file, and the class probabilities over the saved runs a
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections import deque
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -21,6 +22,8 @@ from emo.predict.jobs import Job, PredictError
 #: A speaker group (one RAVDESS actor, or one folder) needs at least this many clips for its own per-bin
 #: statistics; with fewer, one emotion's clips would dominate the mean, so the training actors' average is used.
 MIN_OWN_CLIPS = 8
+#: Rows (clips, or a long recording's parts) the models score at once: `predict_proba`'s batch.
+SCORE_ROWS = 256
 DEFAULT_MODELS = {"audio": "audio_logmel_balanced", "video": "video_balanced", "fusion": "fusion"}
 REPRO = "train the models first with `make repro` (or `dvc repro`)"
 
@@ -33,6 +36,7 @@ class Model:
     saved: dict
     inputs: list[str]  # mfcc | logmel | video, in the model's input order
     splits: list[dict[str, np.ndarray]]
+    nets: list = field(default_factory=list, repr=False)  # each saved run's network, built on first use
 
     @property
     def speaker_norm(self) -> bool:
@@ -95,41 +99,102 @@ class Featurizer:
         return self._embedder.embed(crops).T, counts  # stored [D, frames] like the audio's [bins, frames]
 
 
-def own_stats(blocks: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
-    """Per-bin mean and std over a speaker's clips (their parts) and frames, computed as `split.speaker_stats` does."""
-    mean, std = split.bin_stats(np.concatenate(blocks))
-    return mean.astype(np.float32), std.astype(np.float32)
-
-
 def _training_stats(stats: dict[str, np.ndarray], prefix: str) -> tuple[np.ndarray, np.ndarray]:
     """The average of the training actors' per-bin statistics: the fallback for a speaker with too few clips."""
     actors = np.unique(stats["actors"][stats[f"{prefix}train_idx"]])
     return stats["speaker_mean"][actors].mean(axis=0), stats["speaker_std"][actors].mean(axis=0)
 
 
-def run_model(model: Model, jobs: list[Job], own: dict, sources: dict) -> np.ndarray:
-    """Class probabilities [jobs, 8] from the model, averaged over its saved runs (seeds, folds) and over each
-    job's parts (a long recording's)."""
-    stacked = [np.concatenate([j.features[f] for j in jobs]) for f in model.inputs]
-    owner = np.concatenate([np.full(len(j.features[model.inputs[0]]), k) for k, j in enumerate(jobs)])
-    for feature, x, shape in zip(model.inputs, stacked, model.saved["input_shapes"], strict=True):
-        if tuple(x.shape[1:]) != tuple(shape):
-            raise PredictError(f"{model.name} takes {feature} inputs of shape {tuple(shape)}, but params.yaml gives "
-                               f"{tuple(x.shape[1:])}; predict with the params the model was trained with")
-    probabilities = []
-    for run in model.saved["runs"]:
-        prefix = "" if run.get("fold") is None else f"fold{run['fold']}_"  # k-fold: each run has its statistics
-        inputs = []
-        for feature, x, stats in zip(model.inputs, stacked, model.splits, strict=True):
-            speakers = by_speaker = None
-            if model.speaker_norm:  # each speaker group by its own statistics, or by the training actors' average
-                fallback = _training_stats(stats, prefix)
-                speakers = np.array([jobs[k].speaker for k in owner])
-                by_speaker = {s: own[(s, feature)] if sources[(s, feature)] == "own" else fallback
-                              for s in {job.speaker for job in jobs}}
-            inputs.append(split.standardise(x, split.training_stats(stats, prefix, model.speaker_norm), speakers,
-                                            by_speaker))
-        net = rebuild(model.saved, run)
-        probabilities.append(predict_proba(net, tuple(inputs) if len(inputs) > 1 else inputs[0], torch.device("cpu")))
-    per_part = np.mean(probabilities, axis=0)
-    return np.stack([per_part[owner == k].mean(axis=0) for k in range(len(jobs))])
+@dataclass
+class _Queued:
+    """A job's rows waiting in a Scorer, and what was scored of them."""
+
+    job: Job
+    x: list[np.ndarray]  # per model input, [parts, bins, frames]
+    own: list  # per model input, the speaker group's own (mean, std), or None: the training actors' average
+    note: object  # the caller's, handed back with the probabilities
+    taken: int = 0
+    scored: list[np.ndarray] = field(default_factory=list)
+
+
+class Scorer:
+    """One model's class probabilities for the rows (clips, a long recording's parts) of the jobs queued, averaged
+    over its saved runs (seeds, folds) and over each job's parts.
+
+    Rows are scored in the order they are queued, SCORE_ROWS at a time whichever jobs and speaker groups they
+    come from: the batches a run that stacks all of a model's rows gets from `predict_proba`, as `emo predict`
+    did before it streamed. A job's probabilities are thus the same to the bit whether it is scored among ten
+    or ten thousand files (the network's kernels may round differently for another batch size)."""
+
+    def __init__(self, model: Model):
+        self.model = model
+        self._queue: deque[_Queued] = deque()
+        self._rows = 0
+
+    def add(self, job: Job, features: dict[str, np.ndarray], own: dict[str, tuple | None],
+            note: object = None) -> list[tuple[Job, np.ndarray, object]]:
+        """Queue a job's rows (`own`: per input, its group's own statistics or None); (job, probabilities [8],
+        note) of each job whose rows are all scored now, in the order queued. A job whose features do not fit the
+        model fails here."""
+        model = self.model
+        for feature, shape in zip(model.inputs, model.saved["input_shapes"], strict=True):
+            if tuple(features[feature].shape[1:]) != tuple(shape):
+                job.fail(job.label, f"{model.name} takes {feature} inputs of shape {tuple(shape)}, but params.yaml "
+                         f"gives {tuple(features[feature].shape[1:])}; predict with the params the model was "
+                         "trained with")
+                return []
+        queued = _Queued(job, [features[f] for f in model.inputs], [own.get(f) for f in model.inputs], note)
+        self._queue.append(queued)
+        self._rows += len(queued.x[0])
+        done = []
+        while self._rows >= SCORE_ROWS:
+            done += self._batch(SCORE_ROWS)
+        return done
+
+    def flush(self) -> list[tuple[Job, np.ndarray, object]]:
+        """Score the rows still queued (fewer than SCORE_ROWS): the jobs they complete, as `add` gives them."""
+        return self._batch(self._rows) if self._rows else []
+
+    def _batch(self, size: int) -> list[tuple[Job, np.ndarray, object]]:
+        """Score the first `size` rows queued (a job's parts may span two batches)."""
+        cut, need = [], size
+        for queued in self._queue:
+            n = min(need, len(queued.x[0]) - queued.taken)
+            cut.append((queued, queued.taken, queued.taken + n))
+            need -= n
+            if not need:
+                break
+        x = [np.concatenate([q.x[i][lo:hi] for q, lo, hi in cut]) for i in range(len(self.model.inputs))]
+        speakers = np.array([q.job.speaker for q, lo, hi in cut for _ in range(hi - lo)])
+        per_part = self._probabilities(x, speakers, {q.job.speaker: q.own for q, _, _ in cut})
+        at = 0
+        for queued, lo, hi in cut:
+            queued.scored.append(per_part[at:at + hi - lo])
+            queued.taken, at = hi, at + hi - lo
+        self._rows -= size
+        done = []
+        while self._queue and self._queue[0].taken == len(self._queue[0].x[0]):
+            queued = self._queue.popleft()
+            done.append((queued.job, np.concatenate(queued.scored).mean(axis=0), queued.note))
+        return done
+
+    def _probabilities(self, x: list[np.ndarray], speakers: np.ndarray, own: dict[str, list]) -> np.ndarray:
+        """Class probabilities [rows, 8] of rows of the model's inputs, averaged over its runs; each speaker group
+        standardised by its own statistics, or by the training actors' average."""
+        model = self.model
+        if not model.nets:
+            model.nets = [rebuild(model.saved, run) for run in model.saved["runs"]]
+        probabilities = []
+        for run, net in zip(model.saved["runs"], model.nets, strict=True):
+            prefix = "" if run.get("fold") is None else f"fold{run['fold']}_"  # k-fold: each run has its statistics
+            inputs = []
+            for i, (block, stats) in enumerate(zip(x, model.splits, strict=True)):
+                by_speaker = None
+                if model.speaker_norm:
+                    fallback = _training_stats(stats, prefix)
+                    by_speaker = {s: fallback if found[i] is None else found[i] for s, found in own.items()}
+                inputs.append(split.standardise(block, split.training_stats(stats, prefix, model.speaker_norm),
+                                                speakers if model.speaker_norm else None, by_speaker))
+            probabilities.append(predict_proba(net, tuple(inputs) if len(inputs) > 1 else inputs[0],
+                                               torch.device("cpu"), batch_size=SCORE_ROWS))
+        return np.mean(probabilities, axis=0)

@@ -6,16 +6,16 @@ from __future__ import annotations
 import json
 import math
 import os
-import tempfile
 from pathlib import Path, PurePosixPath
 from typing import Any
 
-from emo.core import git
+from emo.core import git, reading
 from emo.core.errors import EmoError
+from emo.core.io import writing
 
 GATED = ("accuracy", "uar", "macro_f1")  # higher is better for every gated key
 METRICS = "metrics"  # a baseline names each file metrics/<its path under --metrics-dir>, wherever that folder is
-MAX_BYTES = 16 * 2**20  # far above any metrics file; stops `--baseline /dev/zero` from reading forever
+MAX_BYTES = 16 * 2**20  # far above any metrics file; bounds the memory a baseline or metrics file can take
 BASELINE_FIX = "give a baseline JSON file; `emo check-metrics --write-baseline FILE` writes one"
 METRICS_FIX = "re-run the stage that writes it (make repro), or point --metrics-dir at a good copy"
 OTHER_BASELINE = "compare with another revision or a --baseline FILE"
@@ -67,18 +67,8 @@ def _show(value: Any) -> str:
 
 
 def _read(path: Path, where: str, fix: str) -> bytes:
-    """The bytes of a file, or a GateError saying why it cannot be read."""
-    try:
-        with open(path, "rb") as file:
-            data = file.read(MAX_BYTES + 1)
-    except OSError as err:
-        problem = {FileNotFoundError: "does not exist", IsADirectoryError: "is a folder, not a file",
-                   NotADirectoryError: "does not exist (a folder on its path is a file)",
-                   PermissionError: "cannot be read: permission denied"}.get(type(err), f"cannot be read: {err}")
-        raise GateError(f"{where} {problem}; {fix}") from None
-    if len(data) > MAX_BYTES:
-        raise GateError(f"{where} is larger than {MAX_BYTES // 2**20} MiB, far too large for metrics; {fix}")
-    return data
+    """The bytes of a regular file (never a FIFO or device: those would block or never end), or a GateError."""
+    return reading.read_regular(path, limit=MAX_BYTES, where=where, fix=fix, kind="metrics", error=GateError)
 
 
 def _unique(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
@@ -205,18 +195,12 @@ def require_gated(baseline: Baseline, keys: tuple[str, ...], source: str) -> Non
 
 def _write_atomically(path: Path, text: str) -> None:
     """Replace the file in one step: a crash or a full disk leaves the old file or the new one, never half of one."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(handle, "w") as file:
+    with writing(path) as temporary:
+        with open(temporary, "w") as file:
             file.write(text)
             file.flush()
             os.fsync(file.fileno())
-        os.chmod(temporary, 0o644)  # mkstemp makes it private; a baseline is meant to be committed and shared
-        os.replace(temporary, path)
-    except BaseException:
-        os.unlink(temporary)
-        raise
+        os.chmod(temporary, 0o644)  # whatever the umask: a baseline is meant to be committed and shared
 
 
 def write_baseline(path: str | Path, docs: Docs, keys: tuple[str, ...] = GATED,

@@ -3,12 +3,14 @@ other corpus cut into `corpora.folds` folds of its speakers, and the within / un
 
 from __future__ import annotations
 
+from collections import Counter
 from dataclasses import dataclass, field
 
 import numpy as np
 
 from emo.core.errors import EmoError
 from emo.core.ravdess import EMOTIONS
+from emo.core.text import echo
 from emo.corpora import corpus
 
 RAVDESS = "ravdess"
@@ -93,6 +95,51 @@ def experiments(speakers: dict[str, list[str]], val: tuple[str, ...], test: tupl
         out.append(Experiment("leave_one_out", name, None, {n: r[0] for n, r in rest.items()},
                               {n: r[1] for n, r in rest.items()}, {name: tuple(sorted(set(speakers[name])))}))
     return out
+
+
+#: The least a fold of a corpus other than RAVDESS may hold (check_folds): its test speakers this many clips, so that
+#: one clip moves its score by 5 points at most while the folds' scores are averaged with equal weight...
+MIN_TEST_CLIPS = 20
+#: ...and its training speakers this many clips of each class the corpus has, so that no fold learns a class from
+#: a clip or two. EmoDB's 10 speakers in 5 folds: 81 test clips at least, 30 training clips of each class.
+MIN_TRAIN_CLIPS = 5
+
+
+def check_folds(planned: list[Experiment], speaker: np.ndarray, emotion: np.ndarray, folds: int) -> None:
+    """Refuse the speaker folds of a corpus (the within models; the union's are the same) when a fold tests fewer
+    than MIN_TEST_CLIPS clips or trains on fewer than MIN_TRAIN_CLIPS of a class: one line naming the corpus, the
+    fold, its speakers and the fix. `speaker` and `emotion` are every clip's ("<corpus>:<id>", emotion name)."""
+    count = Counter(zip(speaker.tolist(), emotion.tolist(), strict=True))
+    per_speaker = Counter(speaker.tolist())
+    cut = [e for e in planned if e.kind == "within" and e.fold is not None]
+
+    def fix(name: str) -> str:
+        fewer = f"lower corpora.folds (now {folds}) so that each fold holds more speakers, " if folds > 2 else ""
+        return f"{fewer}bring the clips the corpus lacks, or leave {name} out of corpora.train"
+
+    for e in cut:  # the test folds first: a speaker with too few clips is named where it is tested
+        clips = {s: per_speaker[s] for s in e.test[e.name]}
+        if sum(clips.values()) < MIN_TEST_CLIPS:
+            raise EmoError(f"{e.name} fold {e.fold} tests {_clips(sum(clips.values()))} ({_speakers(clips)}), "
+                           f"fewer than {MIN_TEST_CLIPS}: its score would weigh as much as any other fold's; "
+                           f"{fix(e.name)}")
+    for e in cut:
+        present = {what for (who, what) in count if who.startswith(f"{e.name}:")}
+        for label in [c for c in labels_of(e.name) if c in present]:
+            held = {s: count[(s, label)] for s in e.train[e.name]}
+            if sum(held.values()) < MIN_TRAIN_CLIPS:
+                raise EmoError(f"{e.name} fold {e.fold} trains on {_clips(sum(held.values()))} of {label} "
+                               f"({_speakers(held)}), fewer than {MIN_TRAIN_CLIPS}; {fix(e.name)}")
+
+
+def _clips(n: int) -> str:
+    return f"{n} clip{'' if n == 1 else 's'}"
+
+
+def _speakers(clips: dict[str, int]) -> str:
+    """'speaker YAF: 1 clip', 'speakers 03: 1 clip, 08: 0 clips': speaker ids come from file names, so capped."""
+    listed = ", ".join(f"{s.split(':', 1)[1]}: {_clips(n)}" for s, n in clips.items())
+    return f"speaker{'' if len(clips) == 1 else 's'} {echo(listed)}" if clips else "no speakers"
 
 
 def encode(emotions: np.ndarray, classes: list[str]) -> np.ndarray:

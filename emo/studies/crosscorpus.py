@@ -21,7 +21,7 @@ from emo.audio import signal as audio
 from emo.audio.featurize import file_features
 from emo.core import executor, layout
 from emo.core.errors import EmoError
-from emo.core.io import write_json
+from emo.core.io import write_json, writing
 from emo.core.params import AudioParams
 from emo.core.ravdess import EMOTIONS
 from emo.corpora import Utterance, corpus, inventory
@@ -95,10 +95,8 @@ def corpus_features(name: str, utterances: list[Utterance], params: AudioParams,
 
 def save_features(arrays: dict[str, np.ndarray], path: Path) -> None:
     """Write a corpus's arrays as one .npz through a temporary file."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.stem + ".tmp.npz")
-    np.savez(tmp, **arrays)
-    tmp.replace(path)
+    with writing(path) as temporary:
+        np.savez(temporary, **arrays)
 
 
 def load_features(path: Path) -> dict[str, np.ndarray]:

@@ -16,7 +16,9 @@ With `speaker_norm` each speaker is standardised by its own clips (no labels use
 clip by the training rows' element-wise statistics. Validation: with `keep: last` (the ours recipe) validation picks
 nothing, so no other speakers are held out for it (RAVDESS's split.val actors still do not train, as in the
 pipeline); `fit` then watches the test clips, whose losses choose nothing. With `keep: best` fold k+1 of each other
-corpus validates (fold 0 when a model trains on every speaker, RAVDESS then holding out split.val).
+corpus validates (fold 0 when a model trains on every speaker, RAVDESS then holding out split.val). Folds that
+test fewer than MIN_TEST_CLIPS clips or train on fewer than MIN_TRAIN_CLIPS of a class are refused before any
+training (emo.studies.corpus_design.check_folds).
 """
 
 from __future__ import annotations
@@ -42,6 +44,7 @@ from emo.studies.corpus_design import (
     KINDS,
     RAVDESS,
     Experiment,
+    check_folds,
     encode,
     experiments,
     model_classes,
@@ -246,6 +249,7 @@ def evaluate(params: Params, clips: dict[str, dict[str, np.ndarray]], progress: 
     speakers = {name: sorted(set(pool.speaker[pool.corpus == name])) for name in names}
     planned = experiments(speakers, ravdess_speakers(params.split.val), ravdess_speakers(params.split.test),
                           params.corpora.folds, params.train.settings.keep == "best")
+    check_folds(planned, pool.speaker, pool.emotion, params.corpora.folds)  # before any training
     jobs = [(e, seed, params) for e in planned for seed in params.train.seeds[:MAX_SEEDS]]
     results = train_all(pool, jobs, params.train.workers, progress, params.compute.scheduler)
     return metrics([(job[0], r) for job, r in zip(jobs, results, strict=True)], names, params,

@@ -15,7 +15,7 @@ from sklearn.pipeline import Pipeline, make_pipeline
 from sklearn.preprocessing import StandardScaler
 from sklearn.svm import SVC
 
-from emo.audio.signal import DamagedAudioError
+from emo.audio.signal import DamagedAudioError, rate_problem
 from emo.core import executor
 from emo.core.errors import EmoError
 from emo.core.ravdess import EMOTIONS
@@ -49,6 +49,8 @@ def read_mono(path: str) -> tuple[np.ndarray, int]:
     except (RuntimeError, soundfile.LibsndfileError, ValueError, OSError) as err:
         why = str(err).replace(f"Error opening {path!r}: ", "")
         raise DamagedAudioError(f"{path}: cannot decode audio ({why})", f"cannot decode audio ({why})") from None
+    if problem := rate_problem(rate):
+        raise DamagedAudioError(f"{path}: {problem}", problem)
     if len(block) == 0:
         raise DamagedAudioError(f"{path}: holds no audio samples", "holds no audio samples")
     if not np.isfinite(block).all():

@@ -15,9 +15,8 @@ import cv2
 import numpy as np
 from tqdm.auto import tqdm
 
-from emo.core import executor
+from emo.core import executor, io
 from emo.core.errors import EmoError
-from emo.core.io import write_csv
 from emo.core.params import VideoParams
 from emo.fetch.refetch import advice
 from emo.vision.video import DamagedVideoError, read_frames
@@ -192,20 +191,18 @@ def extract(clips: list[tuple[str, str]], params: VideoParams, out: Path, progre
     """Write out/crops.npy [n_clips, frames, S, S] uint8, out/valid.npy [n_clips] and out/clips.csv; report.
 
     `clips` are (performance key, mp4 path) pairs; row i of every output is clip i. Each file is written
-    under a temporary name and renamed, so a crash leaves no half-written output behind. The crops do not
-    depend on the number of workers, nor on running on the Dask cluster of `scheduler` (compute.scheduler).
+    under a temporary name and renamed, so a crash leaves no half-written output behind, and a stop removes the
+    temporary; the crops' room on disk is reserved first (a full disk: a DiskFullError, not a SIGBUS). The crops
+    do not depend on the number of workers, nor on running on the Dask cluster of `scheduler` (compute.scheduler).
     `track`: search each frame near the clip's previous face first (about 8x faster detection; boxes within a few
     pixels of a whole-frame search); False: whole-frame search everywhere.
     """
-    out.mkdir(parents=True, exist_ok=True)
     n, size = len(clips), params.crop_size
-    tmp = out / "crops.tmp.npy"
-    crops = np.lib.format.open_memmap(tmp, mode="w+", dtype=np.uint8, shape=(n, params.frames, size, size))
     valid = np.zeros(n, bool)
     rows: list[dict] = [{}] * n
     jobs = [(i, path, params, track) for i, (_, path) in enumerate(clips)]
     workers = max(1, min(params.workers, os.cpu_count() or 1, n))
-    try:
+    with io.mapped(out / "crops.npy", dtype=np.uint8, shape=(n, params.frames, size, size)) as crops:
         with closing(executor.run_ordered(clip_crops, jobs, workers=workers, threads=1, scheduler=scheduler,
                                           name=lambda job: f"faces {job[1]}")) as results:
             for index, block, info, error in tqdm(results, total=n, unit="clip", desc="faces",
@@ -214,17 +211,10 @@ def extract(clips: list[tuple[str, str]], params: VideoParams, out: Path, progre
                 if block is not None:
                     crops[index] = block
                     valid[index] = True
-    except BaseException:
-        del crops
-        tmp.unlink(missing_ok=True)  # stop without leaving a half-written array behind
-        raise
-    crops.flush()
-    del crops
-    tmp.replace(out / "crops.npy")
-    np.save(out / "valid.tmp.npy", valid)
-    (out / "valid.tmp.npy").replace(out / "valid.npy")
+        with io.writing(out / "valid.npy") as temporary:
+            np.save(temporary, valid)
     # a damaged clip's row has no counts: its cells stay empty
-    write_csv(out / "clips.csv", FIELDS, ({field: row.get(field, "") for field in FIELDS} for row in rows))
+    io.write_csv(out / "clips.csv", FIELDS, ({field: row.get(field, "") for field in FIELDS} for row in rows))
     return report(rows, params)
 
 

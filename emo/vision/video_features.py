@@ -9,6 +9,7 @@ from pathlib import Path
 import numpy as np
 from tqdm.auto import tqdm
 
+from emo.core import io
 from emo.core.errors import EmoError
 from emo.core.params import VideoParams
 from emo.data.augment import PlannedClip
@@ -34,7 +35,7 @@ def embed_plan(plan_rows: list[PlannedClip], faces: Path, params: VideoParams, o
     """Write out/embeddings.npy [rows, D, frames] (float32) and out/valid.npy: one embedding per frame.
 
     Stored as [D, frames] like the audio features' [bins, frames], so every model and normalisation
-    treats both the same way.
+    treats both the same way. The embeddings' room on disk is reserved first, and a stop leaves no temporary.
     """
     from emo.vision import face_augment
     from emo.vision.embedders import load_embedder
@@ -47,27 +48,22 @@ def embed_plan(plan_rows: list[PlannedClip], faces: Path, params: VideoParams, o
         raise EmoError(f"{faces}: no face crops for any plan row; the data holds no video-only clips "
                        "(add video_speech to data.parts), or every video was damaged")
     embedder = load_embedder(params.embedder, params.vgg19_weights)
-    out.mkdir(parents=True, exist_ok=True)
-    tmp = out / "embeddings.tmp.npy"
-    array = np.lib.format.open_memmap(tmp, mode="w+", dtype=np.float32,
-                                      shape=(len(plan_rows), embedder.dim, frames))
     valid = np.zeros(len(plan_rows), bool)
-    bar = tqdm(total=len(wanted), unit="clip", desc=f"embed ({params.embedder})", disable=not progress)
-    for start in range(0, len(wanted), rows_per_batch):
-        batch = wanted[start:start + rows_per_batch]
-        stacked = np.concatenate([
-            face_augment.augment_crops(np.asarray(crops[where[r.performance]]), VIDEO_OPS[r.op], r.balance, params,
-                                   np.random.default_rng(r.noise_seed)) for r in batch])
-        vectors = embedder.embed(stacked).reshape(len(batch), frames, embedder.dim)
-        for row, clip_vectors in zip(batch, vectors, strict=True):
-            array[row.index] = clip_vectors.T
-            valid[row.index] = True
-        bar.update(len(batch))
-    bar.close()
-    array.flush()
-    del array
-    tmp.replace(out / "embeddings.npy")
-    np.save(out / "valid.npy", valid)
+    with io.mapped(out / "embeddings.npy", dtype=np.float32, shape=(len(plan_rows), embedder.dim, frames)) as array:
+        bar = tqdm(total=len(wanted), unit="clip", desc=f"embed ({params.embedder})", disable=not progress)
+        for start in range(0, len(wanted), rows_per_batch):
+            batch = wanted[start:start + rows_per_batch]
+            stacked = np.concatenate([
+                face_augment.augment_crops(np.asarray(crops[where[r.performance]]), VIDEO_OPS[r.op], r.balance,
+                                           params, np.random.default_rng(r.noise_seed)) for r in batch])
+            vectors = embedder.embed(stacked).reshape(len(batch), frames, embedder.dim)
+            for row, clip_vectors in zip(batch, vectors, strict=True):
+                array[row.index] = clip_vectors.T
+                valid[row.index] = True
+            bar.update(len(batch))
+        bar.close()
+        with io.writing(out / "valid.npy") as temporary:
+            np.save(temporary, valid)
     return {"rows": len(plan_rows), "rows_embedded": int(valid.sum()),
             "rows_without_video": sum(not r.video for r in plan_rows),
             "rows_without_crops": sum(bool(r.video) and r.performance not in where for r in plan_rows),
