@@ -103,7 +103,7 @@ def _predict(args: argparse.Namespace) -> None:
     failed: list[str] = []
     with reported():
         work = run.plan(args.files, [tuple(p) for p in args.pair], Path(args.project), args.model, args.speaker_stats,
-                        pair=not args.no_pair)
+                        pair=not args.no_pair, speakers=args.speakers)
         sizes = None if args.json else output.widths(jobs=work.jobs, models=work.models)
         jobs = output.telling(run.score(work), failed)
         del work  # the scored jobs are let go of once printed: memory stays flat in the number of files
@@ -268,9 +268,11 @@ def main(argv: list[str] | None = None) -> int:
                        help="an audio file and a video of the same performance, for the fusion model; repeatable")
     guess.add_argument("--model", action="append", default=[], metavar="NAME", help="a model of models/*.pt "
                        "(e.g. audio_mfcc_unbalanced) instead of the default of its kind; repeatable")
-    guess.add_argument("--speaker-stats", choices=("auto", "own", "training"), default="auto",
-                       help="per-speaker normalisation: auto = a speaker's own statistics with at least "
-                       "8 clips, else the training actors' average (default); own; training")
+    guess.add_argument("--speakers", choices=("auto", "ravdess", "folder", "one", "none"), default="auto",
+                       help="speaker groups for normalisation: auto = RAVDESS actor, else folder, never an emotion "
+                       "folder (default); ravdess; folder; one (all files); none (training statistics)")
+    guess.add_argument("--speaker-stats", choices=("auto", "own", "training"), default="auto", help="within a "
+                       "speaker group: auto = own statistics from 8 clips up, else the training actors' (default)")
     guess.add_argument("--no-pair", action="store_true",
                        help="do not pair audio and video files of the same RAVDESS performance")
     guess.add_argument("--json", action="store_true", help="JSON instead of a table")

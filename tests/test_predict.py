@@ -555,3 +555,175 @@ def test_results_come_a_speaker_group_at_a_time_the_same_to_the_bit(project, tmp
     assert cli.main(["predict", "--project", str(root), str(actor), str(alice)]) == 0
     rows_before = printed[-1].splitlines()
     assert rows_before[0].split()[:3] == ["file", "model", "prediction"] and len(rows_before) == 1 + PER_ACTOR
+
+
+# --speakers: how files are grouped for per-speaker normalisation, stated rather than guessed (issue 22, item 6).
+
+
+def _copies(project: dict, folder: Path, files: dict[str, int]) -> None:
+    """Copies of actor 23's generated clips (by index) in `folder`, under names with no RAVDESS actor in them."""
+    sources = sorted((project["root"] / "raw/audio/Actor_23").iterdir())
+    for name, index in files.items():
+        (folder / name).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy(sources[index], folder / name)
+
+
+def test_speaker_names_under_each_option():
+    from emo.predict import speakers
+
+    files = [Path("d/Actor_23/03-01-05-01-01-01-23.wav"), Path("corpus/Angry/a.wav"), Path("corpus/c.wav"),
+             Path("alice/x.wav"), Path("bob/03_SAD/y.wav"), Path("OAF_angry/OAF_back_angry.wav")]
+    merged = speakers.MERGED
+    assert speakers.names(files, speakers="auto") == [
+        "actor 23", f"folder corpus{merged}", f"folder corpus{merged}", "folder alice", f"folder bob{merged}",
+        "folder OAF_angry"]  # an emotion folder is never a speaker; a speaker's folder holding them stays one
+    assert speakers.names(files, speakers="ravdess") == ["actor 23"] + [None] * 5
+    assert speakers.names(files, speakers="folder") == [f"folder {f.parent}" for f in files]
+    assert speakers.names(files, speakers="one") == ["all files"] * 6
+    assert speakers.names(files, speakers="none") == ["none"] * 6
+    folders = ["Angry", "HAPPY", "happiness", "Joy", "sadness", "anger", "fear", "Fearful", "disgusted", "surprise",
+               "Boredom", "calm", "neu", "ang", "hap", "fea", "dis", "sur", "01_neutral", "sad "]
+    assert all(speakers.emotion_folder(name) for name in folders)
+    assert not any(speakers.emotion_folder(name) for name in ("Actor_01", "OAF_angry", "alice", "sadie", "."))
+    labels = {"OAF_angry/OAF_back_angry.wav": "angry", "1001_DFA_ANG_XX.wav": "angry", "Happy/001.wav": "happy",
+              "03-01-07-01-01-01-02.wav": "disgust", "x/take1.wav": None, "happy/sad.wav": None}
+    assert {name: speakers.emotion_of(Path(name)) for name in labels} == labels
+    assert speakers.erased([Path("a/01_angry.wav"), Path("a/02_ANG.wav")]).startswith(
+        "its speaker group holds only 'angry' files (2, by their names)")
+    assert speakers.erased([Path("a/01_angry.wav"), Path("a/02_happy.wav")]) is None
+    assert speakers.erased([Path("a/01_angry.wav"), Path("a/take.wav")]) is None  # one without a label: unknown
+
+
+def test_emotion_folders_are_not_speakers_and_a_folder_of_one_emotion_is_warned(project, tmp_path, capsys):
+    """A corpus sorted into emotion folders is normalised as one group, as the same files in one folder are; a
+    group of one emotion normalised by its own statistics gets a warning in the table, the JSON and on stderr."""
+    root, corpus, flat = project["root"], tmp_path / "corpus", tmp_path / "flat"
+    _copies(project, tmp_path, {**{f"corpus/angry/take{i}.wav": i for i in range(4)},
+                       **{f"corpus/Happy/take{i}.wav": 4 + i for i in range(4)}})
+    _copies(project, tmp_path, {**{f"flat/angry_take{i}.wav": i for i in range(4)},  # sorted as corpus/...: Happy first
+                       **{f"flat/Happy_take{i}.wav": 4 + i for i in range(4)}})
+    jobs = predict([str(corpus)], root=root)
+    assert [j.result["speaker"] for j in jobs] == [f"folder {corpus} (emotion folders merged)"] * 8
+    assert {json.dumps(j.result["speaker_stats"]) for j in jobs} == {json.dumps({"logmel": {"source": "own",
+                                                                                             "clips": 8}})}
+    assert all(j.result["warnings"] == [] for j in jobs)  # two emotions in the group: nothing erased
+    same = predict([str(flat)], root=root)
+    assert np.array_equal(np.stack([_probs(j.result) for j in jobs]), np.stack([_probs(j.result) for j in same]))
+
+    stated = predict([str(corpus)], root=root, speakers="folder")  # one speaker per folder, as asked
+    assert [j.result["speaker"] for j in stated] == [f"folder {corpus / e}" for e in ["Happy"] * 4 + ["angry"] * 4]
+    assert stated[0].result["speaker_stats"] == {"logmel": {"source": "training", "clips": 4}}
+    assert all(j.result["warnings"] == [] for j in stated)  # the training statistics erase nothing
+
+    assert cli.main(["predict", "--project", str(root), "--speakers", "folder", "--speaker-stats", "own",
+                     str(corpus)]) == 0
+    out, err = capsys.readouterr()
+    rows = out.splitlines()[1:9]
+    said = ("its speaker group holds only '{}' files (4, by their names): normalising by the group's own statistics "
+            "erases the emotion cue; use --speaker-stats training or --speakers none, or group files of several "
+            "emotions together")
+    emotions = ["happy"] * 4 + ["angry"] * 4
+    assert all(re.search(rf"  own \(4 clips\) +{re.escape(said.format(e))}$", row)
+               for row, e in zip(rows, emotions, strict=True))
+    assert err.splitlines() == [f"warning: {j.audio}: {said.format(e)}" for j, e in zip(stated, emotions, strict=True)]
+    assert cli.main(["predict", "--project", str(root), "--json", "--speakers", "folder", "--speaker-stats", "own",
+                     str(corpus)]) == 0
+    results = json.loads(capsys.readouterr().out)["results"]
+    assert [[w["file"] for w in r["warnings"]] for r in results] == [[r["file"]] for r in results]
+    assert [r["warnings"][0]["warning"] for r in results] == [said.format(e) for e in emotions]
+
+
+def test_a_speaker_folder_of_one_emotion_is_warned_by_default(project, tmp_path, capsys):
+    """TESS's layout (a speaker's folder per emotion, `OAF_angry/OAF_back_angry.wav`): a folder that is not named
+    after an emotion alone is a speaker under auto, and its 8 clips of one emotion are said to erase the cue."""
+    root, folder = project["root"], tmp_path / "OAF_angry"
+    _copies(project, tmp_path, {f"OAF_angry/OAF_word{i}_angry.wav": i for i in range(8)})
+    assert cli.main(["predict", "--project", str(root), "--json", str(folder)]) == 0
+    out, err = capsys.readouterr()
+    results = json.loads(out)["results"]
+    assert {r["speaker"] for r in results} == {f"folder {folder}"}
+    assert [len(r["warnings"]) for r in results] == [1] * 8
+    assert results[0]["warnings"][0]["warning"].startswith("its speaker group holds only 'angry' files (8, by their")
+    lines = err.splitlines()
+    assert len(lines) == 8 and all(line.startswith(f"warning: {folder}/OAF_word") for line in lines)
+    assert cli.main(["predict", "--project", str(root), "--speaker-stats", "training", str(folder)]) == 0
+    out, err = capsys.readouterr()
+    assert not err and all(row.endswith(" -") for row in out.splitlines()[1:9])  # training statistics: no warning
+
+
+def test_each_speakers_option_groups_as_stated(project, tmp_path):
+    root = project["root"]
+    actor, alice = root / "raw/audio/Actor_23", tmp_path / "alice"
+    _copies(project, tmp_path, {f"alice/take{i}.wav": i for i in range(3)})
+    given = [str(actor), str(alice)]
+    speakers = lambda jobs: [j.result["speaker"] if j.result else j.error[1] for j in jobs]  # noqa: E731
+    ravdess = predict(given, root=root, speakers="ravdess")
+    assert speakers(ravdess[:8]) == ["actor 23"] * 8 and [j.result for j in ravdess[8:]] == [None] * 3
+    assert [j.error[0] for j in ravdess[8:]] == [str(alice / f"take{i}.wav") for i in range(3)]
+    assert all(j.error[1].startswith("not a RAVDESS name (MM-VV-EE-II-SS-RR-AA") for j in ravdess[8:])
+    folder = predict(given, root=root, speakers="folder")
+    assert speakers(folder) == [f"folder {actor}"] * 8 + [f"folder {alice}"] * 3
+    one = predict(given, root=root, speakers="one")
+    assert speakers(one) == ["all files"] * 11
+    assert one[0].result["speaker_stats"] == {"logmel": {"source": "own", "clips": 11}}
+    none = predict(given, root=root, speakers="none")
+    assert speakers(none) == ["none"] * 11
+    assert {json.dumps(j.result["speaker_stats"]) for j in none} == {'{"logmel": {"source": "training", "clips": 1}}'}
+    training = predict(given, root=root, speaker_stats="training")  # grouped, every group on training statistics
+    assert np.array_equal(np.stack([_probs(j.result) for j in none]), np.stack([_probs(j.result) for j in training]))
+    assert not np.allclose(_probs(one[0].result), _probs(folder[0].result))  # 11 clips' statistics, not actor 23's
+    assert speakers(predict(given, root=root, speakers="none", speaker_stats="training")) == ["none"] * 11
+    with pytest.raises(EmoError, match="^--speakers none normalises every file by the training actors' statistics, "
+                                       "which --speaker-stats own contradicts: drop --speaker-stats own"):
+        predict(given, root=root, speakers="none", speaker_stats="own")
+    with pytest.raises(EmoError, match="^--speakers actors: expected one of auto, ravdess, folder, one, none$"):
+        predict(given, root=root, speakers="actors")
+
+
+def test_cli_parses_the_speakers_option(monkeypatch, capsys):
+    from emo.predict import run
+
+    asked = {}
+
+    def plan(*args, **kwargs):
+        asked.update(kwargs, speaker_stats=args[4])
+        raise EmoError("stop here")
+
+    monkeypatch.setattr(run, "plan", plan)
+    for argv, want in (([], ("auto", "auto")), (["--speakers", "one"], ("one", "auto")),
+                       (["--speakers=none", "--speaker-stats", "training"], ("none", "training"))):
+        with pytest.raises(SystemExit):
+            cli.main(["predict", *argv, "x.wav"])
+        assert (asked["speakers"], asked["speaker_stats"]) == want
+    capsys.readouterr()
+    with pytest.raises(SystemExit) as exit_:
+        cli.main(["predict", "--speakers", "emotion", "x.wav"])
+    assert exit_.value.code == 2
+    assert "--speakers: invalid choice: 'emotion' (choose from 'auto', 'ravdess', 'folder', 'one', 'none')" in (
+        capsys.readouterr().err.replace("\n", " "))
+    with pytest.raises(SystemExit) as exit_:
+        cli.main(["predict", "--help"])
+    assert "--speakers {auto,ravdess,folder,one,none}" in capsys.readouterr().out
+
+
+def test_the_default_grouping_of_ravdess_names_and_plain_folders_is_unchanged_to_the_bit(project, tmp_path, capsys):
+    """auto on today's inputs is the old rule: the RAVDESS actor where the name parses, else the file's folder; the
+    table and the JSON are those of the stated options, character for character."""
+    root = project["root"]
+    actor, alice = str(root / "raw/audio/Actor_23"), str(tmp_path / "alice")
+    _copies(project, tmp_path, {f"alice/take{i}.wav": i for i in range(3)})
+
+    def printed(*argv: str) -> str:
+        assert cli.main(["predict", "--project", str(root), *argv]) == 0
+        out, err = capsys.readouterr()
+        assert not err
+        return out
+
+    for form in ([], ["--json"]):
+        both = printed(*form, actor, alice)
+        assert both == printed(*form, "--speakers", "auto", actor, alice)
+        assert printed(*form, actor) == printed(*form, "--speakers", "ravdess", actor)
+        assert printed(*form, alice) == printed(*form, "--speakers", "folder", alice)
+    results = json.loads(both)["results"]
+    assert [r["speaker"] for r in results] == ["actor 23"] * 8 + [f"folder {alice}"] * 3
+    assert [r["speaker_stats"]["logmel"]["source"] for r in results] == ["own"] * 8 + ["training"] * 3

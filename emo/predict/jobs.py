@@ -1,5 +1,5 @@
 """What `emo predict` is asked: the files and folders given, as jobs (an audio file, a video file, or an audio-video
-pair for the fusion model), each with its speaker group, and what came of it."""
+pair for the fusion model), each with its speaker group (`speakers` names it), and what came of it."""
 
 from __future__ import annotations
 
@@ -31,7 +31,7 @@ class Job:
     video: Path | None = None
     audio_from_video: bool = False  # the audio is the sound track of the (audio-video) mp4
     label: str = ""  # what the output calls it
-    speaker: str = ""
+    speaker: str = ""  # its speaker group, as `speakers` names it
     model: str = ""  # the checkpoint it goes to
     features: dict[str, np.ndarray] = field(default_factory=dict)
     faces: dict | None = None
@@ -47,14 +47,6 @@ class Job:
     def fail(self, where: str | Path, message: str) -> None:
         """Record the job's error (only the first one counts)."""
         self.error = self.error or (str(where), message)
-
-
-def speaker_of(path: Path) -> str:
-    """The speaker group of a file: its RAVDESS actor when the name parses, else its folder."""
-    try:
-        return f"actor {parse_name(path).actor:02d}"
-    except RavdessNameError:
-        return f"folder {path.parent}"
 
 
 def collect(paths: list[str], pairs: list[tuple[str, str]] = (), pair: bool = True) -> list[Job]:
@@ -96,24 +88,7 @@ def collect(paths: list[str], pairs: list[tuple[str, str]] = (), pair: bool = Tr
             elif (special := media.not_regular(file)) is not None:
                 job.fail(file, special)
         jobs.append(job)
-    for job in jobs:
-        job.speaker = speaker_of(job.audio or job.video) if not job.error else ""
     return jobs
-
-
-def groups(jobs: list[Job]) -> list[list[Job]]:
-    """The jobs by speaker group, in the order of each group's first job (a job that failed already is a group
-    of its own): `emo predict` scores, prints and lets go of one group at a time."""
-    by_speaker: dict[str, list[Job]] = {}
-    out: list[list[Job]] = []
-    for job in jobs:
-        if job.error:
-            out.append([job])
-            continue
-        if job.speaker not in by_speaker:
-            out.append(by_speaker.setdefault(job.speaker, []))
-        by_speaker[job.speaker].append(job)
-    return out
 
 
 def _performance(path: Path | None, modality: int) -> str | None:

@@ -18,12 +18,12 @@ from emo.core.params import load as load_params
 from emo.core.ravdess import EMOTIONS
 from emo.core.text import echo
 from emo.learn.calibration import TEMPERATURES, apply_temperature, load_temperatures
-from emo.predict.jobs import Job, PredictError, collect, groups, short_error
+from emo.predict import speakers as grouping
+from emo.predict.jobs import Job, PredictError, collect, short_error
 from emo.predict.model import DEFAULT_MODELS, MIN_OWN_CLIPS, Featurizer, Model, Scorer, load_model
 from emo.predict.output import warning_records
 from emo.predict.store import GroupFeatures
 
-SPEAKER_STATS = ("auto", "own", "training")
 #: Scored jobs held back behind one whose model waits for a batch of rows (a lone fusion job before thousands
 #: of audio files): past this many, that model's rows are scored as they are.
 MAX_WAITING = 1024
@@ -32,7 +32,8 @@ MAX_WAITING = 1024
 @dataclass
 class Plan:
     """What `emo predict` was asked, checked: the jobs as collected (speaker groups and models named, no file read
-    yet), the models they need (loaded, or the PredictError that fails their jobs), and how to score them."""
+    yet), the models they need (loaded, or the PredictError that fails their jobs), and how to score them
+    (`speaker_stats`: as --speakers leaves it, `speakers.statistics`)."""
 
     jobs: list[Job]
     models: dict[str, Model | PredictError]
@@ -42,11 +43,11 @@ class Plan:
 
 
 def plan(paths: list[str], pairs: list[tuple[str, str]] = (), root: Path = Path("."), models: list[str] = (),
-         speaker_stats: str = "auto", pair: bool = True) -> Plan:
-    """The jobs for the files, folders and pairs given, each with the model of its kind (the default, or the one
-    --model names), and those models loaded; a PredictError for an argument no job could use."""
-    if speaker_stats not in SPEAKER_STATS:
-        raise PredictError(f"--speaker-stats {echo(speaker_stats)}: expected one of {', '.join(SPEAKER_STATS)}")
+         speaker_stats: str = "auto", pair: bool = True, speakers: str = "auto") -> Plan:
+    """The jobs for the files, folders and pairs given, each with its speaker group (--speakers, see
+    `speakers.MODES`) and the model of its kind (the default, or the one --model names), and those models loaded;
+    a PredictError for an argument no job could use."""
+    speaker_stats = grouping.statistics(speakers=speakers, speaker_stats=speaker_stats)
     params = load_params(root / "params.yaml")
     chosen = dict(DEFAULT_MODELS)
     for name in models:
@@ -57,6 +58,7 @@ def plan(paths: list[str], pairs: list[tuple[str, str]] = (), root: Path = Path(
         chosen[kind] = name
     temperatures = load_temperatures(root / TEMPERATURES)
     jobs = collect(paths, pairs, pair)
+    grouping.assign(jobs, speakers=speakers)
     loaded: dict[str, Model | PredictError] = {}
     for job in jobs:
         if not job.error:
@@ -74,7 +76,7 @@ def score(work: Plan, progress: bool | None = None) -> Iterator[Job]:
     group at a time, in the order of each group's first file, each handed out once its rows are scored. The plan
     hands its jobs over (`work.jobs` is emptied): a job the caller is done with is then let go of."""
     todo = sum(not job.error for job in work.jobs)
-    queue, work.jobs = deque(groups(work.jobs)), []
+    queue, work.jobs = deque(grouping.groups(work.jobs)), []
     scorers = {name: Scorer(model) for name, model in work.models.items() if isinstance(model, Model)}
     waiting: deque[Job] = deque()  # in output order; the first may wait for a batch of its model's rows
     # No bar for a single file; tqdm's own default (None) hides it when stderr is not a terminal.
@@ -92,9 +94,10 @@ def score(work: Plan, progress: bool | None = None) -> Iterator[Job]:
 
 
 def predict(paths: list[str], pairs: list[tuple[str, str]] = (), root: Path = Path("."), models: list[str] = (),
-            speaker_stats: str = "auto", pair: bool = True, progress: bool | None = None) -> list[Job]:
+            speaker_stats: str = "auto", pair: bool = True, progress: bool | None = None,
+            speakers: str = "auto") -> list[Job]:
     """Every job, scored (`score`), as one list: for a caller that keeps them all anyway."""
-    return list(score(plan(paths, pairs, root, models, speaker_stats, pair), progress))
+    return list(score(plan(paths, pairs, root, models, speaker_stats, pair, speakers), progress))
 
 
 def _featurize(job: Job, work: Plan) -> None:
@@ -122,7 +125,8 @@ def _done(job: Job) -> bool:
 
 def _group(group: list[Job], work: Plan, bar, scorers: dict[str, Scorer]) -> Iterator[Job]:
     """One speaker group's jobs, in order, each once its rows are queued to its model's Scorer: every file's
-    features first (they make the group's own statistics), kept in a GroupFeatures until then."""
+    features first (they make the group's own statistics), kept in a GroupFeatures until then. Where the group's
+    own statistics normalise a job and every file of the group names one emotion, the job says so (`erased`)."""
     with GroupFeatures() as store:
         for key, job in enumerate(group):
             if not job.error:
@@ -136,6 +140,7 @@ def _group(group: list[Job], work: Plan, bar, scorers: dict[str, Scorer]) -> Ite
         sources = {f: ("own" if n >= MIN_OWN_CLIPS else "training") if work.speaker_stats == "auto"
                    else work.speaker_stats for f, n in clips.items()}
         own = {f: store.stats(f) if source == "own" else None for f, source in sources.items()}
+        erased = grouping.erased([job.audio or job.video for job in group if not job.error])
         pending = deque(enumerate(group))
         del group
         while pending:
@@ -143,6 +148,8 @@ def _group(group: list[Job], work: Plan, bar, scorers: dict[str, Scorer]) -> Ite
             if not job.error:
                 model = work.models[job.model]
                 stats = {f: {"source": sources[f], "clips": clips[f]} for f in model.inputs}
+                if erased and model.speaker_norm and any(sources[f] == "own" for f in model.inputs):
+                    job.warnings.append((str(job.audio or job.video), erased))
                 _finish(scorers[job.model].add(job, store.get(key), own, stats if model.speaker_norm else None), work)
             yield job
 
