@@ -5,8 +5,9 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 PEER := $(VENV)/.peer
-# Run the pipeline on another data source without editing params.yaml by hand, e.g.
-#   make repro SOURCE=../shared/ravdess
+# data.source is `auto`: the folder in $EMO_RAVDESS, else ../shared/ravdess beside the project, else Zenodo
+# (emo.fetch.source; the download stage says which). Another source for one run, without editing params.yaml:
+#   make repro SOURCE=zenodo    (or a folder, or a Zenodo-compatible record URL)
 SOURCE ?=
 export PATH := $(abspath $(BIN)):$(PATH)
 
@@ -18,6 +19,7 @@ $(STAMP): requirements.txt requirements-nodeps.txt pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --disable-pip-version-check -r requirements.txt
 	$(BIN)/pip install --quiet --disable-pip-version-check --no-deps -r requirements-nodeps.txt
+	$(BIN)/pip uninstall --quiet --disable-pip-version-check -y emo  # the distribution's old name (now emo-ravdess)
 	$(BIN)/pip install --quiet --disable-pip-version-check --no-deps --no-build-isolation -e .
 	touch $@
 

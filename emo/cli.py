@@ -31,8 +31,9 @@ def _targets(args: argparse.Namespace) -> None:
 
     with reported():
         parts = params.load(args.params).data.parts
-    # Without video the face stages have nothing to read: the audio report, the audio models and what they need.
-    print("" if any(p.startswith("video") for p in parts) else "report_audio")
+    # Without video the face stages have nothing to read: the audio report, the shipped model (release), the audio
+    # models and what they need.
+    print("" if any(p.startswith("video") for p in parts) else "report_audio release")
 
 
 def _check_paired(args: argparse.Namespace) -> None:
@@ -94,23 +95,10 @@ def _check_metrics(args: argparse.Namespace) -> None:
 
 
 def _predict(args: argparse.Namespace) -> None:
-    """Per-class emotion probabilities of new files from the trained models; exit 1 if any file failed."""
-    from emo.core.errors import reported
-    from emo.predict import output, run
+    """Per-class emotion probabilities of new files (emo.predict.command); exit 1 if any file failed."""
+    from emo.predict import command
 
-    if not args.files and not args.pair:
-        sys.exit("error: emo predict: give at least one FILE or folder, or --pair AUDIO VIDEO")
-    failed: list[str] = []
-    with reported():
-        work = run.plan(args.files, [tuple(p) for p in args.pair], Path(args.project), args.model, args.speaker_stats,
-                        pair=not args.no_pair, speakers=args.speakers)
-        sizes = None if args.json else output.widths(jobs=work.jobs, models=work.models)
-        jobs = output.telling(run.score(work), failed)
-        del work  # the scored jobs are let go of once printed: memory stays flat in the number of files
-        for text in output.json_chunks(jobs) if args.json else output.table_lines(jobs, sizes=sizes):
-            print(text, end="", flush=True)
-    if failed:
-        sys.exit(1)
+    command.main(args)
 
 
 def _variant(args: argparse.Namespace) -> None:
@@ -261,7 +249,7 @@ def main(argv: list[str] | None = None) -> int:
           "intervals, from the committed predictions/*.csv")
 
     guess = commands.add_parser("predict", help="per-class emotion probabilities of new audio / video files from "
-                                "the trained models (run `make repro` first)")
+                                "the shipped model, or a project's trained models")
     guess.add_argument("files", nargs="*", metavar="FILE", help="a wav/flac (audio model), a video-only mp4 (video "
                        "model), an audio-video mp4 (fusion), or a folder: every such file under it")
     guess.add_argument("--pair", nargs=2, action="append", default=[], metavar=("AUDIO", "VIDEO"),
@@ -276,7 +264,9 @@ def main(argv: list[str] | None = None) -> int:
     guess.add_argument("--no-pair", action="store_true",
                        help="do not pair audio and video files of the same RAVDESS performance")
     guess.add_argument("--json", action="store_true", help="JSON instead of a table")
-    guess.add_argument("--project", default=".", help="the pipeline's folder: params.yaml, models/, data/split/")
+    guess.add_argument("--project", help="the pipeline's folder: params.yaml, models/, data/split/ (default: here "
+                       "where models/ or --model, else the model shipped with emo)")
+    guess.add_argument("--about", action="store_true", help="the shipped model's card: data, scores, limits, licence")
     guess.set_defaults(run=_predict)
 
     _lazy(commands, command, "variant", _variant, _variant_arguments,

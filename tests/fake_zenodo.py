@@ -58,8 +58,13 @@ class FakeZenodo:
         return f"http://127.0.0.1:{self._server.server_address[1]}"
 
     @property
+    def api(self) -> str:
+        """The records API, as $EMO_ZENODO_API takes it (emo.fetch.source)."""
+        return f"{self.base}/api/records"
+
+    @property
     def record_url(self) -> str:
-        return f"{self.base}/api/records/{self.record}"
+        return f"{self.api}/{self.record}"
 
     def record_json(self) -> dict:
         files = []

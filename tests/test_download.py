@@ -194,3 +194,32 @@ def test_failed_dvc_repro_keeps_data_raw_and_a_good_one_replaces_it(fixture_data
     assert sorted(p.name for p in (raw / "audio_speech").iterdir()) == ["Actor_02", "Actor_21"]  # replaced whole
     assert len(digest_tree(raw)) == 120 and cache_is_intact(project)
     assert json.loads(dvc(project, "status", "download", "--json").stdout) == {}
+
+
+@pytest.mark.slow
+def test_auto_source_without_a_mirror_downloads_from_zenodo_and_a_mirror_gives_the_same_data(
+        fake_zenodo, fixture_dataset, tmp_path, monkeypatch):
+    """A user's clone (no ../shared beside it) runs the download stage on the default data.source 'auto' against
+    Zenodo (here the local one, through $EMO_ZENODO_API); with a mirror beside it, the same data/raw bit for bit."""
+    monkeypatch.delenv("EMO_RAVDESS", raising=False)
+    monkeypatch.setenv("EMO_ZENODO_API", fake_zenodo.api)
+    project = copy_project(tmp_path / "project")
+    assert not (tmp_path / "shared").exists()
+    set_params(project, data={"source": "auto", "parts": ["audio_speech"], "actors": [1, 2], "retries": 1,
+                              "backoff_seconds": 0.01})
+    ran = dvc(project, "repro", "download")
+    assert "data.source auto: Zenodo record 1188976" in ran.stdout and "no local mirror found" in ran.stdout
+    assert fake_zenodo.file_requests(AUDIO) == [None]
+    wanted = {p.name: hashlib.sha256(p.read_bytes()).hexdigest()
+              for a in (1, 2) for p in (fixture_dataset / f"audio_speech/Actor_{a:02d}").iterdir()}
+    assert digest_tree(project / "data/raw") == wanted and len(wanted) == 120
+    recorded = json.loads((project / "metrics/download.json").read_text())
+    assert recorded["setting"] == "auto" and recorded["route"] == "zenodo" and recorded["clips"] == 120
+    assert recorded["source"] == f"{fake_zenodo.api}/1188976"
+
+    shutil.copytree(fixture_dataset / "audio_speech", tmp_path / "shared/ravdess")  # our machines' layout
+    ran = dvc(project, "repro", "-f", "-s", "download")
+    assert "data.source auto: the local mirror ../shared/ravdess (found beside the project)" in ran.stdout
+    assert fake_zenodo.file_requests(AUDIO) == [None]  # nothing more from Zenodo
+    assert digest_tree(project / "data/raw") == wanted
+    assert json.loads((project / "metrics/download.json").read_text())["route"] == "mirror"

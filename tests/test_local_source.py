@@ -1,4 +1,5 @@
-"""The download stage from a local mirror folder: any layout, read only, verified, complete."""
+"""The download stage from a local mirror folder: any layout, read only, verified, complete; and how data.source 'auto'
+finds one (emo.fetch.source)."""
 
 import os
 import shutil
@@ -8,8 +9,10 @@ import pytest
 from emo.core.errors import EmoError
 from emo.core.params import DataParams
 from emo.core.ravdess import RavdessNameError
-from emo.fetch import download
+from emo.experiments.scratch import absolute_source
+from emo.fetch import download, source
 from emo.fetch.download import DuplicateClipError, MissingClipsError, fetch
+from emo.fetch.refetch import advice
 from emo.fetch.remote import DownloadError
 from fake_zenodo import FIXTURE_ACTORS, tree_snapshot
 
@@ -119,3 +122,75 @@ def test_unreadable_manifest_is_one_line(flat_mirror, tmp_path):
     (flat_mirror / "MANIFEST.tsv").write_bytes(b"path\tsha256\n\xff\xfe\x00 not text\n")
     with pytest.raises(EmoError, match=r"MANIFEST.tsv: unreadable \(UnicodeDecodeError"):
         fetch(audio_params(flat_mirror), tmp_path / "raw", tmp_path / "a", progress=False)
+
+
+# --- data.source auto -----------------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def beside(tmp_path):
+    """A project folder with our machines' mirror beside it (../shared/ravdess)."""
+    (tmp_path / "shared/ravdess").mkdir(parents=True)
+    (tmp_path / "project").mkdir()
+    return tmp_path / "project"
+
+
+def resolve(setting, root, **environ):
+    return source.resolve(setting, record=1188976, root=root, environ=environ)
+
+
+def test_auto_takes_the_folder_in_emo_ravdess_first(beside, flat_mirror):
+    found = resolve("auto", beside, EMO_RAVDESS=str(flat_mirror))
+    assert (found.source, found.route) == (str(flat_mirror), "mirror")
+    assert found.reason == f"data.source auto: the local mirror {flat_mirror} (${source.MIRROR_ENV})"
+
+
+def test_auto_refuses_an_emo_ravdess_that_is_not_a_folder(beside, tmp_path):
+    (tmp_path / "file").write_text("")
+    for chosen in (tmp_path / "nowhere", tmp_path / "file"):
+        with pytest.raises(source.SourceError, match=rf"^\$EMO_RAVDESS={chosen}: no such folder; point it at"):
+            resolve("auto", beside, EMO_RAVDESS=str(chosen))
+
+
+def test_auto_takes_the_mirror_beside_the_project_then_zenodo(beside, tmp_path):
+    found = resolve("auto", beside)
+    assert (found.source, found.route) == ("../shared/ravdess", "mirror")
+    assert found.reason == "data.source auto: the local mirror ../shared/ravdess (found beside the project)"
+    assert (beside / found.source).resolve() == (tmp_path / "shared/ravdess").resolve()
+
+    (tmp_path / "shared/ravdess").rmdir()
+    found = resolve("auto", beside)
+    assert (found.source, found.route) == ("https://zenodo.org/api/records/1188976", "zenodo")
+    assert found.reason.startswith("data.source auto: Zenodo record 1188976")
+    assert found.reason.endswith("(no local mirror found; set EMO_RAVDESS=/path to use one)")
+    assert "\n" not in found.reason
+    assert resolve("auto", beside, EMO_ZENODO_API="http://127.0.0.1:9/api/records/").source == \
+        "http://127.0.0.1:9/api/records/1188976"
+
+
+def test_explicit_sources_mean_what_they_say(beside, flat_mirror):
+    env = {"EMO_RAVDESS": str(flat_mirror)}  # only 'auto' reads it
+    assert resolve("zenodo", beside, **env).source == "https://zenodo.org/api/records/1188976"
+    assert resolve("zenodo", beside, EMO_ZENODO_API="http://m/api/records").source == "http://m/api/records/1188976"
+    assert resolve("https://m/api/records/7", beside, **env).source == "https://m/api/records/7"
+    assert resolve("../elsewhere", beside, **env).source == "../elsewhere"
+    assert resolve("../elsewhere", beside).route == "folder" and resolve("x:y", beside).route == "folder"
+
+
+def test_a_scratch_copy_of_the_project_sees_the_mirror_auto_found(beside, tmp_path, monkeypatch):
+    monkeypatch.delenv("EMO_RAVDESS", raising=False)
+    monkeypatch.delenv("EMO_ZENODO_API", raising=False)
+    data = {"data": {"source": "auto", "record": 1188976}}
+    assert absolute_source(beside, data) == {"data": {"source": str((tmp_path / "shared/ravdess").resolve())}}
+    (tmp_path / "shared/ravdess").rmdir()
+    assert absolute_source(beside, data) == {}  # 'auto' stays: Zenodo from anywhere
+
+
+def test_damaged_clip_advice_follows_what_auto_found(beside, tmp_path, monkeypatch):
+    monkeypatch.delenv("EMO_RAVDESS", raising=False)
+    monkeypatch.delenv("EMO_ZENODO_API", raising=False)
+    monkeypatch.chdir(beside)  # stages run in the project's root
+    clip = "data/raw/audio_speech/Actor_01/03-01-01-01-01-01-01.wav"
+    assert "in the mirror ../shared/ravdess" in advice(clip, "auto", "audio")
+    (tmp_path / "shared/ravdess").rmdir()
+    assert "delete data/archives/Audio_Speech_Actors_01-24.zip" in advice(clip, "auto", "audio")

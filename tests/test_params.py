@@ -23,9 +23,10 @@ def test_repository_params_load_and_list_every_key():
 
     flat = set(flatten(raw))
     assert flat == set(valid_keys()), "params.yaml should document every key with its default"
-    # The deliberate differences: this repository reads the local mirrors (emo defaults to Zenodo and no other
-    # corpus) and its recipe reads whole utterances (emo's AudioParams default to the paper's window).
-    assert params.data.source == "../shared/ravdess" and Params().data.source == "zenodo"
+    # The deliberate differences: this repository's data.source is 'auto' (a local mirror where one is found, else
+    # Zenodo: emo.fetch.source; emo defaults to Zenodo), it tests on EmoDB (emo: no other corpus) and its recipe
+    # reads whole utterances (emo's AudioParams default to the paper's window).
+    assert params.data.source == "auto" and Params().data.source == "zenodo"
     assert params.corpora.test == ("emodb",) and Params().corpora.test == ()
     assert params.audio.front_end == "utterance" and Params().audio.front_end == "window"
     assert dataclasses.replace(params, data=dataclasses.replace(params.data, source="zenodo"), audio=Params().audio,
@@ -80,7 +81,8 @@ def test_video_and_fusion_values_are_checked(section, problem):
         from_dict(Params, section)
 
 
-@pytest.mark.parametrize("parts, targets", [(["audio_speech"], "report_audio"), (["audio_speech", "video_speech"], "")])
+@pytest.mark.parametrize("parts, targets", [(["audio_speech"], "report_audio release"),
+                                            (["audio_speech", "video_speech"], "")])
 def test_make_repro_runs_the_audio_models_alone_without_video(tmp_path, capsys, parts, targets):
     from emo.cli import main
 

@@ -32,7 +32,8 @@ from emo.data import datasets, split
 from emo.data.augment import PlannedClip
 from emo.data.fixtures import FixtureSpec, face_photo, synth_audio, synth_frames, write_video
 from emo.learn import checkpoints, evaluate, parallel, train
-from emo.predict.jobs import Job
+from emo.predict import decode, media
+from emo.predict.jobs import FOLDER_NOTE, Job
 from emo.predict.model import MIN_OWN_CLIPS, Featurizer
 from emo.predict.output import table, to_json
 from emo.predict.run import predict
@@ -405,8 +406,9 @@ def test_hostile_files_get_a_result_or_one_line_naming_the_file_and_the_fix(proj
     assert errors["silence.wav"].startswith("no voiced audio in its ")
     for name, words in expected.items():
         assert words is None or words in errors.pop(name), (name, errors.get(name))
-    assert errors == {"x.wav": "no .wav, .flac or .mp4 file under this folder", "gone.wav": "no such file or folder",
-                      "notes.md": "unsupported file type '.md'; expected .wav or .flac (audio), .mp4 (video)"}
+    assert errors == {"x.wav": f"no recording under this folder ({FOLDER_NOTE})",
+                      "gone.wav": "no such file or folder",
+                      "notes.md": f"unsupported file type '.md'; expected a recording: {decode.FORMATS}"}
     lines = err.splitlines()  # the process's own stderr: no traceback, no decoder chatter
     assert all(line.startswith(("error: ", "warning: ")) for line in lines), lines
     assert len(lines) == len(report["errors"]) + 3 and f"warning: {batch / 'blip.wav'}: only 0.10 s" in err
@@ -450,8 +452,7 @@ def test_names_with_control_characters_cannot_forge_lines_of_the_output(project,
     assert len(out.splitlines()) == len(lines) == 3  # the header, one row, the note: no forged row
     assert not any(c in out + err for c in "\r\x1b") and lines[1].startswith(f"{tmp_path}/we\\x1b[2Jird/\\r")
     assert err.splitlines() == [f"error: {tmp_path}/we\\x1b[2Jird/bad\\n.wav: cannot decode audio (Format not "
-                                "recognised.); the file is damaged or not audio: copy or export it again, or convert "
-                                "it (`ffmpeg -i FILE clip.wav`)"]
+                                f"recognised.); {media.UNDECODABLE_FIX}"]
     with pytest.raises(SystemExit):
         cli.main(["predict", "--project", str(root), "--json", str(folder)])
     assert json.loads(capsys.readouterr().out)["results"][0]["file"] == str(folder / f"{fake}.wav")

@@ -17,6 +17,7 @@ from emo.core.errors import EmoError
 from emo.core.params import Params, ParamsError, from_dict
 from emo.core.rules import yaml_value
 from emo.core.text import echo
+from emo.fetch import source as data_source
 
 BIN = Path(sys.executable).parent
 # `dvc exp run` commits; a machine with no git identity configured must still run it.
@@ -59,11 +60,11 @@ def changed_params(root: Path, changes: dict) -> dict:
 
 
 def absolute_source(root: Path, params: dict) -> dict:
-    """data.source as a scratch copy must see it: a relative folder is resolved against the project."""
-    source = params["data"]["source"]
-    if source == "zenodo" or "://" in source:
-        return {}
-    return {"data": {"source": str((root / source).resolve())}}
+    """data.source as a scratch copy must see it: a relative folder, or the one 'auto' finds, resolved against the
+    project (emo.fetch.source)."""
+    data = params["data"]
+    setting = data_source.absolute(data["source"], record=data.get("record", 1188976), root=root, environ=os.environ)
+    return {} if setting == data["source"] else {"data": {"source": setting}}
 
 
 def scratch_project(root: Path, dest: Path, changes: dict) -> Path:

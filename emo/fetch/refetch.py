@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
+from emo.core.errors import EmoError
 from emo.core.ravdess import RavdessNameError, parse_name
+from emo.fetch.source import AUTO, resolve
 
 REMOTE = ("http://", "https://")  # compared in lower case: URL schemes are case-insensitive
 
@@ -23,6 +26,12 @@ def _archive(path: str) -> str:
 def advice(path: str, source: str | None, section: str) -> str:
     """How to replace a damaged clip, then how to leave it out instead (`section`: audio | video)."""
     skip = f"set {section}.skip_damaged: true to leave it out"
+    if source == AUTO:  # in a stage, run in the project's root: what the download stage resolved it to (the
+        # record number does not change the fix)
+        try:
+            source = resolve(source, record=1, root=Path.cwd(), environ=os.environ).source
+        except EmoError:
+            source = None
     if source is None:  # called outside the pipeline: the source is not known
         return f"fetch the data again, or {skip}"
     if source == "zenodo" or source.lower().startswith(REMOTE):

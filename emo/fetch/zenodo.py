@@ -22,15 +22,17 @@ from emo.fetch.remote import (
     url_scheme,
     with_retries,
 )
+from emo.fetch.source import ZENODO_API as RECORDS_API
 
-ZENODO_API = "https://zenodo.org/api/records/{record}"
+ZENODO_API = RECORDS_API + "/{record}"  # what 'zenodo' means to fetch() (the stage: emo.fetch.source)
 # RAVDESS's record JSON is about 30 kB: this bound stops a hostile server from filling the memory.
 MAX_RECORD_BYTES = 16 << 20
 _MD5 = re.compile(r"[0-9a-fA-F]{32}")
 
 
 def is_remote(source: str) -> bool:
-    """Whether `data.source` names a record ('zenodo' or any URL) rather than a local folder."""
+    """Whether `data.source` names a record ('zenodo' or any URL) rather than a local folder ('auto' is neither:
+    emo.fetch.source resolves it first)."""
     return source == "zenodo" or url_scheme(source) is not None
 
 
@@ -126,9 +128,9 @@ def _read_record(session: requests.Session, url: str, timeout: float) -> bytes:
     except requests.ConnectionError as err:
         if unreachable(err):
             raise SourceUnreachable(
-                f"cannot reach {url} ({type(err).__name__}). No network? Point data.source at a local "
-                "RAVDESS folder or at the record URL of a Zenodo-compatible mirror, e.g. "
-                "`dvc exp run -S data.source=../shared/ravdess`, or edit params.yaml.") from None
+                f"cannot reach {url} ({type(err).__name__}). No network? Use a local RAVDESS folder: "
+                "`export EMO_RAVDESS=/path` (data.source auto) or `make repro SOURCE=/path`; or point "
+                "data.source at the record URL of a Zenodo-compatible mirror.") from None
         raise Transient(f"connection broken ({one_line(err)})") from None
     except requests.exceptions.ChunkedEncodingError as err:  # cut in the middle of the body
         raise Transient(f"connection broken ({one_line(err)})") from None

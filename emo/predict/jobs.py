@@ -11,12 +11,14 @@ import numpy as np
 
 from emo.core.errors import EmoError
 from emo.core.ravdess import RavdessNameError, parse_name
-from emo.predict import media
+from emo.predict import decode, media
 
-AUDIO_SUFFIXES = (".wav", ".flac")
+#: What a folder is searched for; a file given by name is judged by its content (`decode`), whatever its name.
+AUDIO_SUFFIXES = decode.AUDIO_SUFFIXES
 
 
 VIDEO_SUFFIXES = (".mp4",)
+FOLDER_NOTE = "a folder is searched for .wav, .flac, .mp3, .m4a, .ogg, .opus, .webm, .mp4, .mov, .mkv and the like"
 
 
 class PredictError(EmoError):
@@ -60,11 +62,11 @@ def collect(paths: list[str], pairs: list[tuple[str, str]] = (), pair: bool = Tr
             # Not only regular files: a FIFO or a link loop named .wav gets its line (never opened, see media).
             files = sorted(f for f in path.rglob("*") if not f.name.startswith(".") and not f.is_dir()
                            and f.suffix.lower() in AUDIO_SUFFIXES + VIDEO_SUFFIXES)
-            problem = "" if files else "no .wav, .flac or .mp4 file under this folder"
+            problem = "" if files else f"no recording under this folder ({FOLDER_NOTE})"
         else:
             problem = media.not_regular(path) or (
-                "" if path.suffix.lower() in AUDIO_SUFFIXES + VIDEO_SUFFIXES
-                else f"unsupported file type {path.suffix!r}; expected .wav or .flac (audio), .mp4 (video)")
+                "" if path.suffix.lower() in AUDIO_SUFFIXES + VIDEO_SUFFIXES or decode.is_media(str(path))
+                else f"unsupported file type {path.suffix!r}; expected a recording: {decode.FORMATS}")
         if problem:
             jobs.append(Job(label=given, error=(given, problem)))
             continue
@@ -75,7 +77,7 @@ def collect(paths: list[str], pairs: list[tuple[str, str]] = (), pair: bool = Tr
             if file.resolve() in seen:
                 continue
             seen.add(file.resolve())
-            sound, picture = (True, False) if file.suffix.lower() in AUDIO_SUFFIXES else media.mp4_streams(file)
+            sound, picture = media.mp4_streams(file) if file.suffix.lower() in VIDEO_SUFFIXES else (True, False)
             jobs.append(Job(audio=file if sound else None, video=file if picture else None,
                             audio_from_video=sound and file.suffix.lower() in VIDEO_SUFFIXES, label=str(file)))
     if pair:

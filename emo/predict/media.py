@@ -18,8 +18,11 @@ from emo.core import reading
 from emo.core.errors import EmoError
 from emo.core.params import AudioParams
 from emo.core.ravdess import RavdessNameError, parse_name
+from emo.predict import decode
 
 AUDIO_FIX = "the file is damaged or not audio: copy or export it again, or convert it (`ffmpeg -i FILE clip.wav`)"
+UNDECODABLE_FIX = (f"the file is damaged or not audio: emo reads {decode.FORMATS}; convert it "
+                   "(`ffmpeg -i FILE clip.wav`)")
 VIDEO_FIX = "the file is damaged or not a video: copy or export it again, or convert it (`ffmpeg -i FILE clip.mp4`)"
 
 
@@ -54,57 +57,6 @@ def _not_empty(path: Path) -> None:
         raise MediaError("empty file (0 bytes): nothing to analyse; copy or export it again")
 
 
-def _pyav():
-    """The PyAV module, or a MediaError saying how to do without it."""
-    try:
-        import av
-    except ImportError:
-        raise MediaError("reading the audio of an mp4 needs PyAV (`av` in requirements.txt): install it, or pass "
-                         "the audio and the video as separate files") from None
-    return av
-
-
-def mp4_window(path: Path, params: AudioParams) -> tuple[audio.Window, int, float]:
-    """What the models hear of an mp4's sound track: the front end's span (FrontEnd.span: the analysis window, or
-    at most utterance.MAX_READ_SECONDS of the track for the utterance), decoding no further than its end; with
-    the track's sample rate and length in seconds (from the container: the rest is never decoded).
-
-    The samples are counted from the first decoded one, as a decode of the whole track written to a wav and
-    read by `FrontEnd.read` would count them; the span is then mixed and resampled by `FrontEnd.hear`.
-    """
-    av = _pyav()
-    front = frontend.for_params(params)
-    blocks, seen = [], 0
-    try:
-        with av.open(str(path)) as container:
-            if not container.streams.audio:
-                raise MediaError("no audio track; pass a video-only mp4 under a 02-... name, or its audio with "
-                                 "--pair")
-            stream = container.streams.audio[0]
-            rate = stream.rate
-            seconds = (float(stream.duration * stream.time_base) if stream.duration
-                       else container.duration / av.time_base if container.duration else None)
-            start, length = front.span(rate)
-            end = start + length
-            planar = av.AudioResampler(format="fltp")  # float [channels, samples] whatever the codec's format
-            for frame in container.decode(stream):
-                for out in planar.resample(frame):
-                    block = out.to_ndarray()
-                    lo, hi = max(start - seen, 0), min(end - seen, block.shape[1])
-                    if hi > lo:
-                        blocks.append(block[:, lo:hi])
-                    seen += block.shape[1]
-                if seen >= end:  # the window is complete: the rest of the track is never decoded
-                    break
-    except av.error.FFmpegError as err:  # its strerror leaves out the file name, which the error line gives
-        raise MediaError(f"cannot decode the sound track ({err.strerror or err}); {VIDEO_FIX}") from None
-    if seen == 0:
-        raise MediaError("the audio track holds no samples; pass the video alone under a 02-... name")
-    window = np.concatenate(blocks, axis=1).T if blocks else np.zeros((0, 1), np.float32)
-    heard = front.hear(window, rate, seen / rate, str(path))  # seconds: at least, if stopped early
-    return heard, rate, max(seconds or 0.0, seen / rate)
-
-
 def _low_rate(rate: int, params: AudioParams) -> list[str]:
     """The warning for a recording at a lower sample rate than the models analyse: its top band is missing, which
     moves the features the models learnt from (RAVDESS, 48 kHz) and can flip the answer."""
@@ -116,19 +68,22 @@ def _low_rate(rate: int, params: AudioParams) -> list[str]:
 
 
 def read_audio(path: Path, params: AudioParams, from_video: bool = False) -> tuple[np.ndarray, list[str]]:
-    """What the models hear of a wav/flac (or of an mp4's sound track) and the warnings about it: the window,
-    or (front_end: utterance) the trimmed utterance; a recording longer than the models hear (FrontEnd.unheard)
-    or at a lower sample rate than theirs is said."""
+    """What the models hear of a recording in any format `decode` reads (or of an mp4's sound track) and the
+    warnings about it: the window, or (front_end: utterance) the trimmed utterance; a recording longer than the
+    models hear (FrontEnd.unheard) or at a lower sample rate than theirs is said."""
     _not_empty(path)
     front = frontend.for_params(params)
-    try:
-        if from_video:
-            window, rate, seconds = mp4_window(path, params)
-        else:  # FrontEnd.read, keeping the file's own rate and length
-            block, rate, frames = audio.read_span(str(path), lambda native, _: front.span(native))
-            window, seconds = front.hear(block, rate, frames / rate, str(path)), frames / rate
+    try:  # FrontEnd.read, keeping the file's own rate and length, by whichever decoder reads the file
+        block, rate, frames = decode.read_span(str(path), span=lambda native, _: front.span(native),
+                                               container=from_video)
+        window, seconds = front.hear(block, rate, frames / rate, str(path)), frames / rate
+    except decode.UndecodableError as err:
+        raise MediaError(f"{err.problem}; {UNDECODABLE_FIX}") from None
     except audio.DamagedAudioError as err:
-        raise MediaError(f"{err.problem}; {AUDIO_FIX}") from None
+        if from_video and err.problem == "no audio track":
+            raise MediaError("no audio track; pass a video-only mp4 under a 02-... name, or its audio with "
+                             "--pair") from None
+        raise MediaError(f"{err.problem}; {VIDEO_FIX if from_video else AUDIO_FIX}") from None
     try:
         return window.wave, front.check(window) + front.unheard(seconds) + _low_rate(rate, params)
     except frontend.NothingToAnalyse as err:
@@ -163,7 +118,8 @@ def mp4_streams(path: Path) -> tuple[bool, bool]:
     except RavdessNameError:
         pass
     try:
-        av = _pyav()
+        import av
+
         with av.open(str(path)) as container:
             return bool(container.streams.audio), bool(container.streams.video) or not container.streams.audio
     except Exception:  # no PyAV, or unreadable: the video reader names the problem

@@ -88,8 +88,8 @@ def table_lines(jobs: Iterable[Job], *, sizes: list[int]) -> Iterator[str]:
             f"average (--speaker-stats auto: own from {MIN_OWN_CLIPS} clips up)")
     if scaled:
         note += ("\nprobabilities: temperature-scaled, softmax(log p / T), T fitted on the validation actors "
-                 "(models/calibration.json): " + ", ".join(f"{printable(m)} T = {t:.2f}" for m, t in sorted(scaled))
-                 + "; the prediction is unchanged")
+                 "(models/calibration.json; the shipped model holds its own): "
+                 + ", ".join(f"{printable(m)} T = {t:.2f}" for m, t in sorted(scaled)) + "; the prediction is kept")
     yield note + "\n"
 
 

@@ -22,6 +22,7 @@ from emo.predict import speakers as grouping
 from emo.predict.jobs import Job, PredictError, collect, short_error
 from emo.predict.model import DEFAULT_MODELS, MIN_OWN_CLIPS, Featurizer, Model, Scorer, load_model
 from emo.predict.output import warning_records
+from emo.predict.shipped import Shipped
 from emo.predict.store import GroupFeatures
 
 #: Scored jobs held back behind one whose model waits for a batch of rows (a lone fusion job before thousands
@@ -43,11 +44,14 @@ class Plan:
 
 
 def plan(paths: list[str], pairs: list[tuple[str, str]] = (), root: Path = Path("."), models: list[str] = (),
-         speaker_stats: str = "auto", pair: bool = True, speakers: str = "auto") -> Plan:
+         speaker_stats: str = "auto", pair: bool = True, speakers: str = "auto",
+         shipped: Shipped | None = None) -> Plan:
     """The jobs for the files, folders and pairs given, each with its speaker group (--speakers, see
-    `speakers.MODES`) and the model of its kind (the default, or the one --model names), and those models loaded;
-    a PredictError for an argument no job could use."""
+    `speakers.MODES`) and the model of its kind (the default, or the one --model names), and those models loaded
+    (from `root`, or the `shipped` model for audio); a PredictError for an argument no job could use."""
     speaker_stats = grouping.statistics(speakers=speakers, speaker_stats=speaker_stats)
+    if shipped is not None:
+        return _planned(paths, pairs, pair, speakers, speaker_stats, shipped)
     params = load_params(root / "params.yaml")
     chosen = dict(DEFAULT_MODELS)
     for name in models:
@@ -69,6 +73,22 @@ def plan(paths: list[str], pairs: list[tuple[str, str]] = (), root: Path = Path(
                 except PredictError as err:
                     loaded[job.model] = err
     return Plan(jobs, loaded, Featurizer(params, root), speaker_stats, temperatures)
+
+
+def _planned(paths: list[str], pairs: list[tuple[str, str]], pair: bool, speakers: str, speaker_stats: str,
+             shipped: Shipped) -> Plan:
+    """`plan` with the shipped model: audio jobs go to it; a video or fusion job fails (nothing shipped for it)."""
+    jobs = collect(paths, pairs, pair)
+    grouping.assign(jobs, speakers=speakers)
+    name = shipped.model.name
+    for job in jobs:
+        if not job.error:
+            job.model = name if job.kind == "audio" else f"{job.kind} (not shipped)"
+    loaded: dict[str, Model | PredictError] = {name: shipped.model}
+    loaded.update({job.model: PredictError(f"only an audio model is shipped; give --project DIR with trained "
+                                           f"{job.kind} models for videos") for job in jobs
+                   if not job.error and job.kind != "audio"})
+    return Plan(jobs, loaded, Featurizer(shipped.params, Path(".")), speaker_stats, {name: shipped.temperature})
 
 
 def score(work: Plan, progress: bool | None = None) -> Iterator[Job]:

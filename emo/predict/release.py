@@ -1,0 +1,136 @@
+"""The `release` stage: the default audio model, with everything `emo predict` needs to run it anywhere, in one
+file shipped inside the package (`SHIPPED`: package data, loaded weights-only by `emo.predict.shipped`).
+
+The file holds the checkpoint (the seed runs), the front end's params, the training actors' normalisation
+statistics (the model's split file), the calibration temperature, the emo and torch versions, the git revision,
+and the scores the card states (`scores`: the model's in-domain and EmoDB metrics, the eGeMAPS peer's beside),
+which metrics/release.json repeats. Tensors and plain values only, no timestamp: the same inputs give the same
+bytes.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from emo import __version__
+from emo.core import git, layout
+from emo.core.errors import EmoError
+from emo.core.io import write_json
+from emo.core.params import Params
+from emo.learn.calibration import TEMPERATURES, load_temperatures
+from emo.learn.checkpoints import load_checkpoint, save
+
+#: The shipped file, relative to the project root (the stage's output) and inside the installed package.
+SHIPPED = Path("emo/shipped/default.pt")
+METRICS = Path("metrics/release.json")
+MODEL = "audio_logmel_balanced"  # emo.predict.model.DEFAULT_MODELS["audio"]; the test checks they agree
+PEER = "egemaps_svm"
+FORMAT = 1  # the shipped file's layout; emo.predict.shipped refuses another
+#: params.yaml's audio keys that change how a run goes, not what it computes: not shipped.
+RUN_ONLY = ("workers", "skip_damaged")
+REPRO = "run `dvc repro release` (after `make repro`)"
+#: The training data, as the card states it; the actors of each part are read from the model's split file.
+TRAINING = {"corpus": "RAVDESS speech (audio_speech), acted North-American English", "licence": "CC BY-NC-SA 4.0"}
+
+
+class ReleaseError(EmoError):
+    """An input of the release stage is missing or not what the stage expects."""
+
+
+def _json(path: Path) -> dict:
+    if not path.is_file():
+        raise ReleaseError(f"{path}: missing; {REPRO}")
+    return json.loads(path.read_text())
+
+
+def _pick(entry: dict, keys: tuple[str, ...]) -> dict:
+    return {k: entry[k] for k in keys if k in entry}
+
+
+SCORE_KEYS = ("n", "n_test", "classes", "accuracy", "accuracy_std", "accuracy_ci95", "uar", "uar_std", "uar_ci95",
+              "macro_f1", "macro_f1_std")
+
+
+def scores(root: Path, *, name: str = MODEL) -> dict:
+    """The scores the card states: the model's on the RAVDESS test actors (single-model mean ± std over the seeds
+    with 95 % intervals, and the seed ensemble's), on EmoDB's six shared classes, and the peer's on both."""
+    own = _json(root / layout.metrics_file(name))
+    cross = _json(root / "metrics" / "crosscorpus_detail.json")
+    peer = _json(root / "metrics" / "peer.json")
+    if name not in cross or "emodb" not in cross[name]:
+        raise ReleaseError(f"{root / 'metrics/crosscorpus_detail.json'}: no EmoDB scores of {name}; set "
+                           "corpora.emodb in params.yaml and run `dvc repro crosscorpus`")
+    if PEER not in peer:
+        raise ReleaseError(f"{root / 'metrics/peer.json'}: no {PEER} scores; run `dvc repro peer`")
+    emodb = cross[name]["emodb"]
+    return {"model": name, "seeds": list(own["seeds"]),
+            "ravdess": {**_pick(own, SCORE_KEYS + ("test_actors",)),
+                        "ensemble": _pick(own["ensemble"], SCORE_KEYS)},
+            "emodb": {**_pick(emodb, SCORE_KEYS), "ensemble": _pick(emodb["ensemble"], SCORE_KEYS)},
+            "peer": {"model": PEER, **{corpus: _pick(peer[PEER][corpus], SCORE_KEYS + ("test_actors",))
+                                       for corpus in ("ravdess", "emodb") if corpus in peer[PEER]}}}
+
+
+def _tensors(stored: dict[str, np.ndarray]) -> dict:
+    """A split file's arrays as tensors (0-d strings and numbers as plain values): weights-only loadable."""
+    out = {}
+    for key, value in stored.items():
+        if value.dtype.kind in "US":
+            out[key] = str(value)
+        elif value.ndim == 0:
+            out[key] = value.item()
+        else:
+            out[key] = torch.from_numpy(np.ascontiguousarray(value))
+    return out
+
+
+def _revision(root: Path) -> str:
+    try:
+        return git.revision(root)
+    except EmoError:  # not a git checkout (a tarball): say so rather than fail the release
+        return "unknown"
+
+
+def build(root: Path, params: Params, *, name: str = MODEL) -> dict:
+    """The shipped file's contents from the project at `root`: models/<name>.pt, its split file, its temperature,
+    the front end's params, versions and scores."""
+    saved = load_checkpoint(root / "models" / f"{name}.pt", REPRO)
+    if saved.get("fusion") or saved["model"] not in ("logmel", "mfcc"):
+        raise ReleaseError(f"{root / 'models' / f'{name}.pt'}: not an audio model; release an audio_* model")
+    split_path = root / layout.split_file(saved["model"], saved["balance"])
+    if not split_path.is_file():
+        raise ReleaseError(f"{split_path}: missing (it holds {name}'s normalisation statistics); {REPRO}")
+    with np.load(split_path) as stored:
+        stats = _tensors(dict(stored))
+        stored_actors = stored["actors"]
+        stored_idx = {part: stored[f"{part}_idx"] for part in ("train", "val", "test")}
+    temperatures = load_temperatures(root / TEMPERATURES)
+    if name not in temperatures:
+        raise ReleaseError(f"{root / TEMPERATURES}: no temperature for {name}; run `dvc repro calibrate`")
+    training = {**TRAINING, **{f"{part}_actors": sorted({int(a) for a in stored_actors[stored_idx[part]]})
+                               for part in ("train", "val", "test")}}
+    return {"format": FORMAT, "name": name, "checkpoint": saved, "feature": saved["model"], "split": stats,
+            "audio_params": {k: v for k, v in dataclasses.asdict(params.audio).items() if k not in RUN_ONLY},
+            "temperature": temperatures[name],
+            "training": training, "scores": scores(root, name=name),
+            "versions": {"emo": __version__, "torch": torch.__version__.split("+")[0]},
+            "revision": _revision(root)}
+
+
+def metrics(release: dict) -> dict:
+    """metrics/release.json: the scores the shipped file holds, with its versions and revision."""
+    return {"model": release["name"], "temperature": release["temperature"], **release["scores"],
+            "training": release["training"], "versions": release["versions"], "revision": release["revision"]}
+
+
+def write(root: Path, release: dict) -> tuple[Path, Path]:
+    """The shipped file and metrics/release.json under `root`."""
+    (root / SHIPPED).parent.mkdir(parents=True, exist_ok=True)
+    save(release, root / SHIPPED)
+    write_json(root / METRICS, metrics(release))
+    return root / SHIPPED, root / METRICS

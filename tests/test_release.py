@@ -1,0 +1,161 @@
+"""The shipped default model (issue 22): the `release` stage's file loads weights-only, regenerates bit for bit
+from its inputs, predicts as the project's model does, scores the RAVDESS test actors as the committed metrics
+say, and `emo predict --about` states the committed metrics/release.json."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+import yaml
+
+from emo import cli
+from emo.core.params import load as load_params
+from emo.core.ravdess import EMOTIONS, parse_name
+from emo.predict import release, shipped
+from emo.predict.jobs import PredictError
+from emo.predict.model import DEFAULT_MODELS
+from project import REPO
+from shared_data import SHARED, require
+
+FILE = REPO / release.SHIPPED
+METRICS = json.loads((REPO / release.METRICS).read_text())
+CLIPS = SHARED / "ravdess" / "Audio_Speech_Actors_01-24"
+
+
+@pytest.fixture(scope="module")
+def info() -> dict:
+    return torch.load(FILE, map_location="cpu", weights_only=True)
+
+
+@pytest.fixture(scope="module")
+def project(tmp_path_factory, info) -> Path:
+    """A project folder holding what the release stage reads, rebuilt from the shipped file: the checkpoint, its
+    split file, the temperature, params.yaml's audio section, and the committed metrics."""
+    root = tmp_path_factory.mktemp("released")
+    name, feature = info["name"], info["feature"]
+    (root / "models").mkdir()
+    torch.save(info["checkpoint"], root / "models" / f"{name}.pt")
+    (root / "data/split").mkdir(parents=True)
+    np.savez(root / "data/split" / f"{feature}_{info['checkpoint']['balance']}.npz",
+             **{k: v.numpy() if torch.is_tensor(v) else np.array(v) for k, v in info["split"].items()})
+    (root / "models/calibration.json").write_text(json.dumps({"models": {name: {"temperature": info["temperature"]}}}))
+    (root / "params.yaml").write_text(yaml.safe_dump({"audio": {**info["audio_params"], "workers": 1}}))
+    (root / "metrics").mkdir()
+    for stem in (name, "crosscorpus_detail", "peer"):
+        shutil.copy(REPO / "metrics" / f"{stem}.json", root / "metrics" / f"{stem}.json")
+    return root
+
+
+def test_the_shipped_file_is_small_weights_only_and_the_default_audio_model(info):
+    assert FILE.stat().st_size < 5e6
+    assert info["name"] == release.MODEL == DEFAULT_MODELS["audio"]
+    assert info["format"] == release.FORMAT and len(info["checkpoint"]["runs"]) == len(METRICS["seeds"])
+    assert info["training"]["train_actors"] == list(range(1, 21)) and info["training"]["test_actors"] == [23, 24]
+    assert {"emo", "torch"} <= info["versions"].keys() and info["revision"]
+    assert "workers" not in info["audio_params"]  # how a run goes, not what the model hears: not shipped
+
+
+def test_the_scores_are_the_committed_metrics(info):
+    own = json.loads((REPO / "metrics" / f"{release.MODEL}.json").read_text())
+    assert release.metrics(info) == METRICS
+    assert METRICS["ravdess"]["accuracy"] == own["accuracy"] and METRICS["ravdess"]["uar_ci95"] == own["uar_ci95"]
+    assert METRICS["ravdess"]["ensemble"]["accuracy"] == own["ensemble"]["accuracy"]
+    cross = json.loads((REPO / "metrics/crosscorpus_detail.json").read_text())[release.MODEL]["emodb"]
+    assert METRICS["emodb"]["ensemble"]["accuracy_ci95"] == cross["ensemble"]["accuracy_ci95"]
+    peer = json.loads((REPO / "metrics/peer.json").read_text())[release.PEER]
+    assert METRICS["peer"]["emodb"]["accuracy"] == peer["emodb"]["accuracy"]
+
+
+def test_the_stage_regenerates_the_shipped_file_bit_for_bit(project, info, tmp_path):
+    built = release.build(project, load_params(project / "params.yaml"))
+    assert built["revision"] == "unknown"  # not a git checkout: said, not failed
+    built["revision"] = info["revision"]
+    first, _ = release.write(tmp_path / "a", built)
+    again = release.build(project, load_params(project / "params.yaml"))
+    second, metrics = release.write(tmp_path / "b", again | {"revision": info["revision"]})
+    assert first.read_bytes() == second.read_bytes() == FILE.read_bytes()
+    assert json.loads(metrics.read_text()) == METRICS
+
+
+def test_a_missing_input_is_named_with_the_fix(project, tmp_path):
+    bare = tmp_path / "bare"
+    shutil.copytree(project, bare)
+    (bare / "models/calibration.json").unlink()
+    with pytest.raises(release.ReleaseError, match=r"models/calibration.json: no temperature for "
+                       r"audio_logmel_balanced; run `dvc repro calibrate`$"):
+        release.build(bare, load_params(bare / "params.yaml"))
+    (bare / "metrics/crosscorpus_detail.json").unlink()
+    with pytest.raises(release.ReleaseError, match="crosscorpus_detail.json: missing; run `dvc repro release`"):
+        release.scores(bare)
+
+
+def test_the_model_source_is_chosen_once(tmp_path):
+    assert shipped.source(project="p", models=[], here=tmp_path) == Path("p")
+    assert shipped.source(project=None, models=[], here=tmp_path) is None
+    assert shipped.source(project=None, models=["audio_mfcc_balanced"], here=tmp_path) == tmp_path
+    (tmp_path / "models").mkdir()
+    assert shipped.source(project=None, models=[], here=tmp_path) is None  # an empty models/ is no project
+    (tmp_path / "models/audio_logmel_balanced.pt").write_bytes(b"")
+    assert shipped.source(project=None, models=[], here=tmp_path) == tmp_path
+
+
+def test_a_damaged_shipped_file_says_to_reinstall(tmp_path):
+    for data in (b"garbage", None):
+        path = tmp_path / "default.pt"
+        if data is None:
+            path.unlink()
+        else:
+            path.write_bytes(data)
+        with pytest.raises(PredictError, match=r"default.pt: .*reinstall emo"):
+            shipped.load(path)
+
+
+def test_about_states_the_committed_release_metrics(capsys, monkeypatch, tmp_path):
+    monkeypatch.chdir(tmp_path)
+    assert cli.main(["predict", "--about"]) == 0
+    out = capsys.readouterr().out
+    rav, emodb = METRICS["ravdess"], METRICS["emodb"]
+    for entry in (rav, rav["ensemble"], emodb, emodb["ensemble"]):
+        low, high = entry["accuracy_ci95"]
+        assert f"accuracy {entry['accuracy']:.1%}".replace("%", " %") in out
+        assert f"[{low:.1%}, {high:.1%}]".replace("%", "") in out
+    assert f"± {rav['accuracy_std']:.1%}".replace("%", " %") in out
+    assert f"accuracy {METRICS['peer']['emodb']['accuracy']:.1%}".replace("%", " %") in out
+    assert "actors 1–20 train, 21, 22 validation, 23, 24 test" in out
+    assert "CC BY-NC-SA 4.0" in out and "non-commercial" in out and "decision about a person" in out
+    assert f"git {METRICS['revision']}" in out and f"emo {METRICS['versions']['emo']}" in out
+
+
+def _results(argv: list[str], capsys) -> tuple[list[dict], str]:
+    assert cli.main(["predict", "--json", *argv]) == 0
+    out, err = capsys.readouterr()
+    return json.loads(out)["results"], err
+
+
+@pytest.mark.realdata
+def test_the_shipped_model_predicts_as_the_project_model(project, capsys, monkeypatch, tmp_path):
+    clips = sorted(require(CLIPS / "Actor_23", "the RAVDESS mirror").iterdir())[:10]  # own statistics: 8 clips up
+    files = [str(c) for c in clips] + [str(sorted((CLIPS / "Actor_01").iterdir())[5])]  # and one alone: training's
+    monkeypatch.chdir(tmp_path)  # no models/ here: the shipped model
+    ours, err = _results(files, capsys)
+    assert err.startswith("using the shipped default model (audio_logmel_balanced, emo ") and "--project DIR" in err
+    theirs, err = _results(["--project", str(project), *files], capsys)
+    assert "shipped" not in err
+    assert [r["probabilities"] for r in ours] == [r["probabilities"] for r in theirs]
+    assert [r["speaker_stats"] for r in ours] == [r["speaker_stats"] for r in theirs]
+    assert ours[0]["calibration"] == {"temperature": METRICS["temperature"]}
+
+
+@pytest.mark.realdata
+def test_the_shipped_model_scores_the_test_actors_as_committed(capsys, monkeypatch, tmp_path):
+    monkeypatch.chdir(tmp_path)
+    folders = [str(require(CLIPS / f"Actor_{a}", "the RAVDESS mirror")) for a in METRICS["ravdess"]["test_actors"]]
+    results, _ = _results(folders, capsys)
+    assert len(results) == METRICS["ravdess"]["n_test"]
+    right = [r["prediction"] == EMOTIONS[parse_name(Path(r["audio"]).name).emotion - 1] for r in results]
+    assert np.mean(right) == pytest.approx(METRICS["ravdess"]["ensemble"]["accuracy"], abs=1e-12)
