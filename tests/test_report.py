@@ -280,3 +280,16 @@ def test_intervals_stand_beside_the_accuracies(tree: Path) -> None:
     assert "| 65.0 [58.0, 73.0] | 40 |" in row  # the seed ensemble's
     assert "`[low, high]`: the 95 % bootstrap interval over the test clips" in md
     assert report.score({"accuracy": 0.5, "per_seed": [{}]}, "accuracy") == "50.0"  # older metrics: no interval
+
+
+def test_provenance_names_where_auto_found_the_data(tmp_path: Path) -> None:
+    from emo.reporting.report import provenance
+
+    (tmp_path / "params.yaml").write_text("data:\n  source: auto\n  parts: [audio_speech]\n")
+    line = next(x for x in provenance(tmp_path, "audio") if x.startswith("- Data:"))
+    assert line.endswith("source `auto`")  # no download record yet: the setting alone
+    (tmp_path / "metrics").mkdir()
+    (tmp_path / "metrics/download.json").write_text('{"setting": "auto", "source": "../shared/ravdess", '
+                                                    '"route": "mirror"}')
+    line = next(x for x in provenance(tmp_path, "audio") if x.startswith("- Data:"))
+    assert line.endswith("source `auto` (mirror: `../shared/ravdess`)")

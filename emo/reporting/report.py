@@ -35,7 +35,7 @@ TABLE_ONE = (Row("MFCC, unbalanced", "audio_mfcc_unbalanced", 43, False),
              Row("video, balanced", "video_balanced", 53, True),
              Row("fusion", "fusion", 67, True))
 SCOPES = ("all", "audio")
-DATA_METRICS = ("data", "augment", "featurize")
+DATA_METRICS = ("download", "data", "augment", "featurize")
 VIDEO_METRICS = ("faces", "embed")
 PARAM_SECTIONS = {"audio": ("data", "split", "augment", "audio", "train", "corpora"),
                   "all": ("data", "split", "augment", "audio", "video", "fusion", "train", "corpora")}
@@ -246,11 +246,13 @@ def provenance(root: Path, scope: str) -> list[str]:
     """Git revision, data source and the parameter sections the results depend on."""
     params = yaml.safe_load((root / "params.yaml").read_text()) if (root / "params.yaml").is_file() else {}
     data = params.get("data", {})
+    fetched = load_json(root / "metrics/download.json") or {}  # where `auto` found the data (stages/download.py)
+    source = f"`{data.get('source')}`" + (f" ({fetched['route']}: `{fetched['source']}`)"
+                                          if fetched.get("source") and fetched["source"] != data.get("source") else "")
     sections = {k: params[k] for k in PARAM_SECTIONS[scope] if k in params}
     return [f"- Git revision: {git_state(root)}",
             f"- Data: RAVDESS (Zenodo record {data.get('record', 1188976)}, CC BY-NC-SA 4.0; Livingstone & Russo "
-            f"2018), parts {', '.join(data.get('parts', []))}, actors {data.get('actors', '?')}, source "
-            f"`{data.get('source')}`",
+            f"2018), parts {', '.join(data.get('parts', []))}, actors {data.get('actors', '?')}, source {source}",
             f"- Built by `python stages/report.py {scope}` from: " + ", ".join(f"`{p}`" for p in inputs(scope)
                                                                               if (root / p).is_file()),
             "", "`params.yaml` sections the results depend on:", "", "```yaml",
