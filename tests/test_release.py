@@ -159,3 +159,25 @@ def test_the_shipped_model_scores_the_test_actors_as_committed(capsys, monkeypat
     assert len(results) == METRICS["ravdess"]["n_test"]
     right = [r["prediction"] == EMOTIONS[parse_name(Path(r["audio"]).name).emotion - 1] for r in results]
     assert np.mean(right) == pytest.approx(METRICS["ravdess"]["ensemble"]["accuracy"], abs=1e-12)
+
+
+def test_the_revision_ignores_the_stages_own_outputs_but_not_other_changes(tmp_path):
+    import subprocess
+
+    from emo.predict import release
+
+    def git(*args):
+        subprocess.run(["git", "-c", "user.name=t", "-c", "user.email=t@t", *args], cwd=tmp_path, check=True,
+                       capture_output=True)
+
+    git("init", "-q")
+    for path in (release.SHIPPED, release.METRICS, "params.yaml"):
+        (tmp_path / path).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / path).write_text("x")
+    git("add", "-A")
+    git("commit", "-qm", "one")
+    (tmp_path / release.SHIPPED).unlink()  # as `dvc repro -f release` does before the run
+    (tmp_path / release.METRICS).write_text("y")
+    assert not release._revision(tmp_path).endswith("+dirty")
+    (tmp_path / "params.yaml").write_text("z")
+    assert release._revision(tmp_path).endswith("+dirty")

@@ -90,10 +90,14 @@ def _tensors(stored: dict[str, np.ndarray]) -> dict:
 
 
 def _revision(root: Path) -> str:
+    """The short commit, `+dirty` when tracked files differ; this stage's own outputs do not count (`dvc repro -f`
+    deletes them before the run, and the run rewrites them)."""
     try:
-        return git.revision(root)
+        commit = git.text(root, "rev-parse", "--short", "HEAD")
+        changed = git.changes(root, "--", ".", f":(exclude){SHIPPED}", f":(exclude){METRICS}", untracked=False)
     except EmoError:  # not a git checkout (a tarball): say so rather than fail the release
         return "unknown"
+    return commit + ("+dirty" if changed else "")
 
 
 def build(root: Path, params: Params, *, name: str = MODEL) -> dict:
