@@ -181,3 +181,12 @@ def test_the_revision_ignores_the_stages_own_outputs_but_not_other_changes(tmp_p
     assert not release._revision(tmp_path).endswith("+dirty")
     (tmp_path / "params.yaml").write_text("z")
     assert release._revision(tmp_path).endswith("+dirty")
+
+
+def test_without_the_optional_peer_the_release_states_no_peer_scores(project, tmp_path):
+    root = tmp_path / "no_peer"  # as the fixture pipeline has it: the peer (openSMILE) is not part of `dvc repro`
+    shutil.copytree(project, root)
+    (root / "metrics/peer.json").unlink()
+    scores = release.scores(root)
+    assert scores["peer"] == {"model": release.PEER}
+    assert scores["ravdess"] == METRICS["ravdess"]
