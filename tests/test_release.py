@@ -183,10 +183,22 @@ def test_the_revision_ignores_the_stages_own_outputs_but_not_other_changes(tmp_p
     assert release._revision(tmp_path).endswith("+dirty")
 
 
-def test_without_the_optional_peer_the_release_states_no_peer_scores(project, tmp_path):
+def test_without_the_optional_peer_or_emodb_the_release_states_neither(project, tmp_path):
     root = tmp_path / "no_peer"  # as the fixture pipeline has it: the peer (openSMILE) is not part of `dvc repro`
     shutil.copytree(project, root)
     (root / "metrics/peer.json").unlink()
     scores = release.scores(root)
     assert scores["peer"] == {"model": release.PEER}
     assert scores["ravdess"] == METRICS["ravdess"]
+    (root / "metrics/crosscorpus_detail.json").write_text("{}")  # nor EmoDB: corpora.test empty
+    scores = release.scores(root)
+    assert "emodb" not in scores and scores["ravdess"] == METRICS["ravdess"]
+    from emo.predict.shipped import score_lines
+
+    assert [line for line in score_lines(scores) if "EmoDB" in line or "peer" in line] == []
+    one_seed = json.loads((root / "metrics" / f"{release.MODEL}.json").read_text())
+    del one_seed["ensemble"]  # a one-seed run (the fixture pipeline's) has no ensemble
+    (root / "metrics" / f"{release.MODEL}.json").write_text(json.dumps(one_seed))
+    scores = release.scores(root)
+    assert "ensemble" not in scores["ravdess"] and scores["ravdess"]["accuracy"] == METRICS["ravdess"]["accuracy"]
+    assert len(score_lines(scores)) == 1

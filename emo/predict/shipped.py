@@ -82,13 +82,15 @@ def _pct(entry: dict, key: str) -> str:
 
 def score_lines(scores: dict) -> list[str]:
     """The card's scores, one line each: accuracy and UAR with 95 % intervals."""
-    rav, emodb, peer = scores["ravdess"], scores["emodb"], scores["peer"]
+    rav, emodb, peer = scores["ravdess"], scores.get("emodb"), scores["peer"]
+    rows = [(f"RAVDESS test actors {rav.get('test_actors')}, {rav.get('n_test')} clips, 8 classes, "
+             f"one model (mean ± std over seeds {scores['seeds']})", rav),
+            ("  seed ensemble (what emo predict runs)", rav.get("ensemble"))]
+    if emodb:  # a release from a project that did not score EmoDB states no EmoDB line
+        rows += [(f"EmoDB (German), {emodb.get('n')} clips, 6 shared classes, one model", emodb),
+                 ("  seed ensemble", emodb.get("ensemble"))]
     lines = []
-    for label, entry in ((f"RAVDESS test actors {rav.get('test_actors')}, {rav.get('n_test')} clips, 8 classes, "
-                          f"one model (mean ± std over seeds {scores['seeds']})", rav),
-                         ("  seed ensemble (what emo predict runs)", rav["ensemble"]),
-                         (f"EmoDB (German), {emodb.get('n')} clips, 6 shared classes, one model", emodb),
-                         ("  seed ensemble", emodb["ensemble"])):
+    for label, entry in (row for row in rows if row[1]):  # a one-seed run has no ensemble line
         lines.append(f"{label}: accuracy {_pct(entry, 'accuracy')}, UAR {_pct(entry, 'uar')}")
     for corpus, entry in ((c, peer[c]) for c in ("ravdess", "emodb") if c in peer):
         lines.append(f"peer {peer['model']} (eGeMAPS + SVM) on {corpus}: accuracy {_pct(entry, 'accuracy')}, "
