@@ -26,6 +26,7 @@ import soundfile
 
 from emo.core.ravdess import parse_name
 from emo.data.fixtures import FixtureSpec, synth_audio
+from encoded import encode
 from shared_data import SHARED, require
 
 av = pytest.importorskip("av")
@@ -63,23 +64,6 @@ def user_env(home: Path) -> dict[str, str]:
 def run(argv: list[str], cwd: Path) -> subprocess.CompletedProcess:
     assert not any(cwd.iterdir()), f"{cwd} is not empty"
     return subprocess.run(argv, cwd=cwd, env=user_env(cwd), capture_output=True, text=True, timeout=300)
-
-
-def encode(path: Path, wave: np.ndarray, rate: int, container: str, codec: str, at: int | None) -> Path:
-    """`wave` (mono float32 at `rate`) encoded with PyAV into `path`, resampled to `at` first if given."""
-    with av.open(str(path), "w", format=container) as out:
-        stream = out.add_stream(codec, rate=at or rate)
-        stream.layout = "mono"
-        frame = av.AudioFrame.from_ndarray(wave[None, :].astype(np.float32), format="fltp", layout="mono")
-        frame.rate, frame.pts, frame.time_base = rate, 0, Fraction(1, rate)
-        resampler = av.AudioResampler(format=stream.codec_context.format.name, layout="mono", rate=at or rate,
-                                      frame_size=stream.codec_context.frame_size or None)
-        for piece in [*resampler.resample(frame), *resampler.resample(None)]:
-            for packet in stream.encode(piece):
-                out.mux(packet)
-        for packet in stream.encode(None):
-            out.mux(packet)
-    return path
 
 
 def to_8k(wave: np.ndarray, rate: int) -> np.ndarray:

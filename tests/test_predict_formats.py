@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import json
 import shutil
-from fractions import Fraction
 from pathlib import Path
 
 import numpy as np
@@ -22,6 +21,7 @@ from emo.core.ravdess import EMOTIONS, parse_name
 from emo.data.fixtures import FixtureSpec, synth_audio
 from emo.predict import decode, media
 from emo.predict.jobs import collect
+from encoded import encode
 from shared_data import SHARED, require
 
 av = pytest.importorskip("av")
@@ -34,23 +34,6 @@ ENCODINGS = (("clip.mp3", "mp3", "libmp3lame", None), ("clip.opus", "ogg", "libo
              ("clip.mkv", "matroska", "aac", None), ("clip.mov", "mov", "aac", None),
              ("clip.mp4", "mp4", "aac", None), ("ulaw.wav", "wav", "pcm_mulaw", None),
              ("alaw.wav", "wav", "pcm_alaw", None), ("adpcm.wav", "wav", "adpcm_ima_wav", None))
-
-
-def encode(path: Path, wave: np.ndarray, rate: int, container: str, codec: str, at: int | None) -> Path:
-    """`wave` (mono float32 at `rate`) encoded with PyAV into `path`, resampled to `at` first if given."""
-    with av.open(str(path), "w", format=container) as out:
-        stream = out.add_stream(codec, rate=at or rate)
-        stream.layout = "mono"
-        frame = av.AudioFrame.from_ndarray(wave[None, :].astype(np.float32), format="fltp", layout="mono")
-        frame.rate, frame.pts, frame.time_base = rate, 0, Fraction(1, rate)
-        resampler = av.AudioResampler(format=stream.codec_context.format.name, layout="mono", rate=at or rate,
-                                      frame_size=stream.codec_context.frame_size or None)
-        for piece in [*resampler.resample(frame), *resampler.resample(None)]:
-            for packet in stream.encode(piece):
-                out.mux(packet)
-        for packet in stream.encode(None):
-            out.mux(packet)
-    return path
 
 
 def make_all(folder: Path, wave: np.ndarray, rate: int) -> dict[str, int]:
