@@ -55,3 +55,20 @@ def test_commands_whose_arguments_load_lazily_still_show_them(capsys, command: s
     with pytest.raises(SystemExit) as stop:
         main([command, "--help"])
     assert stop.value.code == 0 and shown in capsys.readouterr().out
+
+
+def test_predicting_one_file_with_the_shipped_model_loads_no_librosa(tmp_path: Path) -> None:
+    """librosa.feature alone takes 1.5 s to import (scipy.signal, scipy.stats, numba): `emo predict one.wav` must do
+    without it to start within bench/predict_speed.py's 2 s."""
+    import numpy as np
+    import soundfile
+
+    times = np.arange(48000) / 48000
+    soundfile.write(tmp_path / "one.wav", (0.3 * np.sin(2 * np.pi * 180 * times)).astype(np.float32), 48000)
+    probe = PROBE.replace('{m.split(".")[0] for m in sys.modules}', "set(sys.modules)")
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join(filter(None, [str(REPO), os.environ.get("PYTHONPATH")])))
+    slow = "librosa,numba,sklearn,scipy.signal,scipy.stats,audiomentations,torchvision"
+    done = subprocess.run([sys.executable, "-c", probe, slow, "predict", "one.wav"], cwd=tmp_path, env=env,
+                          capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stderr.rpartition("LOADED ")[2]) == []

@@ -7,10 +7,10 @@ import wave
 from collections.abc import Callable
 from dataclasses import dataclass
 
-import librosa
 import numpy as np
 import soundfile
 
+from emo.audio import spectral
 from emo.core.errors import DamagedFileError
 from emo.core.params import AudioParams
 
@@ -75,7 +75,7 @@ def to_window(block: np.ndarray, native_rate: int, seconds: float, params: Audio
     loud = np.abs(block)
     mono = block.mean(axis=1)
     if native_rate != params.sample_rate and len(mono):
-        mono = librosa.resample(mono, orig_sr=native_rate, target_sr=params.sample_rate, res_type="soxr_hq")
+        mono = spectral.resample(mono, rate=native_rate, target=params.sample_rate)
     out = np.zeros(params.samples, np.float32)
     out[:min(len(mono), params.samples)] = mono[:params.samples]
     return Window(out, seconds, covered=min(len(block) / native_rate / params.duration, 1.0),
@@ -137,6 +137,8 @@ def load_clip(path: str, params: AudioParams) -> np.ndarray:
 
 def pitch_shift(wave: np.ndarray, sample_rate: int, semitones: float) -> np.ndarray:
     """Shift the pitch by a number of semitones, keeping the duration."""
+    import librosa  # here: only the featurize stage's augmentation shifts pitch, and librosa takes 1.5 s to load
+
     return librosa.effects.pitch_shift(wave, sr=sample_rate, n_steps=semitones).astype(np.float32)
 
 
@@ -153,10 +155,10 @@ def add_noise(wave: np.ndarray, amplitude: float, rng: np.random.Generator) -> n
 
 def features(wave: np.ndarray, params: AudioParams) -> tuple[np.ndarray, np.ndarray]:
     """Log-mel [n_mels, frames], each frame scaled by its max |value|, and MFCC [n_mfcc, frames]."""
-    power = librosa.feature.melspectrogram(y=wave, sr=params.sample_rate, n_fft=params.n_fft,
-                                           hop_length=params.hop_length, n_mels=params.n_mels)
-    decibels = librosa.power_to_db(power)
-    # librosa.feature.mfcc(y=...) computes exactly this log-mel first; reusing it halves the work.
-    mfcc = librosa.feature.mfcc(S=decibels, n_mfcc=params.n_mfcc)
-    logmel = librosa.util.normalize(decibels, axis=0)
+    power = spectral.mel_power(wave, sample_rate=params.sample_rate, n_fft=params.n_fft, hop=params.hop_length,
+                               n_mels=params.n_mels)
+    decibels = spectral.power_to_db(power)
+    # the MFCC of exactly this log-mel (as librosa.feature.mfcc(y=...) computes it): reusing it halves the work
+    mfcc = spectral.mfcc(decibels, n_mfcc=params.n_mfcc)
+    logmel = spectral.peak_normalize(decibels)
     return logmel.astype(np.float32), mfcc.astype(np.float32)

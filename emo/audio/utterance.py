@@ -4,9 +4,9 @@ a long one's middle taken), and a long recording cut into the parts `emo predict
 
 from __future__ import annotations
 
-import librosa
 import numpy as np
 
+from emo.audio import spectral
 from emo.audio.signal import Window, check_rate, damaged
 from emo.core.params import AudioParams
 
@@ -25,7 +25,7 @@ def voiced_span(wave: np.ndarray, params: AudioParams) -> tuple[int, int]:
     hop = max(1, frame // 2)
     if len(wave) < frame:
         return (0, len(wave)) if np.abs(wave).max(initial=0.0) > 0 else (0, 0)
-    rms = librosa.feature.rms(y=wave, frame_length=frame, hop_length=hop, center=False)[0]
+    rms = spectral.rms(wave, length=frame, hop=hop)
     loudest = float(rms.max(initial=0.0))
     if loudest <= 0.0:
         return 0, 0
@@ -45,7 +45,7 @@ def to_utterance(block: np.ndarray, native_rate: int, params: AudioParams, path:
     loud = np.abs(block)
     mono = block.mean(axis=1).astype(np.float32)
     if native_rate != params.sample_rate and len(mono):
-        mono = librosa.resample(mono, orig_sr=native_rate, target_sr=params.sample_rate, res_type="soxr_hq")
+        mono = spectral.resample(mono, rate=native_rate, target=params.sample_rate)
     start, end = voiced_span(mono, params)
     wave = np.ascontiguousarray(mono[start:end], dtype=np.float32)
     return Window(wave, len(block) / native_rate, covered=min(len(wave) / params.samples, 1.0),
@@ -75,16 +75,15 @@ def utterance_features(wave: np.ndarray, params: AudioParams) -> tuple[np.ndarra
     """
     if len(wave) < params.n_fft:
         wave = np.pad(wave, (0, params.n_fft - len(wave)))
-    power = librosa.feature.melspectrogram(y=wave, sr=params.sample_rate, n_fft=params.n_fft,
-                                           hop_length=params.hop_length, n_mels=params.n_mels, fmin=params.fmin,
-                                           fmax=params.sample_rate / 2)
+    power = spectral.mel_power(wave, sample_rate=params.sample_rate, n_fft=params.n_fft, hop=params.hop_length,
+                               n_mels=params.n_mels, fmin=params.fmin, fmax=params.sample_rate / 2)
     # 80 dB below the loudest bin: a floor relative to the clip, so a gain shifts every value alike
     floor = max(float(power.max(initial=0.0)) * 1e-8, 1e-20)
     decibels = 10.0 * np.log10(np.maximum(power, floor))
     decibels = fit_frames(decibels, params.frames)
     if params.level_norm:
         decibels = decibels - decibels.mean(dtype=np.float64)
-    mfcc = librosa.feature.mfcc(S=decibels, n_mfcc=params.n_mfcc)
+    mfcc = spectral.mfcc(decibels, n_mfcc=params.n_mfcc)
     return decibels.astype(np.float32), mfcc.astype(np.float32)
 
 
