@@ -23,8 +23,9 @@ $(STAMP): requirements.txt requirements-nodeps.txt pyproject.toml
 	$(BIN)/pip install --quiet --disable-pip-version-check --no-deps --no-build-isolation -e .
 	touch $@
 
-# With video in data.parts every stage runs; with the speech audio only (as on our machines) the audio
-# models do (`emo targets` tells which).
+# The report and the shipped model, with all they need: with video.run: [video] the full report (report@video:
+# the video and fusion models too), with the speech audio only (the default, as on our machines) the audio
+# report (`emo targets` tells which).
 repro: $(STAMP)
 ifneq ($(strip $(SOURCE)),)
 	$(BIN)/dvc exp run --set-param data.source=$(SOURCE) $$($(BIN)/emo targets)

@@ -18,10 +18,9 @@ import tempfile
 import time
 from pathlib import Path
 
-import yaml
-
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 
+from emo.core import metrics_detail
 from emo.experiments.scratch import sections
 from project import BIN, REPO, copy_project, dvc, set_params
 
@@ -53,8 +52,9 @@ def main() -> None:
                     raise SystemExit(f"{name} failed:\n{log.read()[-3000:]}")
             print(f"{name:32} {time.perf_counter() - start:8.1f} {usage.ru_maxrss / 1024:8.0f}", flush=True)
             for metrics in sorted((project / "metrics").glob("audio_*.json")):
-                if name.startswith("evaluate") and name.split("@")[1].replace("-", "_") in metrics.name:
-                    score = yaml.safe_load(metrics.read_text())
+                model = f"audio_{name.split('@')[-1].replace('-', '_')}"
+                if name.startswith("evaluate") and metrics.stem == model:
+                    score = metrics_detail.read(metrics)  # best epoch and preset: in its detail file
                     print(f"    {metrics.name}: accuracy {score['accuracy']:.3f}, uar {score['uar']:.3f}, "
                           f"best epoch {score['best_epoch']}, preset {score['preset']}")
 

@@ -30,10 +30,12 @@ def _targets(args: argparse.Namespace) -> None:
     from emo.core.errors import reported
 
     with reported():
-        parts = params.load(args.params).data.parts
-    # Without video the face stages have nothing to read: the audio report, the shipped model (release), the audio
-    # models and what they need.
-    print("" if any(p.startswith("video") for p in parts) else "report_audio release")
+        video_run = params.load(args.params).video.run
+    # The report and the shipped model (release) pull in every model they read and what those need: with video.run
+    # [video] the full report (dvc.yaml names the video stages `name@video`), else the audio report. Not `peer`,
+    # which needs the optional extra.
+    reports = [f"report@{part}" for part in video_run] or ["report_audio"]
+    print(" ".join([*reports, "release"]))
 
 
 def _check_paired(args: argparse.Namespace) -> None:
@@ -229,8 +231,8 @@ def main(argv: list[str] | None = None) -> int:
     fixture.add_argument("--seed", type=int, default=0)
     fixture.set_defaults(run=_fixture)
 
-    targets = commands.add_parser("targets", help="the `dvc repro` targets params.yaml's data allows: all stages "
-                                  "when data.parts has video, else the audio models (prints nothing for all)")
+    targets = commands.add_parser("targets", help="the `dvc repro` targets of params.yaml: the full report "
+                                  "(report@video) when video.run is [video], else the audio report; and release")
     targets.add_argument("--params", default="params.yaml")
     targets.set_defaults(run=_targets)
 

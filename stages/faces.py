@@ -2,9 +2,8 @@
 
 import logging
 
-from emo.core import layout, params
+from emo.core import layout, metrics_detail, params
 from emo.core.errors import reported
-from emo.core.io import write_json
 from emo.data import datasets, inventory
 from emo.vision import faces
 
@@ -15,5 +14,5 @@ if __name__ == "__main__":  # worker processes import this file too
         clips = inventory.video_only_clips(datasets.read_rows(layout.INVENTORY, "inventory", inventory.read))
         report = faces.extract(clips, p.video, layout.FACES, track=p.video.track_faces, source=p.data.source,
                                scheduler=p.compute.scheduler)
-        write_json(layout.metrics_file("faces"), report)
+        metrics_detail.write(layout.metrics_file("faces"), report, faces.HEADLINE)
     print(f"faces: {report['clips']} clips, face found in {report['detection_rate']:.1%} of frames")

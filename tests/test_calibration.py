@@ -12,6 +12,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from emo.core import metrics_detail
 from emo.core.errors import EmoError
 from emo.core.ravdess import EMOTIONS
 from emo.learn import calibration
@@ -179,7 +180,7 @@ def test_stage_script_writes_its_outputs_and_the_report_section(tmp_path: Path) 
     assert "calibrate audio_mfcc_unbalanced: T " in done.stdout
     temperatures = calibration.load_temperatures(root / calibration.TEMPERATURES)
     assert set(temperatures) == set(stage.models()) and all(t > 1 for t in temperatures.values())
-    metrics = json.loads((root / "metrics/calibration.json").read_text())
+    metrics = metrics_detail.read(root / "metrics/calibration.json")
     assert metrics["rule"].startswith("emo predict always applies")
     figure = root / "reports/figures/reliability.png"
     lines = calibration_section.section(root, figure, "figures/reliability.png")

@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 
+from emo.core import metrics_detail
 from emo.fetch.download import MissingClipsError, fetch
 from emo.fetch.remote import DownloadError, SourceUnreachable
 from emo.fetch.zenodo import parse_record
@@ -213,7 +214,7 @@ def test_auto_source_without_a_mirror_downloads_from_zenodo_and_a_mirror_gives_t
     wanted = {p.name: hashlib.sha256(p.read_bytes()).hexdigest()
               for a in (1, 2) for p in (fixture_dataset / f"audio_speech/Actor_{a:02d}").iterdir()}
     assert digest_tree(project / "data/raw") == wanted and len(wanted) == 120
-    recorded = json.loads((project / "metrics/download.json").read_text())
+    recorded = metrics_detail.read(project / "metrics/download.json")
     assert recorded["setting"] == "auto" and recorded["route"] == "zenodo" and recorded["clips"] == 120
     assert recorded["source"] == f"{fake_zenodo.api}/1188976"
 
@@ -222,4 +223,4 @@ def test_auto_source_without_a_mirror_downloads_from_zenodo_and_a_mirror_gives_t
     assert "data.source auto: the local mirror ../shared/ravdess (found beside the project)" in ran.stdout
     assert fake_zenodo.file_requests(AUDIO) == [None]  # nothing more from Zenodo
     assert digest_tree(project / "data/raw") == wanted
-    assert json.loads((project / "metrics/download.json").read_text())["route"] == "mirror"
+    assert metrics_detail.read(project / "metrics/download.json")["route"] == "mirror"

@@ -24,6 +24,7 @@ import numpy as np
 import pytest
 import soundfile
 
+from emo.core import metrics_detail
 from emo.core.ravdess import parse_name
 from emo.data.fixtures import FixtureSpec, synth_audio
 from encoded import encode
@@ -34,7 +35,7 @@ av = pytest.importorskip("av")
 REPO = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent  # the venv running the tests: its `emo` command and its python
 EMO = BIN / "emo"
-RELEASE = json.loads((REPO / "metrics" / "release.json").read_text())
+RELEASE = metrics_detail.read(REPO / "metrics" / "release.json")
 EMOTIONS = ("neutral", "calm", "happy", "sad", "angry", "fearful", "disgust", "surprised")  # RAVDESS's 8, in order
 REAL_FLAC = SHARED / "ravdess/Audio_Speech_Actors_01-24/Actor_17/03-01-06-02-01-01-17.flac"
 #: (file name, PyAV container format, codec, the rate it is encoded at or None for the clip's), as a phone or a browser

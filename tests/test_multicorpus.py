@@ -4,12 +4,12 @@ standardised clips, the metrics, and the stage end to end on generated RAVDESS a
 from __future__ import annotations
 
 import dataclasses
-import json
 from pathlib import Path
 
 import numpy as np
 import pytest
 
+from emo.core import metrics_detail
 from emo.core.errors import EmoError
 from emo.core.params import Params, ParamsError, TrainSettings, from_dict
 from emo.core.ravdess import EMOTIONS
@@ -149,6 +149,6 @@ def test_stage_writes_the_metrics(tmp_path):
     dvc(project, "repro", "params")  # every stage depends on its check of params.yaml
     out = dvc(project, "repro", "-s", "multicorpus").stdout
     assert "multicorpus within emodb: accuracy" in out and "emodb -> ravdess" in out
-    written = json.loads((project / "metrics/multicorpus.json").read_text())
+    written = metrics_detail.read(project / "metrics/multicorpus.json")
     assert list(written["within"]) == ["ravdess", "emodb"] and written["within"]["ravdess"]["n"] == 16
     assert written["leave_one_out"]["emodb"]["n"] == 120 and written["seeds"] == [0]

@@ -92,16 +92,18 @@ def test_outer_inputs_are_the_pipelines_kfold_arrays_and_pair_inputs_leave_both_
     split.prepare(features, plan, np.ones(len(plan), bool), True, tmp_path / "emobox.npz", EMOBOX_FOLDS, "emobox")
     actors = nested.plan_actors(project)
     for fold in (0, 5):
-        test, val = EMOBOX_FOLDS[fold], EMOBOX_FOLDS[(fold + 1) % 6]
-        ours = nested.FoldInputs(str(project), "logmel", True, test, val, True,
-                                 nested.split_path(project, "logmel", True, test, val))()
+        test = EMOBOX_FOLDS[fold]
+        ours = nested.FoldInputs(str(project), "logmel", True, test, True,
+                                 nested.split_path(project, "logmel", True, test))()
         pipeline = arrays.load_arrays(features, tmp_path / "emobox.npz", True, fold=fold)
+        # EmoBox's protocol: the 20 actors outside the test fold train, none is held back to validate
+        assert set(actors[ours["train"].index]) == set(range(1, 25)) - set(test) and not len(ours["val"].y)
         for name in ("train", "val", "test"):
             assert np.array_equal(ours[name].index, pipeline[name].index)
             assert np.array_equal(ours[name].x, pipeline[name].x) and np.array_equal(ours[name].y, pipeline[name].y)
     held_out = EMOBOX_FOLDS[1] + EMOBOX_FOLDS[4]
-    pair = nested.FoldInputs(str(project), "logmel", False, held_out, held_out, True,
-                             nested.split_path(project, "logmel", False, held_out, ()))()
+    pair = nested.FoldInputs(str(project), "logmel", False, held_out, True,
+                             nested.split_path(project, "logmel", False, held_out))()
     assert not set(actors[pair["train"].index]) & set(held_out)
     assert set(actors[pair["train"].index]) == set(range(1, 25)) - set(held_out)
     assert set(actors[pair["test"].index]) == set(held_out)

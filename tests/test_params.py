@@ -81,11 +81,27 @@ def test_video_and_fusion_values_are_checked(section, problem):
         from_dict(Params, section)
 
 
-@pytest.mark.parametrize("parts, targets", [(["audio_speech"], "report_audio release"),
-                                            (["audio_speech", "video_speech"], "")])
-def test_make_repro_runs_the_audio_models_alone_without_video(tmp_path, capsys, parts, targets):
+@pytest.mark.parametrize("sections, problem", [
+    ({"data": {"parts": ["audio_speech", "video_speech"]}},
+     r"data\.parts: \['video_speech'\] is video, but video\.run is \[\]: .* set it, or leave the video parts out"),
+    ({"video": {"run": ["video"]}}, r"video\.run: \['video'\] runs the video branch, but data\.parts has no video "
+                                    r"part: add video_speech to data\.parts, or set video\.run: \[\]"),
+    ({"video": {"run": ["fusion"]}}, r"video\.run\[0\]: 'fusion' is not allowed; expected one of video"),
+])
+def test_video_run_and_the_video_parts_go_together(sections, problem):
+    """dvc.yaml's video stages exist when video.run is [video] (their matrix): without video data they would fail
+    late, and video data without them would be downloaded for nothing."""
+    with pytest.raises(ParamsError, match=problem):
+        from_dict(Params, sections)
+    video = from_dict(Params, {"data": {"parts": ["audio_speech", "video_speech"]}, "video": {"run": ["video"]}})
+    assert video.video.run == ("video",) and load(REPO / "params.yaml").video.run == ()
+
+
+@pytest.mark.parametrize("parts, run, targets", [(["audio_speech"], [], "report_audio release"),
+                                                 (["audio_speech", "video_speech"], ["video"], "report@video release")])
+def test_make_repro_runs_the_audio_models_alone_without_video(tmp_path, capsys, parts, run, targets):
     from emo.cli import main
 
-    (tmp_path / "params.yaml").write_text(yaml.safe_dump({"data": {"parts": parts}}))
+    (tmp_path / "params.yaml").write_text(yaml.safe_dump({"data": {"parts": parts}, "video": {"run": run}}))
     assert main(["targets", "--params", str(tmp_path / "params.yaml")]) == 0
     assert capsys.readouterr().out.strip() == targets

@@ -8,6 +8,7 @@ import subprocess
 import pytest
 import yaml
 
+from emo.core import metrics_detail
 from emo.core.params import valid_keys
 from emo.data import inventory
 from project import BIN, REPO, copy_project, dvc, git, set_params
@@ -23,7 +24,8 @@ def project(fixture_dataset, tmp_path_factory):
                data={"source": str(fixture_dataset), "actors": [1, 2, 21, 23],
                      "parts": ["audio_speech", "video_speech"]},
                # small features and few epochs keep this test quick; the stages are the real ones
-               audio={"sample_rate": 16000, "n_mels": 32, "n_mfcc": 13}, video={"frames": 16},
+               audio={"sample_rate": 16000, "n_mels": 32, "n_mfcc": 13},
+               video={"run": ["video"], "frames": 16},  # the video branch's stages exist (dvc.yaml's matrix)
                train={"ours": {"max_epochs": 8}, "threads": 1, "seeds": [0]},
                corpora={"test": [], "train": ["ravdess"]})  # no other corpus (tests/test_crosscorpus.py makes one)
     dvc(project, "repro")
@@ -43,7 +45,7 @@ def test_repro_fills_canonical_layout_inventory_and_metrics(project):
     assert len(rows) == 480
     assert {r.split for r in rows if r.actor == 21} == {"val"} and {r.split for r in rows if r.actor == 23} == {"test"}
     assert all(3.5 < r.duration < 3.7 for r in rows)
-    metrics = json.loads((project / "metrics/data.json").read_text())
+    metrics = metrics_detail.read(project / "metrics/data.json")
     assert metrics["per_split"] == {"test": 120, "train": 240, "val": 120}
     assert metrics["per_part"] == {"audio_speech": 240, "video_speech": 240}
     clip = project / "data/raw/video_speech/Actor_23/02-01-03-02-01-01-23.mp4"
@@ -52,7 +54,7 @@ def test_repro_fills_canonical_layout_inventory_and_metrics(project):
 
 @pytest.mark.parametrize("name", MATRIX)
 def test_every_audio_model_beats_chance_on_original_test_clips(project, name):
-    metrics = json.loads((project / f"metrics/audio_{name}.json").read_text())
+    metrics = metrics_detail.read(project / f"metrics/audio_{name}.json")
     assert metrics["n_test"] == 60  # actor 23's original clips only
     assert metrics["accuracy"] > 0.3 and metrics["uar"] > 0.3  # chance is 0.125
     assert metrics["preset"] == "ours" and metrics["seeds"] == [0] and metrics["best_epoch"][0] >= 1
@@ -66,7 +68,7 @@ def test_every_audio_model_beats_chance_on_original_test_clips(project, name):
 
 @pytest.mark.parametrize("name", ["video_unbalanced", "video_balanced", "fusion"])
 def test_video_and_fusion_models_beat_chance_on_original_test_clips(project, name):
-    metrics = json.loads((project / f"metrics/{name}.json").read_text())
+    metrics = metrics_detail.read(project / f"metrics/{name}.json")
     assert metrics["n_test"] == 60 and metrics["accuracy"] > 0.3 and metrics["uar"] > 0.3  # chance 0.125
     confusion = (project / f"plots/confusion/{name}.csv").read_text().splitlines()
     assert len(confusion) == 61 and (project / f"plots/confusion/{name}.png").exists()
@@ -74,20 +76,20 @@ def test_video_and_fusion_models_beat_chance_on_original_test_clips(project, nam
 
 
 def test_fusion_pairs_the_audio_and_video_of_each_performance(project):
-    metrics = json.loads((project / "metrics/fusion.json").read_text())
+    metrics = metrics_detail.read(project / "metrics/fusion.json")
     assert metrics["pairing"] == "clip" and metrics["audio_feature"] == "logmel" and "warning" not in metrics
 
 
 def test_faces_are_found_counted_and_embedded(project):
-    faces = json.loads((project / "metrics/faces.json").read_text())
+    faces = metrics_detail.read(project / "metrics/faces.json")
     assert faces["clips"] == 240 and faces["detection_rate"] > 0.9 and faces["damaged"]["count"] == 0
-    embedded = json.loads((project / "metrics/embed.json").read_text())
+    embedded = metrics_detail.read(project / "metrics/embed.json")
     assert embedded["rows_embedded"] == embedded["rows"] and embedded["embedder"] == "fer-minixception"
 
 
 def test_features_have_the_planned_rows(project):
     augment = json.loads((project / "metrics/augment.json").read_text())
-    featurize = json.loads((project / "metrics/featurize.json").read_text())
+    featurize = metrics_detail.read(project / "metrics/featurize.json")
     planned = sum(sum(c.values()) for split in augment.values() for c in [split["balanced"]])
     assert featurize["rows"] == planned and featurize["damaged_clips"] == 0
 
@@ -97,7 +99,7 @@ def test_the_stages_compute_on_the_pinned_kernels(project):
     kernels at most (emo.core.pins), whatever this CPU offers."""
     import torch
 
-    featurize = json.loads((project / "metrics/featurize.json").read_text())["kernels"]
+    featurize = metrics_detail.read(project / "metrics/featurize.json")["kernels"]
     assert featurize["numpy"] in ("X86_V3", "baseline") and featurize["openblas"] in ("Haswell", "none")
     saved = torch.load(project / "models/audio_mfcc_balanced.pt", weights_only=True)
     assert saved["kernels"]["torch"] in ("AVX2", "DEFAULT") and saved["kernels"]["mkl_cbwr"] == "AVX2,STRICT"
@@ -111,12 +113,12 @@ def test_second_repro_runs_nothing(project):
 
 def test_retraining_gives_identical_metrics(project):
     names = ("audio_mfcc_unbalanced", "audio_mfcc_balanced")  # train@mfcc trains both
-    before = {name: json.loads((project / f"metrics/{name}.json").read_text()) for name in names}
+    before = {name: metrics_detail.read(project / f"metrics/{name}.json") for name in names}
     dvc(project, "repro", "-f", "-s", "train@mfcc")
     for name in names:
         dvc(project, "repro", "-f", "-s", f"evaluate@{name.removeprefix('audio_').replace('_', '-')}")
     dvc(project, "repro", "-s", "crosscorpus")  # the re-saved checkpoints (new wall times) are its inputs too
-    after = {name: json.loads((project / f"metrics/{name}.json").read_text()) for name in names}
+    after = {name: metrics_detail.read(project / f"metrics/{name}.json") for name in names}
     for run in (*before.values(), *after.values()):  # wall time is the one thing allowed to differ
         run.pop("train_seconds")
         for seed in run["per_seed"]:
@@ -127,10 +129,10 @@ def test_retraining_gives_identical_metrics(project):
 def test_a_train_param_reruns_only_training_evaluation_the_reports_and_the_release(project, restore_params):
     set_params(project, train={"ours": {"lr": 0.003}})
     stale = json.loads(dvc(project, "status", "--json").stdout)
-    trained = {"train@mfcc", "train@logmel", "video_train", "fusion_train"}  # both balances in one stage
+    trained = {"train@mfcc", "train@logmel", "video_train@video", "fusion_train@video"}  # both balances in one stage
     evaluated = {f"evaluate@{name.replace('_', '-')}" for name in MATRIX} | {
-        "video_evaluate@unbalanced", "video_evaluate@balanced", "fusion_evaluate"}
-    reports = {"report", "report_audio"}  # they print the parameters, so they declare them
+        "video_evaluate@video-unbalanced", "video_evaluate@video-balanced", "fusion_evaluate@video"}
+    reports = {"report@video", "report_audio"}  # they print the parameters, so they declare them
     checked = {"params"}  # validates all of params.yaml; its output does not change, so it re-runs nothing else
     assert set(stale) == checked | trained | {"multicorpus"} | reports  # multicorpus trains models of the recipe too
     ran = set(re.findall(r"Running stage '([^']+)'", dvc(project, "repro").stdout))
@@ -162,6 +164,7 @@ FIXTURE_BASELINE = "tests/data/fixture_baseline.json"
 # must not re-run anything. (The report stages declare whole sections to print them; they do not count.)
 UNTRACKED_KEYS = {
     "video.workers",  # processes for face detection: every clip is detected alone, so the crops never depend on it
+    "video.run",  # which video stages exist (dvc.yaml's matrices take it), never what one of them computes
     "compute.scheduler",  # where jobs run (here or a Dask cluster), never what they compute: bit-identical results
 }
 
@@ -271,7 +274,7 @@ def test_a_variant_runs_apart_from_the_workspace_and_fills_the_report(project):
         assert metrics["overrides"]["audio"]["front_end"] == "window"  # the paper's features, not the default's
         assert metrics["n_test"] > 0 and metrics["protocol"] == "holdout" and len(metrics["per_seed"]) == 1
     assert before == {p.name: p.read_bytes() for p in (project / "metrics").glob("audio_*.json")}
-    dvc(project, "repro", "--single-item", "--force", "report")
+    dvc(project, "repro", "--single-item", "--force", "report@video")
     row = next(line for line in (project / "reports/report.md").read_text().splitlines()
                if line.startswith("| MFCC, unbalanced"))
     paper = json.loads((project / "metrics/paper/audio_mfcc_unbalanced.json").read_text())
@@ -290,7 +293,7 @@ def test_predictions_hold_every_validation_and_test_clip_and_give_back_the_metri
     from emo.learn import predictions, uncertainty
 
     table = _table(project, name)
-    metrics = json.loads((project / f"metrics/{name}.json").read_text())
+    metrics = metrics_detail.read(project / f"metrics/{name}.json")
     assert sorted(set(table.split)) == ["test", "val"] and set(table.fold) == {""}
     assert sorted(set(table.run)) == ["ensemble", "seed0"] and len(table) == 2 * (60 + 60)  # actor 21 / 23 originals
     assert {c[:3] for c in table.clip} == ({"02-"} if name.startswith("video") else {"03-"})  # the clips' file stems
@@ -348,7 +351,7 @@ def test_an_experiment_writes_predictions_its_ref_keeps_and_emo_compare_names_it
 
     before = experiments()
     dvc(project, "exp", "run", "-S", "train.seeds=[0,1]", "-S", "train.ours.max_epochs=4", "evaluate@mfcc-unbalanced")
-    metrics = json.loads((project / "metrics/audio_mfcc_unbalanced.json").read_text())
+    metrics = metrics_detail.read(project / "metrics/audio_mfcc_unbalanced.json")
     table = _table(project, "audio_mfcc_unbalanced")
     _, _, ensemble, _ = predictions.runs_matrix(table, "test", "m", ensemble=True)
     assert metrics["seeds"] == [0, 1] and ensemble.mean() == metrics["ensemble"]["accuracy"]

@@ -2,10 +2,10 @@
 
 import csv
 import hashlib
-import json
 
 import pytest
 
+from emo.core import metrics_detail
 from project import copy_project, dvc, set_params
 
 pytestmark = [pytest.mark.slow, pytest.mark.realdata]
@@ -28,7 +28,7 @@ def test_pipeline_brings_all_1440_real_clips_intact(mirror, project):
     assert {p.name: hashlib.sha256(p.read_bytes()).hexdigest() for p in files} == manifest
     assert all(p.parent.name == f"Actor_{p.stem[-2:]}" for p in files)
 
-    metrics = json.loads((project / "metrics/data.json").read_text())
+    metrics = metrics_detail.read(project / "metrics/data.json")
     assert metrics["per_split"] == {"test": 120, "train": 1200, "val": 120}
     assert metrics["per_emotion"]["neutral"] == 96
 
@@ -37,9 +37,13 @@ def test_pipeline_brings_all_1440_real_clips_intact(mirror, project):
 
 
 def test_video_stages_on_speech_audio_alone_say_what_to_do(project):
-    result = dvc(project, "repro", "faces", check=False)
+    """On the speech audio alone no video stage exists (video.run: []); asking for them stops at the params check."""
+    assert "faces" not in dvc(project, "stage", "list", "--name-only").stdout
+    params = (project / "params.yaml").read_text()
+    result = dvc(project, "exp", "run", "-S", "video.run=[video]", "params", check=False)
+    (project / "params.yaml").write_text(params)  # a failed `dvc exp run` leaves its params.yaml behind
     assert result.returncode != 0
-    assert "no video-only (02) clips" in result.stderr and "dvc repro evaluate" in result.stderr
+    assert "video.run: ['video'] runs the video branch, but data.parts has no video part" in result.stderr
     assert "Traceback" not in result.stderr
 
 
@@ -47,9 +51,9 @@ def test_real_speech_trains_an_mfcc_model_better_than_chance(project):
     """The audio stages on all 1440 real clips; three epochs keep it to a few minutes on two cores."""
     set_params(project, train={"ours": {"max_epochs": 3}, "seeds": [0]})
     dvc(project, "repro", "evaluate@mfcc-unbalanced")
-    metrics = json.loads((project / "metrics/audio_mfcc_unbalanced.json").read_text())
+    metrics = metrics_detail.read(project / "metrics/audio_mfcc_unbalanced.json")
     assert metrics["n_test"] == 120 and metrics["accuracy"] > 0.3  # chance is 0.125
-    featurized = json.loads((project / "metrics/featurize.json").read_text())
+    featurized = metrics_detail.read(project / "metrics/featurize.json")
     assert featurized.pop("kernels")["openblas"] in ("Haswell", "none")  # the pins hold on real data too
     assert featurized == {"rows": 5360, "source_clips": 1440, "damaged_clips": 0, "damaged": [],
                           "rows_left_out": 0, "rows_without_audio": 0, "short_clips": 0, "short": []}

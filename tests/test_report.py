@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 import yaml
 
+from emo.core import metrics_detail
 from emo.core.params import CHECKED
 from emo.core.ravdess import EMOTIONS
 from emo.experiments import variants
@@ -85,7 +86,7 @@ def test_table_one_beside_the_paper(tree: Path) -> None:
     for label, paper in (("MFCC, unbalanced", 43), ("MFCC, balanced", 47), ("log-mel, unbalanced", 45),
                          ("log-mel, balanced", 49), ("video, unbalanced", 51), ("video, balanced", 53), ("fusion", 67)):
         assert f" | {paper} | " in table_row(md, label)
-    ours = json.loads((tree / "metrics/audio_logmel_unbalanced.json").read_text())
+    ours = metrics_detail.read(tree / "metrics/audio_logmel_unbalanced.json")
     line = table_row(md, "log-mel, unbalanced")
     # the committed metrics: whatever seeds they hold, their own mean (± std) and the runs they come from
     assert f"| {report.score(ours, 'accuracy')} ({report.runs_note(ours)}) |" in line
@@ -209,7 +210,7 @@ def test_stage_script_on_the_committed_metrics(tmp_path: Path) -> None:
     done = subprocess.run([sys.executable, "stages/report.py", "audio"], cwd=root, capture_output=True, text=True)
     assert done.returncode == 0, done.stderr
     md = (root / "reports/audio/report.md").read_text()
-    mfcc = json.loads((REPO / "metrics/audio_mfcc_unbalanced.json").read_text())
+    mfcc = metrics_detail.read(REPO / "metrics/audio_mfcc_unbalanced.json")
     row = table_row(md, "MFCC, unbalanced")
     assert row.startswith("| MFCC, unbalanced | 43 | ")
     assert f"| {report.score(mfcc, 'accuracy')} ({report.runs_note(mfcc)}) |" in row
@@ -232,7 +233,7 @@ def test_variants_paper_recipe_column_and_emobox_section(tree: Path) -> None:
     (tree / "metrics/emobox").mkdir()
     (tree / "metrics/emobox/audio_logmel_unbalanced.json").write_text(json.dumps(emobox))
     md = report.build_report(tree, "audio").read_text()
-    ours = json.loads((tree / "metrics/audio_mfcc_unbalanced.json").read_text())
+    ours = metrics_detail.read(tree / "metrics/audio_mfcc_unbalanced.json")
     # paper (reported) | paper recipe, our run | ours
     assert (f"| 43 | 50.0 ± 5.0 (3 seeds) | {report.score(ours, 'accuracy')} ({report.runs_note(ours)}) |"
             in table_row(md, "MFCC, unbalanced"))

@@ -150,6 +150,25 @@ def fixture_arrays():
     return make(128), make(64)
 
 
+def test_a_split_without_validation_clips_trains_under_keep_last_only(fixture_arrays):
+    """k-fold trains on every actor but the test fold's (EmoBox): no validation clips, so no curve half and no
+    early stopping; the weights are those of a run that had validation clips (they choose nothing under last)."""
+    training, validation = fixture_arrays
+    none = arrays.Arrays(x=validation.x[:0], y=validation.y[:0], index=validation.index[:0])
+    last = dataclasses.replace(TrainSettings(), keep="last", max_epochs=3, batch_size=16)
+    blind = train.fit(training, none, last, seed=0, device=torch.device("cpu"), progress=False)
+    seeing = train.fit(training, validation, last, seed=0, device=torch.device("cpu"), progress=False)
+    assert len(blind.history) == 3 and all(np.isnan(h["val_loss"]) and np.isnan(h["val_acc"]) for h in blind.history)
+    assert [h["train_loss"] for h in blind.history] == [h["train_loss"] for h in seeing.history]
+    assert all(torch.equal(blind.state[k], seeing.state[k]) for k in blind.state)
+    model = build(last.model, training.shapes, dropout=last.dropout)
+    model.load_state_dict(blind.state)
+    assert train.predict_proba(model, none.x, torch.device("cpu")).shape == (0, 8)
+    with pytest.raises(ValueError, match="keep: last"):
+        train.fit(training, none, dataclasses.replace(last, keep="best"), seed=0, device=torch.device("cpu"),
+                  progress=False)
+
+
 def test_onecycle_keep_last_runs_every_epoch_and_is_deterministic(fixture_arrays):
     settings = dataclasses.replace(TrainSettings(), model="temporal", schedule="onecycle", keep="last", mixup=0.4,
                                    lr=3e-3, max_epochs=5, patience=1, batch_size=16)
@@ -260,14 +279,15 @@ def test_kfold_rotates_actor_groups_and_tests_original_clips_only(toy, tmp_path)
     plan, features = toy
     valid = np.ones(len(plan), bool)
     folds = ((1,), (2,), (3,))
-    assert split.fold_actors(folds, 2, {1, 2, 3}) == {"train": {2}, "val": {1}, "test": {3}}
+    # every actor but the fold's own trains (EmoBox's 20 of 24): no validation fold is held back
+    assert split.fold_actors(folds, 2, {1, 2, 3}) == {"train": {1, 2}, "val": set(), "test": {3}}
     counts = split.prepare(features, plan, valid, True, tmp_path / "k.npz", folds)
-    assert counts["fold0"] == {"train": 2, "val": 2, "test": 6}  # actor 1 tests on its 6 originals, no copies
-    assert counts["fold2"] == {"train": 2, "val": 6, "test": 2}
+    assert counts["fold0"] == {"train": 4, "val": 0, "test": 6}  # actor 1 tests on its 6 originals, no copies
+    assert counts["fold2"] == {"train": 10, "val": 0, "test": 2}  # actor 1 with its copies, actor 2
     assert counts["train"] == 8  # the hold-out split is still there
     assert arrays.folds_in(tmp_path / "k.npz") == [0, 1, 2]
     fold0 = arrays.load_arrays(features, tmp_path / "k.npz", speaker_norm=False, fold=0)
-    assert list(fold0["test"].index) == list(range(6)) and list(fold0["train"].index) == [10, 11]
+    assert list(fold0["test"].index) == list(range(6)) and list(fold0["train"].index) == [8, 9, 10, 11]
     assert abs(fold0["train"].x.mean()) < 1e-3  # normalised with the fold's own training rows
     assert split.protocol_of(tmp_path / "k.npz") == {"protocol": "folds", "fold_test_actors": [[1], [2], [3]]}
     split.prepare(features, plan, valid, True, tmp_path / "e.npz", folds, "emobox")
@@ -294,6 +314,9 @@ def test_kfold_params_need_every_actor_augmented():
         from_dict(Params, {"split": {"protocol": "folds", "folds": folds}})
     with pytest.raises(ParamsError, match=r"split.protocol emobox: .*augment.splits: \[train, val, test\]"):
         from_dict(Params, {"split": {"protocol": "emobox"}})
+    # every actor but the test fold's trains: none is left to early-stop on
+    with pytest.raises(ParamsError, match=r"k-fold .* train.paper.keep: best needs keep: last"):
+        from_dict(Params, {"split": {"protocol": "emobox"}, "augment": every, "train": {"preset": "paper"}})
     ok = from_dict(Params, {"split": {"protocol": "folds", "folds": folds}, "augment": every})
     assert ok.split.folds == ok.split.kfold == ((1, 2), (3, 4), (5, 6))
     with pytest.raises(ParamsError, match="at most once"):

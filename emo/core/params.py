@@ -46,6 +46,11 @@ class DataParams(Checked):
         """The actors to fetch, in order, each once."""
         return ACTORS if self.actors == "all" else tuple(sorted(set(self.actors)))
 
+    @property
+    def video_parts(self) -> tuple[str, ...]:
+        """The parts with video (video_speech, video_song): what the video branch reads."""
+        return tuple(p for p in self.parts if p.startswith("video"))
+
 
 #: The corpora other than RAVDESS that can be scored (emo.corpora's registry, RAVDESS aside).
 OTHER_CORPORA = ("emodb", "tess", "cremad", "savee")
@@ -105,7 +110,7 @@ class SplitParams(Checked):
     val: tuple[int, ...] = allowed((21, 22), low=1, high=24, nonempty=True, unique=True)
     test: tuple[int, ...] = allowed((23, 24), low=1, high=24, nonempty=True, unique=True)
     # holdout: val and test above; emobox: EmoBox's six speaker-independent folds; folds: the folds below.
-    # In k-fold, fold k tests, fold k+1 validates and the rest train.
+    # In k-fold, fold k tests and every other actor trains (EmoBox's protocol); no actor validates.
     protocol: str = one_of("holdout", PROTOCOLS)
     folds: tuple[tuple[int, ...], ...] = allowed((), low=1, high=24)
 
@@ -207,6 +212,9 @@ class AudioParams(Checked):
 
 
 EMBEDDERS = ("fer-minixception", "vgg19-fer")
+#: video.run's one item: dvc.yaml's video stages take their matrix from video.run, so [] generates none of them
+#: (`dvc status`, `dvc metrics show` then name no video or fusion file) and [video] generates each once.
+VIDEO_BRANCH = "video"
 
 
 @dataclass(frozen=True)
@@ -214,6 +222,7 @@ class VideoParams(Checked):
     """How a video-only clip becomes face crops and per-frame face embeddings (the `video` section)."""
 
     KEY: ClassVar[str] = "video"
+    run: tuple[str, ...] = one_of((), (VIDEO_BRANCH,), unique=True)  # [video]: the video and fusion stages exist
     frames: int = allowed(32, low=1, high=1000)  # evenly spaced over the clip (paper)
     # the Haar cascade runs on a grey frame downscaled to this width
     detect_width: int = allowed(320, low=32, high=8192)
@@ -339,10 +348,23 @@ class Params:
     compute: ComputeParams = ComputeParams()
 
     def __post_init__(self) -> None:
+        video_run, video_parts = list(self.video.run), list(self.data.video_parts)
+        if video_parts and not video_run:
+            raise ParamsError(f"data.parts: {show(video_parts)} is video, but video.run is []: the video stages "
+                              f"exist only with video.run: [{VIDEO_BRANCH}]; set it, or leave the video parts out of "
+                              "data.parts")
+        if video_run and not video_parts:
+            raise ParamsError(f"video.run: {show(video_run)} runs the video branch, but data.parts has no video part: "
+                              "add video_speech to data.parts, or set video.run: []")
         if self.split.kfold and set(self.augment.splits) != {"train", "val", "test"}:
             raise ParamsError(f"split.protocol {self.split.protocol}: in k-fold mode every actor trains in some "
                               "fold, so every actor needs its augmented copies: set augment.splits: [train, val, "
-                              "test] (validation and test folds still use original clips only)")
+                              "test] (the test fold still uses original clips only)")
+        if self.split.kfold and self.train.settings.keep != "last":
+            raise ParamsError(f"split.protocol {self.split.protocol}: in k-fold mode every actor but the test fold's "
+                              "trains (as EmoBox does), so no actor is left to early-stop on: train."
+                              f"{self.train.preset}.keep: {self.train.settings.keep} needs keep: last (or "
+                              "split.protocol: holdout)")
 
 
 def valid_keys(cls: type | None = None, prefix: str = "") -> list[str]:

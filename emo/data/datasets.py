@@ -15,7 +15,7 @@ import numpy as np
 
 from emo.core import layout
 from emo.core.errors import EmoError
-from emo.core.params import FusionParams
+from emo.core.params import VIDEO_BRANCH, FusionParams
 from emo.data.augment import PlannedClip
 from emo.data.augment import read as read_plan_csv
 
@@ -51,19 +51,25 @@ def read_input(path: Path, stage: str, read: Callable[[Path], T]) -> T:
                                 f"re-make it with `dvc repro -f {stage}`") from None
 
 
+def video_stage(stage: str, *items: str) -> str:
+    """How DVC names a video stage of dvc.yaml: its matrix runs over video.run ([video]) first, e.g.
+    video_split@video-balanced."""
+    return f"{stage}@{'-'.join((VIDEO_BRANCH, *items))}"
+
+
 def feature_stage(feature: str) -> str:
-    """The DVC stage that writes a feature array: featurize (mfcc, logmel) or embed (video)."""
-    return "embed" if feature == layout.VIDEO else "featurize"
+    """The DVC stage that writes a feature array: featurize (mfcc, logmel) or embed@video (video)."""
+    return video_stage("embed") if feature == layout.VIDEO else "featurize"
 
 
 def split_stage(feature: str, balance: str) -> str:
     """The DVC stage that writes a split file."""
-    return f"video_split@{balance}" if feature == layout.VIDEO else f"split@{feature}-{balance}"
+    return video_stage("video_split", balance) if feature == layout.VIDEO else f"split@{feature}-{balance}"
 
 
 def train_stage(model: str, balance: str) -> str:
     """The DVC stage that trains a model (an input's stage trains both its balances)."""
-    return {FUSION: "fusion_train", layout.VIDEO: "video_train"}.get(model, f"train@{model}")
+    return {FUSION: video_stage("fusion_train"), layout.VIDEO: video_stage("video_train")}.get(model, f"train@{model}")
 
 
 def stage_models(target: str) -> list[tuple[str, str]]:

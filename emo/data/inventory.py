@@ -107,6 +107,11 @@ def unreadable(rows: list[Row]) -> list[str]:
     return [r.path for r in rows if math.isnan(r.duration)]
 
 
+#: metrics/data.json's numbers (`dvc metrics show`): clips, actors, hours, clips per split, unreadable clips; clips per
+#: part and per emotion and the unreadable clips' names go to metrics/data_detail.json (emo.core.metrics_detail).
+HEADLINE = ("clips", "per_split.*", "actors", "hours", "unreadable_clips")
+
+
 def summary(rows: list[Row]) -> dict:
     """Counts for metrics/data.json: clips per part, per split and per emotion."""
     return {

@@ -11,9 +11,10 @@ from emo.data.augment import PlannedClip
 
 
 def fold_actors(folds: tuple[tuple[int, ...], ...], k: int, actors: set[int]) -> dict[str, set[int]]:
-    """Fold k of an actor-grouped k-fold: its actors test, the next fold's validate, all others train."""
-    test, val = set(folds[k]), set(folds[(k + 1) % len(folds)])
-    return {"train": actors - test - val, "val": val, "test": test}
+    """Fold k of an actor-grouped k-fold: its actors test and every other actor trains, as EmoBox's folds do (20
+    training actors of RAVDESS's 24); no validation split, so k-fold needs `keep: last` (nothing early-stops)."""
+    test = set(folds[k])
+    return {"train": actors - test, "val": set(), "test": test}
 
 
 def select_fold(plan_rows: list[PlannedClip], valid: np.ndarray, balanced: bool,

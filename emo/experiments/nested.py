@@ -2,12 +2,12 @@
 cross-validation over that fold's training actors alone, then trained on them and scored on its test actors.
 
 The inner cross-validation leaves two folds out: for every pair {a, b} of folds one model trains on the other
-folds' actors (16 of 24, as many as an outer model), and it scores fold b's clips in fold a's inner
-cross-validation and fold a's in fold b's. Fold f's inner score of a candidate is therefore a five-fold
+folds' actors (16: four fifths of a fold's 20 training actors), and it scores fold b's clips in fold a's
+inner cross-validation and fold a's in fold b's. Fold f's inner score of a candidate is therefore a five-fold
 cross-validation over f's 20 training actors in which every clip is scored by a model that saw neither f nor
 the clip's own fold; each pair model serves two folds, so six folds cost 15 models per candidate, not 30.
-Under `keep: last` the validation rows choose nothing (learning curves only), so a pair model is shown its two
-held-out folds there; a candidate that early-stops (`keep: best`) is refused, as it would choose with them.
+No model has validation rows (every actor but the held-out ones trains), so a candidate that early-stops
+(`keep: best`) is refused: it would need actors to choose with.
 """
 
 from __future__ import annotations
@@ -80,14 +80,13 @@ def candidates_named(names: list[str] | None, root: Path) -> tuple[Candidate, ..
 
 @dataclass(frozen=True)
 class FoldInputs:
-    """One training split of a featurised project (test and validation actors; all others train), as a loader
-    for emo.learn.parallel: its split file is written by the first process that needs it, under a lock."""
+    """One training split of a featurised project (its test actors; all others train, no validation), as a
+    loader for emo.learn.parallel: its split file is written by the first process that needs it, under a lock."""
 
     project: str
     feature: str
     balanced: bool
     test: tuple[int, ...]
-    val: tuple[int, ...]
     speaker_norm: bool
     split_file: str
 
@@ -100,9 +99,8 @@ class FoldInputs:
             if not path.is_file():
                 plan = augment.read(project / layout.PLAN)
                 valid = np.load(project / layout.valid_file(self.feature))
-                # fold 0 of (test, val): test actors test, validation actors validate, every other actor trains
-                split.prepare(features, plan, valid, self.balanced, path, folds=(self.test, self.val),
-                              protocol="emobox")
+                # fold 0 of a one-fold split: its test actors test, every other actor trains
+                split.prepare(features, plan, valid, self.balanced, path, folds=(self.test,), protocol="emobox")
         return arrays.load_arrays(features, path, self.speaker_norm, splits, fold=0)
 
 
@@ -155,9 +153,9 @@ def train_and_predict(inputs: list[FoldInputs], seeds: tuple[int, ...], settings
     return out
 
 
-def split_path(project: Path, feature: str, balanced: bool, test: tuple[int, ...], val: tuple[int, ...]) -> str:
+def split_path(project: Path, feature: str, balanced: bool, test: tuple[int, ...]) -> str:
     """Where a training split of a featurised project is kept (shared by every candidate of those features)."""
-    name = f"{feature}_{layout.BALANCES[balanced]}_test{'-'.join(map(str, test))}_val{'-'.join(map(str, val))}"
+    name = f"{feature}_{layout.BALANCES[balanced]}_test{'-'.join(map(str, test))}"
     return str(project / "data" / "nested" / f"{name}.npz")
 
 
@@ -176,8 +174,8 @@ def inner_scores(project: Path, settings: TrainSettings, seed: int, workers: int
                  scheduler: str = executor.LOCAL) -> list[dict]:
     """Per fold, one seed's accuracy and UAR of the inner cross-validation over its training actors."""
     feature, balanced = _row(model)
-    loaders = [FoldInputs(str(project), feature, balanced, folds[a] + folds[b], folds[a] + folds[b],
-                          settings.speaker_norm, split_path(project, feature, balanced, folds[a] + folds[b], ()))
+    loaders = [FoldInputs(str(project), feature, balanced, folds[a] + folds[b], settings.speaker_norm,
+                          split_path(project, feature, balanced, folds[a] + folds[b]))
                for a, b in pairs(len(folds))]
     predicted = dict(zip(pairs(len(folds)), train_and_predict(loaders, (seed,), settings, workers, threads, "inner",
                                                                 scheduler),
@@ -208,15 +206,14 @@ def outer_runs(project: Path, settings: TrainSettings, folds_chosen: list[int], 
                seeds: tuple[int, ...], workers: int, threads: int,
                folds: tuple[tuple[int, ...], ...] = EMOBOX_FOLDS, scheduler: str = executor.LOCAL
                ) -> dict[str, list[dict]]:
-    """Per model, every (fold, seed) run of one candidate on the folds that chose it: fold f tests, fold f + 1
-    validates (learning curves), the rest train, as the pipeline's k-fold does."""
+    """Per model, every (fold, seed) run of one candidate on the folds that chose it: fold f tests and the other
+    20 actors train, as the pipeline's k-fold and EmoBox do."""
     jobs = [(model, fold) for model in models for fold in folds_chosen]
     loaders = []
     for model, fold in jobs:
         feature, balanced = _row(model)
-        test, val = folds[fold], folds[(fold + 1) % len(folds)]
-        loaders.append(FoldInputs(str(project), feature, balanced, test, val, settings.speaker_norm,
-                                  split_path(project, feature, balanced, test, val)))
+        loaders.append(FoldInputs(str(project), feature, balanced, folds[fold], settings.speaker_norm,
+                                  split_path(project, feature, balanced, folds[fold])))
     runs: dict[str, list[dict]] = {model: [] for model in models}
     for (model, fold), seeded in zip(jobs, train_and_predict(loaders, seeds, settings, workers, threads, "outer",
                                                                        scheduler),

@@ -13,7 +13,7 @@ import json
 import tempfile
 from pathlib import Path
 
-from emo.core import git, layout
+from emo.core import git, layout, metrics_detail
 from emo.core.errors import EmoError
 from emo.core.io import write_json
 from emo.core.rules import read_yaml
@@ -66,7 +66,7 @@ def run(root: Path, name: str, extra: dict | None = None, work: Path | None = No
         provenance = {"variant": name, "overrides": changes, "git_revision": git_revision}
         written = []
         for model in AUDIO_MODELS:
-            metrics = json.loads((project / "metrics" / f"{model}.json").read_text())
+            metrics = metrics_detail.read(project / "metrics" / f"{model}.json")  # whole: kept in one file here
             write_json(out / f"{model}.json", {**provenance, **metrics})
             written.append(out / f"{model}.json")
     return written

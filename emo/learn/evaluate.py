@@ -10,12 +10,16 @@ from pathlib import Path
 import numpy as np
 from sklearn.metrics import accuracy_score, balanced_accuracy_score, confusion_matrix, f1_score, recall_score
 
-from emo.core.io import write_json
+from emo.core import metrics_detail
 from emo.core.params import FusionParams
 from emo.core.ravdess import EMOTIONS
 from emo.learn import predictions, uncertainty
 
 LABELS = list(range(len(EMOTIONS)))
+#: What metrics/<model>.json holds (`dvc metrics show` tabulates it): the scores over seeds with their 95 % intervals,
+#: the seed ensemble's, the test clips' count. Spreads, per-seed, per-fold and per-class values, epochs, timings and
+#: provenance go to metrics/<model>_detail.json (emo.core.metrics_detail).
+HEADLINE = ("accuracy", "uar", "macro_f1", "*_ci95", "n_test", "ensemble.accuracy", "ensemble.uar", "ensemble.macro_f1")
 
 
 def scores(y_true: np.ndarray, y_pred: np.ndarray) -> dict:
@@ -226,10 +230,10 @@ def per_fold(per_run: list[dict], test_actors: list[list[int]], n_test: dict) ->
 
 def write_outputs(metrics: dict, actual: np.ndarray, predicted: np.ndarray,
                   table: predictions.Table | None = None) -> None:
-    """metrics/<name>.json, predictions/<name>.csv (when given), and the first seed's confusion as CSV (for
-    `dvc plots`) and PNG."""
+    """metrics/<name>.json and its detail file, predictions/<name>.csv (when given), and the first seed's confusion
+    as CSV (for `dvc plots`) and PNG."""
     name = metrics["model"]
-    write_json(Path(f"metrics/{name}.json"), metrics)
+    metrics_detail.write(Path(f"metrics/{name}.json"), metrics, HEADLINE)
     if table is not None:
         predictions.write(predictions.FOLDER / f"{name}.csv", table)
     write_confusion_csv(actual, predicted, Path(f"plots/confusion/{name}.csv"))

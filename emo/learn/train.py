@@ -97,8 +97,8 @@ def _require_finite(loss: float, which: str, epoch: int, seed: int, desc: str, l
     """Stop at a NaN or infinite loss, which would otherwise train on and save a useless model."""
     if math.isfinite(loss):
         return
-    cause = ("the inputs hold NaN or inf values: re-make the features (`dvc repro -f featurize`, or `embed` for "
-             "video)" if not all(torch.isfinite(x).all() for x in inputs) else
+    cause = ("the inputs hold NaN or inf values: re-make the features (`dvc repro -f featurize`, or `embed@video` "
+             "for video)" if not all(torch.isfinite(x).all() for x in inputs) else
              f"the learning rate {lr} is too high for this recipe: lower train.<preset>.lr")
     raise DivergedError(f"{desc} seed {seed}: {which} loss is {loss} at epoch {epoch}; {cause}. No model was saved")
 
@@ -106,7 +106,12 @@ def _require_finite(loss: float, which: str, epoch: int, seed: int, desc: str, l
 def fit(train: Arrays, val: Arrays, settings: TrainSettings, seed: int, device: torch.device,
         progress: bool = True, desc: str = "train", n_classes: int = 8) -> FitResult:
     """Train one model; stop when validation loss has not improved for `patience` epochs; keep the best.
-    `n_classes`: the model's outputs (RAVDESS's eight; more for a model of several corpora, emo.studies.multicorpus)."""
+    `n_classes`: the model's outputs (RAVDESS's eight; more for a model of several corpora, emo.studies.multicorpus).
+    Without validation clips (k-fold: every actor but the test fold's trains) the learning curve has only its
+    training half (val_loss and val_acc NaN), and only `keep: last` can say which weights to keep."""
+    if not len(val.y) and settings.keep != "last":
+        raise ValueError(f"{desc}: keep {settings.keep!r} early-stops on validation clips, and this split has none "
+                         "(k-fold trains on every actor but the test fold's): use keep: last")
     seed_everything(seed)
     generator = torch.Generator().manual_seed(seed)
     model = models.build(settings.model, train.shapes, n_classes, dropout=settings.dropout).to(device)
@@ -146,8 +151,9 @@ def fit(train: Arrays, val: Arrays, settings: TrainSettings, seed: int, device: 
                 scheduler.step()
             total += loss.item() * len(batch)
             correct += (logits.argmax(1) == yb).sum().item()
-        val_loss, val_acc = _evaluate(model, x_val, y_val, 256)
-        _require_finite(val_loss, "validation", epoch, seed, desc, settings.lr, x_val)
+        val_loss, val_acc = _evaluate(model, x_val, y_val, 256) if len(y_val) else (math.nan, math.nan)
+        if len(y_val):
+            _require_finite(val_loss, "validation", epoch, seed, desc, settings.lr, x_val)
         history.append({"epoch": epoch, "train_loss": total / len(y_train), "train_acc": correct / len(y_train),
                         "val_loss": val_loss, "val_acc": val_acc})
         bar.set_postfix(val_loss=f"{val_loss:.3f}", val_acc=f"{val_acc:.3f}")
@@ -175,6 +181,8 @@ def predict_proba(model: nn.Module, x: np.ndarray | tuple[np.ndarray, ...], devi
         for start in range(0, len(inputs[0]), batch_size):
             batch = [torch.from_numpy(np.ascontiguousarray(a[start:start + batch_size])).to(device) for a in inputs]
             out.append(torch.softmax(model(*batch), dim=1).cpu().numpy())
+    if not out:  # no clips (a k-fold split has no validation clips): no rows, of the model's width
+        return np.zeros((0, model(*(torch.zeros((1, *a.shape[1:])) for a in inputs)).shape[1]), np.float32)
     return np.concatenate(out)
 
 

@@ -18,9 +18,8 @@ import numpy as np
 import torch
 
 from emo import __version__
-from emo.core import git, layout
+from emo.core import git, layout, metrics_detail
 from emo.core.errors import EmoError
-from emo.core.io import write_json
 from emo.core.params import Params
 from emo.learn.calibration import TEMPERATURES, load_temperatures
 from emo.learn.checkpoints import load_checkpoint, save
@@ -30,6 +29,11 @@ SHIPPED = Path("emo/shipped/default.pt")
 METRICS = Path("metrics/release.json")
 MODEL = "audio_logmel_balanced"  # emo.predict.model.DEFAULT_MODELS["audio"]; the test checks they agree
 PEER = "egemaps_svm"
+#: What metrics/release.json holds (`dvc metrics show`): the temperature and the shipped model's accuracy and UAR with
+#: their intervals, alone and as the seed ensemble, on RAVDESS and EmoDB; spreads, counts, the peer's scores, the
+#: training data, versions and revision go to metrics/release_detail.json (emo.core.metrics_detail).
+HEADLINE = ("temperature", *(f"{corpus}.{run}{key}" for corpus in ("ravdess", "emodb") for run in ("", "ensemble.")
+                             for key in ("accuracy", "uar", "accuracy_ci95", "uar_ci95")))
 FORMAT = 1  # the shipped file's layout; emo.predict.shipped refuses another
 #: params.yaml's audio keys that change how a run goes, not what it computes: not shipped.
 RUN_ONLY = ("workers", "skip_damaged")
@@ -43,9 +47,11 @@ class ReleaseError(EmoError):
 
 
 def _json(path: Path) -> dict:
-    if not path.is_file():
+    """A metrics file merged with its detail file (emo.core.metrics_detail): the spreads and seeds are there."""
+    found = metrics_detail.read(path)
+    if found is None:
         raise ReleaseError(f"{path}: missing; {REPRO}")
-    return json.loads(path.read_text())
+    return found
 
 
 def _pick(entry: dict, keys: tuple[str, ...]) -> dict:
@@ -66,7 +72,7 @@ def scores(root: Path, *, name: str = MODEL) -> dict:
     with 95 % intervals, and the seed ensemble's), on EmoDB's six shared classes, and the peer's on both where
     metrics/peer.json exists."""
     own = _json(root / layout.metrics_file(name))
-    cross = _json(root / "metrics" / "crosscorpus_detail.json")
+    cross = _json(root / "metrics" / "crosscorpus_detail.json")  # every score of each model on each corpus
     # The peer is optional (openSMILE's research licence keeps it out of the pipeline's run): without its metrics the
     # card says nothing of it rather than the release failing.
     peer_file = root / "metrics" / "peer.json"
@@ -142,5 +148,5 @@ def write(root: Path, release: dict) -> tuple[Path, Path]:
     """The shipped file and metrics/release.json under `root`."""
     (root / SHIPPED).parent.mkdir(parents=True, exist_ok=True)
     save(release, root / SHIPPED)
-    write_json(root / METRICS, metrics(release))
+    metrics_detail.write(root / METRICS, metrics(release), HEADLINE)
     return root / SHIPPED, root / METRICS

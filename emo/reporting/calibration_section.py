@@ -5,15 +5,15 @@ after scaling on the test actors and the other corpora (a table), and the reliab
 from __future__ import annotations
 
 import csv
-import json
 from pathlib import Path
 
+from emo.core import metrics_detail
 from emo.corpora import CORPORA
 from emo.reporting.figures import pyplot, save
 
 METRICS = Path("metrics/calibration.json")
 RELIABILITY = Path("plots/calibration.csv")
-INPUTS = (METRICS, RELIABILITY)  # what the section reads (the report stages' deps)
+INPUTS = (METRICS, metrics_detail.detail_path(METRICS), RELIABILITY)  # what the section reads (the report's deps)
 FIGURE = "reliability.png"  # beside the report's other figures
 FIT = "val"
 
@@ -119,7 +119,7 @@ def section(root: Path, figure: Path, link: str) -> list[str]:
     """The calibration section as markdown lines; draws the reliability diagram into `figure` (always: a DVC
     out), linked (at `link`, relative to the report) only when the stage has run."""
     path = root / METRICS
-    metrics = json.loads(path.read_text()) if path.is_file() else None
+    metrics = metrics_detail.read(path)  # with the validation actors and other corpora of its detail file
     models = (metrics or {}).get("models", {})
     plot_reliability(read_bins(root / RELIABILITY), list(models), judged(models), figure)
     lines = ["## Calibration: do the probabilities mean what they say?", ""]

@@ -6,14 +6,15 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from emo.core import metrics_detail
 from emo.corpora import CORPORA
 
 METRICS = Path("metrics/crosscorpus.json")
-DETAIL = Path("metrics/crosscorpus_detail.json")
+DETAIL = metrics_detail.detail_path(METRICS)  # every score of each model on each corpus: what the section shows
 #: The classical peer's scores (`dvc repro peer`, optional extra; committed), shown as a row beside our models.
 PEER = Path("metrics/peer.json")
 MULTI = Path("metrics/multicorpus.json")
-INPUTS = (METRICS, DETAIL, MULTI)  # what the sections read (the report stages' deps)
+INPUTS = (METRICS, DETAIL, MULTI, metrics_detail.detail_path(MULTI))  # what the sections read (the report's deps)
 
 
 def pct(value: float) -> str:
@@ -125,9 +126,9 @@ def multicorpus_section(root: Path) -> list[str]:
     """The report's multi-corpus section: within each corpus, the union model, and leave-one-corpus-out."""
     path = root / MULTI
     lines = ["## Several corpora: within, together, and leave-one-corpus-out", ""]
-    if not path.is_file():
+    multi = metrics_detail.read(path)  # with the notes, spreads and folds of its detail file
+    if multi is None:
         return lines + ["Not run: the `multicorpus` stage has not run.", ""]
-    multi = json.loads(path.read_text())
     lines += [f"TemporalCNN on {multi['feature']}, {multi['clips']}; seeds {multi['seeds']} "
               f"({multi.get('seeds_note', '')}); validation: {multi['validation']}. Accuracy / UAR (%); ± is the "
               f"std over speaker folds.", "", "| trained on | tested on | accuracy / UAR |", "|---|---|---|"]

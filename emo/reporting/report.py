@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from pathlib import Path
 
 import yaml
 
-from emo.core import git
+from emo.core import git, metrics_detail
 from emo.core.errors import EmoError
 from emo.core.ravdess import EMOTIONS
 from emo.experiments import variants
@@ -35,8 +34,10 @@ TABLE_ONE = (Row("MFCC, unbalanced", "audio_mfcc_unbalanced", 43, False),
              Row("video, balanced", "video_balanced", 53, True),
              Row("fusion", "fusion", 67, True))
 SCOPES = ("all", "audio")
-DATA_METRICS = ("download", "data", "augment", "featurize")
+DATA_METRICS = ("download", "data", "featurize")
 VIDEO_METRICS = ("faces", "embed")
+#: The augmentation plan's rows per split, balance and class: a plain output (no score to compare), read whole.
+PLAN = Path("metrics/augment.json")
 PARAM_SECTIONS = {"audio": ("data", "split", "augment", "audio", "train", "corpora"),
                   "all": ("data", "split", "augment", "audio", "video", "fusion", "train", "corpora")}
 PAIRING_WARNING = ("pairing 'class' (the paper's): each audio clip, test clips included, is paired with a random video "
@@ -59,7 +60,8 @@ def inputs(scope: str) -> list[Path]:
     """Every file the report reads (its DVC deps besides code and params), relative to the project root."""
     names = models(scope)
     extra = DATA_METRICS + (VIDEO_METRICS if scope == "all" else ())
-    return ([Path(f"metrics/{n}.json") for n in names] + [Path(f"metrics/{n}.json") for n in extra]
+    metrics = [Path(f"metrics/{n}.json") for n in (*names, *extra)]
+    return ([file for path in metrics for file in (path, metrics_detail.detail_path(path))] + [PLAN]
             + [Path(f"plots/history/{n}.csv") for n in names] + [Path(f"plots/confusion/{n}.csv") for n in names]
             + list(crossreport.INPUTS) + list(calibration_section.INPUTS))
 
@@ -73,8 +75,8 @@ def outputs(scope: str) -> list[Path]:
 
 
 def load_json(path: Path) -> dict | None:
-    """A JSON file's content, or None when the file is absent."""
-    return json.loads(path.read_text()) if path.is_file() else None
+    """A metrics file's content merged with its detail file's (emo.core.metrics_detail), or None when absent."""
+    return metrics_detail.read(path)
 
 
 def pct(value: float) -> str:
@@ -180,7 +182,7 @@ def recall_table(found: dict[str, dict | None]) -> list[str]:
 
 def data_summary(root: Path, scope: str) -> list[str]:
     """Clips per class and split, featurised rows and, with video, face detection and embeddings."""
-    data, plan = load_json(root / "metrics/data.json"), load_json(root / "metrics/augment.json")
+    data, plan = load_json(root / "metrics/data.json"), load_json(root / PLAN)
     lines: list[str] = []
     if data:
         parts = ", ".join(f"{part} {n}" for part, n in data.get("per_part", {}).items())

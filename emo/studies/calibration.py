@@ -16,7 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
-from emo.core import layout
+from emo.core import layout, metrics_detail
 from emo.core.errors import EmoError
 from emo.core.io import write_csv, write_json
 from emo.core.ravdess import EMOTIONS
@@ -25,12 +25,16 @@ from emo.learn import calibration, predictions
 from emo.learn.predictions import ENSEMBLE, Table
 
 PREDICTIONS, CROSS = predictions.FOLDER, predictions.CROSSCORPUS
+FIT_SPLIT, TEST_SPLIT = "val", "test"
 METRICS = Path("metrics/calibration.json")
+#: What metrics/calibration.json holds (`dvc metrics show`): each model's temperature and its expected calibration
+#: error before and after on the test actors; the validation actors, other corpora, NLL, confidence, the rule and the
+#: bins go to metrics/calibration_detail.json (emo.core.metrics_detail).
+HEADLINE = ("models.*.temperature", f"models.*.{TEST_SPLIT}.before.ece", f"models.*.{TEST_SPLIT}.after.ece")
 RELIABILITY = Path("plots/calibration.csv")
 RELIABILITY_COLUMNS = ("model", "split", "scaling", "bin", "lower", "upper", "confidence", "accuracy", "count")
 BINS = 15
 FIX = "run the evaluate and crosscorpus stages first (`dvc repro calibrate`)"
-FIT_SPLIT, TEST_SPLIT = "val", "test"
 RULE = ("emo predict always applies the temperature fitted on the validation actors' seed-ensemble probabilities; "
         "the test actors and the other corpora only judge it (helped: ECE after < ECE before)")
 
@@ -120,7 +124,7 @@ def evaluate(root: Path) -> tuple[dict, list[dict], dict]:
 
 
 def write_outputs(root: Path, metrics: dict, records: list[dict], temperatures: dict) -> None:
-    """metrics/calibration.json, plots/calibration.csv and models/calibration.json."""
-    write_json(root / METRICS, metrics)
+    """metrics/calibration.json and its detail file, plots/calibration.csv and models/calibration.json."""
+    metrics_detail.write(root / METRICS, metrics, HEADLINE)
     write_csv(root / RELIABILITY, RELIABILITY_COLUMNS, records)
     write_json(root / calibration.TEMPERATURES, temperatures)

@@ -19,7 +19,7 @@ from tqdm.auto import tqdm
 
 from emo.audio import signal as audio
 from emo.audio.featurize import file_features
-from emo.core import executor, layout
+from emo.core import executor, layout, metrics_detail
 from emo.core.errors import EmoError
 from emo.core.io import write_json, writing
 from emo.core.params import AudioParams
@@ -32,7 +32,7 @@ log = logging.getLogger(__name__)
 CORPORA = Path("data/corpora")
 FEATURES = Path("data/crossfeatures")
 METRICS = Path("metrics/crosscorpus.json")
-DETAIL = Path("metrics/crosscorpus_detail.json")
+DETAIL = metrics_detail.detail_path(METRICS)  # all about each model on each corpus (metrics/crosscorpus_detail.json)
 PLOTS = Path("plots/crosscorpus")
 TRAINED_ON = ["ravdess"]
 #: The trained audio models every corpus is scored by: (feature, balance), named audio_<feature>_<balance>.

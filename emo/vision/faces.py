@@ -231,6 +231,12 @@ def _row(clip: tuple[str, str], info: dict, error: str | None, params: VideoPara
             "detection_rate": round(info["detected"] / params.frames, 4), "status": "ok"}
 
 
+#: metrics/faces.json's numbers (`dvc metrics show`): clips, detection rate, clips without a face, damaged, truncated;
+#: the fallbacks, the clips' names and each clip's detection rate go to metrics/faces_detail.json
+#: (emo.core.metrics_detail).
+HEADLINE = ("clips", "valid_clips", "detection_rate", "no_face.count", "damaged.count", "truncated.count")
+
+
 def report(rows: list[dict], params: VideoParams) -> dict:
     """The summary for metrics/faces.json: detection rate, fallbacks, clips without a face, damaged, truncated."""
     ok = [r for r in rows if r["status"] == "ok"]

@@ -30,6 +30,11 @@ def crops_by_performance(faces: Path) -> dict[str, int]:
         return {r["performance"]: i for i, r in enumerate(csv.DictReader(handle)) if valid[i]}
 
 
+#: metrics/embed.json's numbers (`dvc metrics show`); the embedder's name goes to metrics/embed_detail.json
+#: (emo.core.metrics_detail).
+HEADLINE = ("rows", "rows_embedded", "rows_without_video", "rows_without_crops", "dim", "frames")
+
+
 def embed_plan(plan_rows: list[PlannedClip], faces: Path, params: VideoParams, out: Path,
                progress: bool = True, rows_per_batch: int = 8) -> dict:
     """Write out/embeddings.npy [rows, D, frames] (float32) and out/valid.npy: one embedding per frame.
