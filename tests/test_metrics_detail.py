@@ -166,3 +166,11 @@ def test_dvc_generates_the_video_stages_from_video_run_alone(tmp_path):
     with_video = set(dvc(project, "stage", "list", "--name-only").stdout.split())
     assert with_video - names == VIDEO_STAGES
     assert set(targets(project)) == {"report@video", "release"} <= with_video
+
+
+@pytest.mark.parametrize("name", [f"metrics/audio_{f}_{b}.json" for f in ("mfcc", "logmel")
+                                  for b in ("unbalanced", "balanced")] + ["metrics/release.json"])
+def test_model_metrics_name_the_device_the_models_trained_on(name):
+    """Issue 22: weights (so scores) depend on the device; its name sits in the declared file, one column."""
+    headline = json.loads((REPO / name).read_text())
+    assert headline["device"] == "cpu" or headline["device"].startswith("cuda"), headline.get("device")

@@ -217,7 +217,9 @@ def evaluate_model(model: str, balance: str, fusion_params: FusionParams, *, sam
     plan = {row.index: row for row in datasets.read_plan()}
     table = predictions.concat(prediction_blocks(saved, "val", vals, run_probabilities(saved, vals, device), plan)
                                + prediction_blocks(saved, "test", tests, test_proba, plan))
-    return ({"model": name, "preset": saved["preset"], "architecture": saved["settings"]["model"],
+    # the device the models trained on (their weights, and so these numbers, depend on it; evaluation is on CPU)
+    return ({"model": name, "device": saved.get("device", "cpu"), "preset": saved["preset"],
+             "architecture": saved["settings"]["model"],
              **provenance(saved), **protocol, **metrics}, actual, predicted, table)
 
 

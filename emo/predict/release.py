@@ -140,7 +140,8 @@ def build(root: Path, params: Params, *, name: str = MODEL) -> dict:
 
 def metrics(release: dict) -> dict:
     """metrics/release.json: the scores the shipped file holds, with its versions and revision."""
-    return {"model": release["name"], "temperature": release["temperature"], **release["scores"],
+    return {"model": release["name"], "device": release["checkpoint"].get("device", "cpu"),
+            "temperature": release["temperature"], **release["scores"],
             "training": release["training"], "versions": release["versions"], "revision": release["revision"]}
 
 
