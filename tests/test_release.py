@@ -176,13 +176,15 @@ def test_the_revision_ignores_the_stages_own_outputs_but_not_other_changes(tmp_p
                        capture_output=True)
 
     git("init", "-q")
-    for path in (release.SHIPPED, release.METRICS, "params.yaml"):
+    detail = metrics_detail.detail_path(release.METRICS)
+    for path in (release.SHIPPED, release.METRICS, detail, "params.yaml"):
         (tmp_path / path).parent.mkdir(parents=True, exist_ok=True)
         (tmp_path / path).write_text("x")
     git("add", "-A")
     git("commit", "-qm", "one")
     (tmp_path / release.SHIPPED).unlink()  # as `dvc repro -f release` does before the run
     (tmp_path / release.METRICS).write_text("y")
+    (tmp_path / detail).write_text("y")  # its detail file is its own output too
     assert not release._revision(tmp_path).endswith("+dirty")
     (tmp_path / "params.yaml").write_text("z")
     assert release._revision(tmp_path).endswith("+dirty")

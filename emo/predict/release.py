@@ -106,7 +106,8 @@ def _revision(root: Path) -> str:
     deletes them before the run, and the run rewrites them)."""
     try:
         commit = git.text(root, "rev-parse", "--short", "HEAD")
-        changed = git.changes(root, "--", ".", f":(exclude){SHIPPED}", f":(exclude){METRICS}", untracked=False)
+        own = (SHIPPED, METRICS, metrics_detail.detail_path(METRICS))
+        changed = git.changes(root, "--", ".", *(f":(exclude){path}" for path in own), untracked=False)
     except EmoError:  # not a git checkout (a tarball): say so rather than fail the release
         return "unknown"
     return commit + ("+dirty" if changed else "")
