@@ -507,3 +507,25 @@ def test_a_damaged_split_file_names_the_split_stage_to_rerun(workspace, damage):
     if damage != "stale":  # the train stage reads the folds first
         with pytest.raises(EmoError, match=f"^{path} .*{re.escape(fix)}$"):
             datasets.model_folds("mfcc", "balanced", FusionParams())
+
+
+def test_a_kfold_fold_loads_without_validation_rows_and_a_holdout_split_needs_them(toy, tmp_path, monkeypatch):
+    """The pipeline's loader: k-fold has no validation rows by design (EmoBox's 20 training actors); a hold-out
+    split without them is a data problem, named."""
+    from emo.core import layout
+    from emo.data import datasets
+    from emo.data.datasets import MissingInputError
+
+    plan, features = toy
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / layout.feature_file("logmel")).parent.mkdir(parents=True)
+    np.save(tmp_path / layout.feature_file("logmel"), features)
+    split_file = tmp_path / layout.split_file("logmel", "balanced")
+    split_file.parent.mkdir(parents=True)
+    split.prepare(features, plan, np.ones(len(plan), bool), True, split_file, ((1,), (2,), (3,)), "folds")
+    fold = datasets.load_input("logmel", "balanced", False, fold=0)
+    assert not len(fold["val"].y) and len(fold["train"].y) == 4 and len(fold["test"].y) == 6
+    no_val = [dataclasses.replace(p, split="train") if p.split == "val" else p for p in plan]
+    split.prepare(features, no_val, np.ones(len(plan), bool), True, split_file)
+    with pytest.raises(MissingInputError, match="no val rows"):
+        datasets.load_input("logmel", "balanced", False)
