@@ -151,8 +151,9 @@ def fit(train: Arrays, val: Arrays, settings: TrainSettings, seed: int, device: 
                 scheduler.step()
             total += loss.item() * len(batch)
             correct += (logits.argmax(1) == yb).sum().item()
-        val_loss, val_acc = _evaluate(model, x_val, y_val, 256) if len(y_val) else (math.nan, math.nan)
+        val_loss, val_acc = math.nan, math.nan  # no validation clips: the curve's training half only
         if len(y_val):
+            val_loss, val_acc = _evaluate(model, x_val, y_val, 256)
             _require_finite(val_loss, "validation", epoch, seed, desc, settings.lr, x_val)
         history.append({"epoch": epoch, "train_loss": total / len(y_train), "train_acc": correct / len(y_train),
                         "val_loss": val_loss, "val_acc": val_acc})
@@ -178,11 +179,12 @@ def predict_proba(model: nn.Module, x: np.ndarray | tuple[np.ndarray, ...], devi
     model.eval().to(device)
     out = []
     with torch.no_grad():
+        if not len(inputs[0]):  # no clips (a k-fold split has no validation clips): no rows, of the model's width
+            probe = [torch.zeros((1, *a.shape[1:]), device=device) for a in inputs]  # an empty batch warns in std()
+            return np.zeros((0, model(*probe).shape[1]), np.float32)
         for start in range(0, len(inputs[0]), batch_size):
             batch = [torch.from_numpy(np.ascontiguousarray(a[start:start + batch_size])).to(device) for a in inputs]
             out.append(torch.softmax(model(*batch), dim=1).cpu().numpy())
-    if not out:  # no clips (a k-fold split has no validation clips): no rows, of the model's width
-        return np.zeros((0, model(*(torch.zeros((1, *a.shape[1:])) for a in inputs)).shape[1]), np.float32)
     return np.concatenate(out)
 
 
