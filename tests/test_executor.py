@@ -215,3 +215,38 @@ def test_an_unreachable_scheduler_is_named(monkeypatch):
     monkeypatch.setattr(executor, "CONNECT_SECONDS", 1)
     with pytest.raises(EmoError, match="no Dask scheduler answers at tcp://127.0.0.1:9"):
         list(executor.run_ordered(slow_square, range(2), workers=1, scheduler="tcp://127.0.0.1:9"))
+
+
+LEAKY_RUN = """
+import sys
+from emo.core import executor
+from emo.core.errors import EmoError
+
+def leaves_a_resource(x):
+    # what a worker killed mid-job leaves: a memory map's file registered with loky's resource tracker, never
+    # released, and already deleted by the time the tracker looks at it
+    from joblib.externals.loky.backend import resource_tracker
+    resource_tracker.register(f"/nonexistent/emo-test-{x}", "file")
+    if x == 1:
+        raise EmoError("job 1 cannot")
+    return x
+
+try:
+    list(executor.run_ordered(leaves_a_resource, range(2), workers=2))
+except EmoError as err:
+    print(f"error: {err}", file=sys.stderr)
+    sys.exit(1)
+"""
+
+
+def test_a_failed_run_ends_on_its_own_error_line(tmp_path):
+    """loky's resource tracker outlives the run and cleans up after killed workers; its notes about that must not
+    follow (and hide) the run's own error line on stderr (a CI run once saw the train stage end on one)."""
+    import subprocess
+    import sys
+
+    script = tmp_path / "leaky.py"
+    script.write_text(LEAKY_RUN)
+    result = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, timeout=120)
+    assert result.returncode == 1
+    assert result.stderr.splitlines() == ["error: job 1 cannot"]

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import os
 import re
+import sys
 import threading
 import uuid
 import warnings
@@ -66,6 +67,17 @@ def _thread_lock_for_bars() -> None:
 
 
 _BAR_LOCK = threading.RLock()
+
+# loky's resource tracker outlives this process: at its end it removes what killed workers had registered and never
+# released (a job that raises makes joblib kill the others mid-job, memory maps open) and warns about each, the files
+# mostly gone already. Those notes would come after the run's own error line and take its place as stderr's last
+# line; the user can do nothing about them. The tracker (and every worker) is started with this process's -W options.
+_TRACKER_QUIET = "ignore:resource_tracker:UserWarning"
+
+
+def _quiet_resource_tracker() -> None:
+    if _TRACKER_QUIET not in sys.warnoptions:
+        sys.warnoptions.append(_TRACKER_QUIET)
 
 
 def _note(err: BaseException, name: str) -> None:
@@ -174,6 +186,7 @@ def _on_cores(call: _Call, jobs: Sequence, names: Sequence[str], workers: int, e
     from joblib import Parallel, delayed
     from joblib.externals.loky.process_executor import TerminatedWorkerError
 
+    _quiet_resource_tracker()
     tasks = (delayed(call)(name, job, *extra) for name, job in zip(names, jobs, strict=True))
     try:
         yield from Parallel(n_jobs=workers, backend="loky", return_as="generator")(tasks)
