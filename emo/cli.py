@@ -125,8 +125,9 @@ def _nested(args: argparse.Namespace) -> None:
         chosen = nested.candidates_named(args.candidates, project)
         result = nested.run(project, Path(args.work) if args.work else project / "data" / "nested",
                             args.models, chosen)
-        write_json(project / nested.METRICS, result)
-    print(f"wrote {project / nested.METRICS}")
+        out = project / (args.out or nested.METRICS)
+        write_json(out, result)
+    print(f"wrote {out}")
 
 
 def _check_metrics_arguments(parser: argparse.ArgumentParser) -> None:
@@ -197,6 +198,8 @@ def _nested_arguments(parser: argparse.ArgumentParser) -> None:
                         "their names in PROJECT/variants/nested.yaml (default: all)")
     parser.add_argument("--work", help="folder for candidates' features and inner scores, reused by a later run "
                         "(default: PROJECT/data/nested)")
+    parser.add_argument("--out", help="the metrics file, relative to PROJECT (default: metrics/emobox/nested.json); "
+                        "a run of some models or candidates only may go beside it")
     parser.add_argument("--project", default=".", help="the pipeline's folder (default: here)")
 
 

@@ -78,7 +78,9 @@ def test_candidates_are_checked_and_early_stopping_is_refused():
     with pytest.raises(EmoError, match=r"unknown candidate\(s\) \['mixup'\]"):
         nested.candidates_named(["mixup"], REPO)
     params = load(REPO / "params.yaml")
-    assert nested.settings_of(params, nested.load_candidates(REPO)[-1]).mixup == 0.4
+    by_name = {c.name: c for c in nested.load_candidates(REPO)}
+    assert nested.settings_of(params, by_name["mixup-0.4"]).mixup == 0.4
+    assert by_name["hybrid-svm"].hybrid_settings.svm_c == 3.0 and by_name["default"].hybrid_settings is None
     with pytest.raises(EmoError, match="keep 'best' would choose with the held-out folds"):
         nested.settings_of(params, nested.Candidate("stop early", train={"keep": "best"}))
     with pytest.raises(EmoError, match="train.ours"):
@@ -158,3 +160,46 @@ def test_featurize_builds_a_candidates_emobox_features_in_a_scratch_copy(fixture
     plan = augment.read(project / layout.PLAN)
     assert {row.op for row in plan if row.actor == 2} >= {"original", "pitch_up", "shift", "noise"}
     assert nested.featurize(root, dataclasses.replace(candidate, name="same audio"), tmp_path / "work") == project
+
+
+@pytest.mark.parametrize("hybrid, message", [({"svm_k": 3}, "unexpected keyword argument 'svm_k'"),
+                                             ({"svm_c": -1}, "svm_c must be a number > 0"),
+                                             ([3], "not a mapping")])
+def test_a_hybrid_candidate_with_bad_settings_is_named(tmp_path, hybrid, message):
+    (tmp_path / "variants").mkdir()
+    (tmp_path / "variants/nested.yaml").write_text(yaml.safe_dump({"default": {}, "fused": {"hybrid": hybrid}}))
+    with pytest.raises(EmoError, match=rf"nested.yaml: candidate 'fused' .*{message}"):
+        nested.load_candidates(tmp_path)
+
+
+def test_a_hybrid_candidate_fuses_an_svm_trained_on_the_same_rows_into_every_run(tmp_path, monkeypatch):
+    root = quick_root(tmp_path / "root", seeds=[0, 1])
+    work = tmp_path / "work"
+    project = synthetic_project(work / "features" / "default")
+    fitted = []
+    real_fit = nested.hybrid.fit
+
+    def recording_fit(x, y, *, settings):
+        fitted.append(len(y))
+        return real_fit(x, y, settings=settings)
+
+    monkeypatch.setattr(nested.hybrid, "fit", recording_fit)
+    test = EMOBOX_FOLDS[2]
+    inputs = nested.FoldInputs(str(project), "logmel", True, test, True,
+                               nested.split_path(project, "logmel", True, test))
+    settings = nested.settings_of(load(root / "params.yaml"), nested.Candidate("default"))
+    alone = nested.train_and_predict([inputs], (0, 1), settings, 2, 1, "outer")[0]
+    fused = nested.train_and_predict([inputs], (0, 1), settings, 2, 1, "outer", fused=nested.HybridSettings())[0]
+    trained_on = inputs(0, ("train",))["train"]
+    assert fitted == [len(trained_on.y)]  # one SVM per loader, on the CNN's training rows
+    svm = real_fit(trained_on.x, trained_on.y, settings=nested.HybridSettings())
+    second = nested.hybrid.predict_proba(svm, alone[0]["test"].x, 8)
+    for cnn, both in zip(alone, fused, strict=True):
+        assert cnn["seed"] == both["seed"]
+        np.testing.assert_allclose(both["proba"], nested.hybrid.fuse(cnn["proba"], second))
+    candidates = nested.candidates_named(["hybrid-svm"], REPO)
+    result = nested.run(root, work, ["audio_logmel_balanced"], candidates, log=lambda line: None)
+    assert {c["name"]: c["hybrid"] for c in result["selection"]["candidates"]} == \
+        {"default": {}, "hybrid-svm": {"svm_c": 3.0}}
+    assert json.loads((work / "inner" / "hybrid-svm.json").read_text())["inputs"]["hybrid"] == {"svm_c": 3.0}
+    assert "hybrid" not in json.loads((work / "inner" / "default.json").read_text())["inputs"]

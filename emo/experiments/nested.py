@@ -28,16 +28,23 @@ from emo.core.params import EMOBOX_FOLDS, Params, TrainSettings, from_dict
 from emo.data import arrays, augment, split
 from emo.data.arrays import Arrays
 from emo.experiments import scratch, variants
-from emo.learn import checkpoints, evaluate, parallel, train
+from emo.learn import checkpoints, evaluate, hybrid, parallel, train
+from emo.learn.hybrid import HybridSettings
 
 
 @dataclass(frozen=True)
 class Candidate:
-    """One recipe the inner cross-validation may choose: changes to params.yaml's `audio` and `train.ours`."""
+    """One recipe the inner cross-validation may choose: changes to params.yaml's `audio` and `train.ours`, and
+    `hybrid` (emo.learn.hybrid's settings; empty: the CNN alone)."""
 
     name: str
     audio: dict = field(default_factory=dict)
     train: dict = field(default_factory=dict)
+    hybrid: dict = field(default_factory=dict)
+
+    @property
+    def hybrid_settings(self) -> HybridSettings | None:
+        return HybridSettings(**self.hybrid) if self.hybrid else None
 
 
 CANDIDATES_FILE = "nested"  # the project's variants/nested.yaml lists the candidates (name -> params overlay)
@@ -59,10 +66,16 @@ def load_candidates(root: Path) -> tuple[Candidate, ...]:
             audio = variants.overrides(audio, root=root).get("audio", {})
         train = dict(changes.pop("train", None) or {})
         ours = train.pop("ours", {})
-        if changes or train or not isinstance(audio, dict) or not isinstance(ours, dict):
+        fused = changes.pop("hybrid", None) or {}
+        if changes or train or not all(isinstance(part, dict) for part in (audio, ours, fused)):
             raise EmoError(f"{where}: candidate {name!r} changes {sorted({*changes, *(f'train.{k}' for k in train)})}"
-                           " or not a mapping: a candidate changes `audio` and `train.ours` only")
-        found.append(Candidate(str(name), audio=audio, train=ours))
+                           " or not a mapping: a candidate changes `audio`, `train.ours` and `hybrid` only")
+        candidate = Candidate(str(name), audio=audio, train=ours, hybrid=fused)
+        try:
+            _ = candidate.hybrid_settings  # checked now, not at the first fold
+        except (TypeError, ValueError) as err:
+            raise EmoError(f"{where}: candidate {name!r} hybrid {fused!r}: {err}") from None
+        found.append(candidate)
     if not found or found[0] != Candidate("default"):
         raise EmoError(f"{where}: the first candidate must be `default: {{}}` (params.yaml's recipe; ties go to it)")
     return tuple(found)
@@ -136,10 +149,12 @@ def settings_of(base: Params, candidate: Candidate) -> TrainSettings:
 
 
 def train_and_predict(inputs: list[FoldInputs], seeds: tuple[int, ...], settings: TrainSettings, workers: int,
-                      threads: int, desc: str, scheduler: str = executor.LOCAL) -> list[list[dict]]:
+                      threads: int, desc: str, scheduler: str = executor.LOCAL,
+                      fused: HybridSettings | None = None) -> list[list[dict]]:
     """Per loader and seed, the trained model's test probabilities, its test arrays, epochs and seconds; the
     models train on `workers` processes or the Dask cluster of `scheduler` (emo.learn.parallel: the same weights
-    for any count and either)."""
+    for any count and either). With `fused`, each probability is the CNN's times an SVM's trained on the same
+    rows (one SVM per loader: it has no seed)."""
     specs = [(load, [0], f"{desc} {load.feature} test {list(load.test)}") for load in inputs]
     trained = parallel.train_models(specs, seeds, settings, torch.device("cpu"), workers, threads,
                                     scheduler=scheduler)
@@ -147,9 +162,16 @@ def train_and_predict(inputs: list[FoldInputs], seeds: tuple[int, ...], settings
     for load, (results, shapes) in zip(inputs, trained, strict=True):
         saved = checkpoints.checkpoint(results, settings, shapes)
         test = load(0, ("test",))["test"]
-        out.append([{"seed": run["seed"], "seconds": run["seconds"], "best_epoch": run["best_epoch"], "test": test,
-                     "proba": train.predict_proba(checkpoints.rebuild(saved, run), test.x, torch.device("cpu"))}
-                    for run in saved["runs"]])
+        runs = [{"seed": run["seed"], "seconds": run["seconds"], "best_epoch": run["best_epoch"], "test": test,
+                 "proba": train.predict_proba(checkpoints.rebuild(saved, run), test.x, torch.device("cpu"))}
+                for run in saved["runs"]]
+        if fused is not None:
+            trained_on = load(0, ("train",))["train"]
+            svm = hybrid.fit(trained_on.x, trained_on.y, settings=fused)
+            second = hybrid.predict_proba(svm, test.x, runs[0]["proba"].shape[1])
+            for run in runs:
+                run["proba"] = hybrid.fuse(run["proba"], second)
+        out.append(runs)
     return out
 
 
@@ -171,14 +193,14 @@ def plan_actors(project: Path) -> np.ndarray:
 
 def inner_scores(project: Path, settings: TrainSettings, seed: int, workers: int, threads: int,
                  folds: tuple[tuple[int, ...], ...] = EMOBOX_FOLDS, model: str = SELECTED_BY,
-                 scheduler: str = executor.LOCAL) -> list[dict]:
+                 scheduler: str = executor.LOCAL, fused: HybridSettings | None = None) -> list[dict]:
     """Per fold, one seed's accuracy and UAR of the inner cross-validation over its training actors."""
     feature, balanced = _row(model)
     loaders = [FoldInputs(str(project), feature, balanced, folds[a] + folds[b], settings.speaker_norm,
                           split_path(project, feature, balanced, folds[a] + folds[b]))
                for a, b in pairs(len(folds))]
     predicted = dict(zip(pairs(len(folds)), train_and_predict(loaders, (seed,), settings, workers, threads, "inner",
-                                                                scheduler),
+                                                                scheduler, fused),
                          strict=True))
     actors = plan_actors(project)
     scores = []
@@ -204,8 +226,8 @@ def choose(inner: dict[str, list[dict]]) -> list[str]:
 
 def outer_runs(project: Path, settings: TrainSettings, folds_chosen: list[int], models: list[str],
                seeds: tuple[int, ...], workers: int, threads: int,
-               folds: tuple[tuple[int, ...], ...] = EMOBOX_FOLDS, scheduler: str = executor.LOCAL
-               ) -> dict[str, list[dict]]:
+               folds: tuple[tuple[int, ...], ...] = EMOBOX_FOLDS, scheduler: str = executor.LOCAL,
+               fused: HybridSettings | None = None) -> dict[str, list[dict]]:
     """Per model, every (fold, seed) run of one candidate on the folds that chose it: fold f tests and the other
     20 actors train, as the pipeline's k-fold and EmoBox do."""
     jobs = [(model, fold) for model in models for fold in folds_chosen]
@@ -216,7 +238,7 @@ def outer_runs(project: Path, settings: TrainSettings, folds_chosen: list[int], 
                                   split_path(project, feature, balanced, folds[fold])))
     runs: dict[str, list[dict]] = {model: [] for model in models}
     for (model, fold), seeded in zip(jobs, train_and_predict(loaders, seeds, settings, workers, threads, "outer",
-                                                                       scheduler),
+                                                                       scheduler, fused),
                                      strict=True):
         runs[model].extend({**run, "fold": fold} for run in seeded)
     return runs
@@ -260,14 +282,15 @@ def run(root: Path, work: Path, models: list[str], candidates: tuple[Candidate, 
         settings = settings_of(p, candidate)
         # what the scores depend on: reused only when all of it is unchanged (a changed train.ours recomputes)
         inputs = json.loads(json.dumps({"audio": candidate.audio, "settings": vars(settings), "seed": seed,
-                                        "model": SELECTED_BY}))
+                                        "model": SELECTED_BY, **({"hybrid": candidate.hybrid} if candidate.hybrid
+                                                                 else {})}))
         saved = json.loads(kept.read_text()) if kept.is_file() else {}
         if saved.get("inputs") == inputs:
             inner[candidate.name] = saved["scores"]
         else:
             project = featurize(root, candidate, work)
             inner[candidate.name] = inner_scores(project, settings, seed, workers, threads,
-                                                 scheduler=p.compute.scheduler)
+                                                 scheduler=p.compute.scheduler, fused=candidate.hybrid_settings)
             write_json(kept, {"inputs": inputs, "scores": inner[candidate.name]})
         log(f"inner {candidate.name}: accuracy per fold "
             f"{[round(100 * s['accuracy'], 1) for s in inner[candidate.name]]}")
@@ -279,11 +302,12 @@ def run(root: Path, work: Path, models: list[str], candidates: tuple[Candidate, 
         candidate = by_name[name]
         found = outer_runs(featurize(root, candidate, work), settings_of(p, candidate),
                            [f for f, c in enumerate(chosen) if c == name], models, tuple(p.train.seeds), workers,
-                           threads, scheduler=p.compute.scheduler)
+                           threads, scheduler=p.compute.scheduler, fused=candidate.hybrid_settings)
         for model in models:
             runs[model].extend(found[model])
     selection = {"by": SELECTED_BY, "seed": seed, "score": "accuracy",
-                 "candidates": [{"name": c.name, "audio": c.audio, "train": c.train} for c in candidates],
+                 "candidates": [{"name": c.name, "audio": c.audio, "train": c.train, "hybrid": c.hybrid}
+                                for c in candidates],
                  "folds": [{"fold": f, "test_actors": list(EMOBOX_FOLDS[f]),
                             "inner_actors": sorted(a for g, fold in enumerate(EMOBOX_FOLDS) if g != f for a in fold),
                             "scores": {name: inner[name][f] for name in inner}, "chosen": chosen[f]}
