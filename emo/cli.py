@@ -118,11 +118,11 @@ def _nested(args: argparse.Namespace) -> None:
     """Nested cross-validation on the EmoBox folds; its metrics go to metrics/emobox/nested.json."""
     from emo.core.errors import reported
     from emo.core.io import write_json
-    from emo.experiments import nested
+    from emo.experiments import candidates, nested
 
     project = Path(args.project)
     with reported():
-        chosen = nested.candidates_named(args.candidates, project)
+        chosen = candidates.candidates_named(args.candidates, project)
         result = nested.run(project, Path(args.work) if args.work else project / "data" / "nested",
                             args.models, chosen)
         out = project / (args.out or nested.METRICS)

@@ -1,10 +1,10 @@
-"""emo.learn.hybrid: utterance functionals, the SVM beside the CNN, and the product of their probabilities."""
+"""emo.experiments.hybrid: utterance functionals, the SVM beside the CNN, and the product of their probabilities."""
 
 import numpy as np
 import pytest
 
-from emo.learn import hybrid
-from emo.learn.hybrid import HybridSettings
+from emo.experiments import hybrid
+from emo.experiments.hybrid import HybridSettings
 
 
 def test_functionals_are_each_bins_statistics_over_frames():

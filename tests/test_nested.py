@@ -8,14 +8,12 @@ import json
 from pathlib import Path
 
 import numpy as np
-import pytest
 import yaml
 
 from emo.core import layout
-from emo.core.errors import EmoError
 from emo.core.params import EMOBOX_FOLDS, load
 from emo.data import arrays, augment, split
-from emo.experiments import nested
+from emo.experiments import candidates, nested
 from project import REPO, copy_project, git, set_params
 
 CLIPS_PER_ACTOR = 16  # two of each emotion
@@ -72,21 +70,6 @@ def test_choice_takes_the_best_inner_accuracy_and_the_first_listed_on_a_tie():
     assert nested.choose(inner) == ["other", "default", "default"]
 
 
-def test_candidates_are_checked_and_early_stopping_is_refused():
-    assert [c.name for c in nested.candidates_named(["mixup-0.4"], REPO)] == ["default", "mixup-0.4"]
-    assert nested.candidates_named(None, REPO) == nested.load_candidates(REPO)
-    with pytest.raises(EmoError, match=r"unknown candidate\(s\) \['mixup'\]"):
-        nested.candidates_named(["mixup"], REPO)
-    params = load(REPO / "params.yaml")
-    by_name = {c.name: c for c in nested.load_candidates(REPO)}
-    assert nested.settings_of(params, by_name["mixup-0.4"]).mixup == 0.4
-    assert by_name["hybrid-svm"].hybrid_settings.svm_c == 3.0 and by_name["default"].hybrid_settings is None
-    with pytest.raises(EmoError, match="keep 'best' would choose with the held-out folds"):
-        nested.settings_of(params, nested.Candidate("stop early", train={"keep": "best"}))
-    with pytest.raises(EmoError, match="train.ours"):
-        nested.settings_of(params, nested.Candidate("typo", train={"mixpu": 0.4}))
-
-
 def test_outer_inputs_are_the_pipelines_kfold_arrays_and_pair_inputs_leave_both_folds_out(tmp_path):
     project = synthetic_project(tmp_path / "p")
     plan = augment.read(project / layout.PLAN)
@@ -116,9 +99,9 @@ def test_a_whole_nested_run_chooses_per_fold_and_scores_every_clip_once_per_seed
     root = quick_root(tmp_path / "root", seeds=[0, 1])
     work = tmp_path / "work"
     synthetic_project(work / "features" / "default")  # where nested.featurize keeps the default's features
-    candidates = nested.candidates_named(["mixup-0.4"], REPO)  # shares the default's features
+    chosen = candidates.candidates_named(["mixup-0.4"], REPO)  # shares the default's features
     lines = []
-    result = nested.run(root, work, ["audio_logmel_balanced"], candidates, log=lines.append)
+    result = nested.run(root, work, ["audio_logmel_balanced"], chosen, log=lines.append)
     folds = result["selection"]["folds"]
     assert [f["test_actors"] for f in folds] == [list(f) for f in EMOBOX_FOLDS]
     for entry in folds:
@@ -134,7 +117,7 @@ def test_a_whole_nested_run_chooses_per_fold_and_scores_every_clip_once_per_seed
     assert 0 <= metrics["ensemble"]["accuracy"] <= 1 and any("chosen per fold" in line for line in lines)
     # the inner scores are kept: a second run reuses them instead of training the pair models again
     assert sorted(p.name for p in (work / "inner").iterdir()) == ["default.json", "mixup-0.4.json"]
-    again = nested.run(root, work, ["audio_logmel_balanced"], candidates, log=lines.append)
+    again = nested.run(root, work, ["audio_logmel_balanced"], chosen, log=lines.append)
     assert again["selection"] == result["selection"]
     repeated = again["models"]["audio_logmel_balanced"]["per_seed"]
     assert [r["accuracy"] for r in repeated] == [r["accuracy"] for r in metrics["per_seed"]]  # same seeds, same models
@@ -144,7 +127,7 @@ def test_a_whole_nested_run_chooses_per_fold_and_scores_every_clip_once_per_seed
     stale["inputs"]["settings"]["lr"] = 0.5
     stale["scores"] = [dict(s, accuracy=1.0) for s in stale["scores"]]
     kept.write_text(json.dumps(stale))
-    third = nested.run(root, work, ["audio_logmel_balanced"], candidates, log=lines.append)
+    third = nested.run(root, work, ["audio_logmel_balanced"], chosen, log=lines.append)
     assert third["selection"] == result["selection"]
     assert json.loads(kept.read_text())["inputs"]["settings"]["lr"] == 0.002
 
@@ -152,7 +135,7 @@ def test_a_whole_nested_run_chooses_per_fold_and_scores_every_clip_once_per_seed
 def test_featurize_builds_a_candidates_emobox_features_in_a_scratch_copy(fixture_dataset, tmp_path):
     root = copy_project(tmp_path / "root")
     set_params(root, data={"source": str(fixture_dataset), "actors": [1, 2], "parts": ["audio_speech"]})
-    candidate = nested.Candidate("small", audio={"n_mels": 24, "n_mfcc": 12})
+    candidate = candidates.Candidate("small", audio={"n_mels": 24, "n_mfcc": 12})
     project = nested.featurize(root, candidate, tmp_path / "work")
     assert np.load(project / layout.feature_file("logmel"), mmap_mode="r").shape[1] == 24
     params = yaml.safe_load((project / "params.yaml").read_text())
@@ -160,16 +143,6 @@ def test_featurize_builds_a_candidates_emobox_features_in_a_scratch_copy(fixture
     plan = augment.read(project / layout.PLAN)
     assert {row.op for row in plan if row.actor == 2} >= {"original", "pitch_up", "shift", "noise"}
     assert nested.featurize(root, dataclasses.replace(candidate, name="same audio"), tmp_path / "work") == project
-
-
-@pytest.mark.parametrize("hybrid, message", [({"svm_k": 3}, "unexpected keyword argument 'svm_k'"),
-                                             ({"svm_c": -1}, "svm_c must be a number > 0"),
-                                             ([3], "not a mapping")])
-def test_a_hybrid_candidate_with_bad_settings_is_named(tmp_path, hybrid, message):
-    (tmp_path / "variants").mkdir()
-    (tmp_path / "variants/nested.yaml").write_text(yaml.safe_dump({"default": {}, "fused": {"hybrid": hybrid}}))
-    with pytest.raises(EmoError, match=rf"nested.yaml: candidate 'fused' .*{message}"):
-        nested.load_candidates(tmp_path)
 
 
 def test_a_hybrid_candidate_fuses_an_svm_trained_on_the_same_rows_into_every_run(tmp_path, monkeypatch):
@@ -187,7 +160,7 @@ def test_a_hybrid_candidate_fuses_an_svm_trained_on_the_same_rows_into_every_run
     test = EMOBOX_FOLDS[2]
     inputs = nested.FoldInputs(str(project), "logmel", True, test, True,
                                nested.split_path(project, "logmel", True, test))
-    settings = nested.settings_of(load(root / "params.yaml"), nested.Candidate("default"))
+    settings = candidates.settings_of(load(root / "params.yaml"), candidates.Candidate("default"))
     alone = nested.train_and_predict([inputs], (0, 1), settings, 2, 1, "outer")[0]
     fused = nested.train_and_predict([inputs], (0, 1), settings, 2, 1, "outer", fused=nested.HybridSettings())[0]
     trained_on = inputs(0, ("train",))["train"]
@@ -197,9 +170,23 @@ def test_a_hybrid_candidate_fuses_an_svm_trained_on_the_same_rows_into_every_run
     for cnn, both in zip(alone, fused, strict=True):
         assert cnn["seed"] == both["seed"]
         np.testing.assert_allclose(both["proba"], nested.hybrid.fuse(cnn["proba"], second))
-    candidates = nested.candidates_named(["hybrid-svm"], REPO)
-    result = nested.run(root, work, ["audio_logmel_balanced"], candidates, log=lambda line: None)
+    chosen = candidates.candidates_named(["hybrid-svm"], REPO)
+    result = nested.run(root, work, ["audio_logmel_balanced"], chosen, log=lambda line: None)
     assert {c["name"]: c["hybrid"] for c in result["selection"]["candidates"]} == \
         {"default": {}, "hybrid-svm": {"svm_c": 3.0}}
     assert json.loads((work / "inner" / "hybrid-svm.json").read_text())["inputs"]["hybrid"] == {"svm_c": 3.0}
     assert "hybrid" not in json.loads((work / "inner" / "default.json").read_text())["inputs"]
+
+
+def test_the_command_writes_where_out_says(tmp_path, monkeypatch, capsys):
+    from emo.cli import main
+
+    seen = {}
+    monkeypatch.setattr(candidates, "candidates_named", lambda names, root: seen.setdefault("names", names) and ())
+    monkeypatch.setattr(nested, "run", lambda root, work, models, chosen: {"models": models})
+    main(["nested", "--project", str(tmp_path), "--models", "audio_mfcc_balanced", "--candidates", "hybrid-svm",
+          "--out", "metrics/emobox/nested_hybrid.json"])
+    written = tmp_path / "metrics/emobox/nested_hybrid.json"
+    assert json.loads(written.read_text()) == {"models": ["audio_mfcc_balanced"]} and seen["names"] == ["hybrid-svm"]
+    assert f"wrote {written}" in capsys.readouterr().out
+    assert not (tmp_path / nested.METRICS).exists()

@@ -23,35 +23,36 @@ OLD_VARIANTS = {
     "emobox": {"split": {"protocol": "emobox"}, "augment": {"splits": ["train", "val", "test"]}},
 }
 OLD_CANDIDATES = [("default", {}, {}), ("utterance-4s", {"duration": 4.0}, {}),
-                  ("paper-window", OLD_VARIANTS["paper"]["audio"], {}), ("mixup-0.4", {}, {"mixup": 0.4})]
+                  ("paper-window", OLD_VARIANTS["paper"]["audio"], {}), ("mixup-0.4", {}, {"mixup": 0.4}),
+                  ("hybrid-svm", {}, {})]  # a hybrid changes neither
 
 
 def test_the_overlay_files_give_the_same_changes_as_before():
-    from emo.experiments import nested
+    from emo.experiments import candidates
 
     assert sorted(p.stem for p in (REPO / variants.FOLDER).glob("*.yaml")) == sorted([*variants.VARIANTS, "nested"])
     for name, old in OLD_VARIANTS.items():
         changes = variants.overrides(name, root=REPO)
         assert changes == old and json.dumps(changes) == json.dumps(old)  # same values, types and key order
-    candidates = nested.load_candidates(REPO)
-    assert [(c.name, c.audio, c.train) for c in candidates] == OLD_CANDIDATES
-    assert [json.dumps(c.audio) for c in candidates] == [json.dumps(a) for _, a, _ in OLD_CANDIDATES]
+    listed = candidates.load_candidates(REPO)
+    assert [(c.name, c.audio, c.train) for c in listed] == OLD_CANDIDATES
+    assert [json.dumps(c.audio) for c in listed] == [json.dumps(a) for _, a, _ in OLD_CANDIDATES]
 
 
 def test_a_candidate_changes_audio_and_train_ours_only(tmp_path):
-    from emo.experiments import nested
+    from emo.experiments import candidates
 
     shutil.copytree(REPO / variants.FOLDER, tmp_path / variants.FOLDER)
     nested_file = tmp_path / variants.FOLDER / "nested.yaml"
     nested_file.write_text("default: {}\nfaster: {train: {seeds: [0]}}\n")
     with pytest.raises(EmoError, match=r"candidate 'faster' changes \['train.seeds'\]"):
-        nested.load_candidates(tmp_path)
+        candidates.load_candidates(tmp_path)
     nested_file.write_text("small: {audio: {n_mels: 24}}\n")
     with pytest.raises(EmoError, match="the first candidate must be `default: {}`"):
-        nested.load_candidates(tmp_path)
+        candidates.load_candidates(tmp_path)
     shutil.rmtree(tmp_path / variants.FOLDER)
     with pytest.raises(EmoError, match="nested.yaml: missing"):
-        nested.load_candidates(tmp_path)
+        candidates.load_candidates(tmp_path)
 
 
 def test_each_variant_is_a_valid_change_of_the_default_params():
