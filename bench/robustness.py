@@ -41,6 +41,7 @@ from emo.core.params import load as load_params
 from emo.data import split
 from emo.data.augment import read as read_plan
 from emo.learn.checkpoints import load_checkpoint, rebuild
+from emo.learn.hybrid import with_svm
 from emo.learn.train import predict_proba
 
 
@@ -99,8 +100,9 @@ def score(project: Path, workers: int) -> dict[str, dict[str, float]]:
                 stats = dict(np.load(project / layout.split_file(feature, balance)))
                 norm = bool(saved["settings"]["speaker_norm"])
                 inputs = split.standardise(x, split.training_stats(stats, "", norm), speakers if norm else None)
-                accuracy = [float(np.mean(predict_proba(rebuild(saved, run), inputs, torch.device("cpu"))
-                                          .argmax(1) == labels)) for run in saved["runs"]]
+                accuracy = [float(np.mean(with_svm(saved, run, inputs, predict_proba(rebuild(saved, run), inputs,
+                                                                          torch.device("cpu"))).argmax(1) == labels))
+                            for run in saved["runs"]]
                 results.setdefault(name, {})[device] = float(np.mean(accuracy))
     return results
 

@@ -145,37 +145,40 @@ def test_featurize_builds_a_candidates_emobox_features_in_a_scratch_copy(fixture
     assert nested.featurize(root, dataclasses.replace(candidate, name="same audio"), tmp_path / "work") == project
 
 
-def test_a_hybrid_candidate_fuses_an_svm_trained_on_the_same_rows_into_every_run(tmp_path, monkeypatch):
+def test_a_hybrid_recipe_fuses_an_svm_trained_on_the_same_rows_into_every_run(tmp_path, monkeypatch):
     root = quick_root(tmp_path / "root", seeds=[0, 1])
     work = tmp_path / "work"
     project = synthetic_project(work / "features" / "default")
     fitted = []
     real_fit = nested.hybrid.fit
 
-    def recording_fit(x, y, *, settings):
+    def recording_fit(x, y, *, svm_c, fold):
         fitted.append(len(y))
-        return real_fit(x, y, settings=settings)
+        return real_fit(x, y, svm_c=svm_c, fold=fold)
 
     monkeypatch.setattr(nested.hybrid, "fit", recording_fit)
     test = EMOBOX_FOLDS[2]
     inputs = nested.FoldInputs(str(project), "logmel", True, test, True,
                                nested.split_path(project, "logmel", True, test))
     settings = candidates.settings_of(load(root / "params.yaml"), candidates.Candidate("default"))
-    alone = nested.train_and_predict([inputs], (0, 1), settings, 2, 1, "outer")[0]
-    fused = nested.train_and_predict([inputs], (0, 1), settings, 2, 1, "outer", fused=nested.HybridSettings())[0]
+    assert settings.hybrid_svm_c > 0  # the default recipe's
+    alone = nested.train_and_predict([inputs], (0, 1), settings=dataclasses.replace(settings, hybrid_svm_c=0.0),
+                                     workers=2, threads=1, desc="outer")[0]
+    assert fitted == []
+    fused = nested.train_and_predict([inputs], (0, 1), settings, 2, 1, "outer")[0]
     trained_on = inputs(0, ("train",))["train"]
     assert fitted == [len(trained_on.y)]  # one SVM per loader, on the CNN's training rows
-    svm = real_fit(trained_on.x, trained_on.y, settings=nested.HybridSettings())
-    second = nested.hybrid.predict_proba(svm, alone[0]["test"].x, 8)
+    svm = real_fit(trained_on.x, trained_on.y, svm_c=settings.hybrid_svm_c, fold=0)
+    second = nested.hybrid.probabilities(svm, alone[0]["test"].x, 8)
     for cnn, both in zip(alone, fused, strict=True):
         assert cnn["seed"] == both["seed"]
         np.testing.assert_allclose(both["proba"], nested.hybrid.fuse(cnn["proba"], second))
-    chosen = candidates.candidates_named(["hybrid-svm"], REPO)
+    chosen = candidates.candidates_named(["cnn-alone"], REPO)
     result = nested.run(root, work, ["audio_logmel_balanced"], chosen, log=lambda line: None)
-    assert {c["name"]: c["hybrid"] for c in result["selection"]["candidates"]} == \
-        {"default": {}, "hybrid-svm": {"svm_c": 3.0}}
-    assert json.loads((work / "inner" / "hybrid-svm.json").read_text())["inputs"]["hybrid"] == {"svm_c": 3.0}
-    assert "hybrid" not in json.loads((work / "inner" / "default.json").read_text())["inputs"]
+    assert {c["name"]: c["train"] for c in result["selection"]["candidates"]} == \
+        {"default": {}, "cnn-alone": {"hybrid_svm_c": 0.0}}
+    assert json.loads((work / "inner" / "cnn-alone.json").read_text())["inputs"]["settings"]["hybrid_svm_c"] == 0.0
+    assert json.loads((work / "inner" / "default.json").read_text())["inputs"]["settings"]["hybrid_svm_c"] == 3.0
 
 
 def test_the_command_writes_where_out_says(tmp_path, monkeypatch, capsys):
@@ -184,9 +187,9 @@ def test_the_command_writes_where_out_says(tmp_path, monkeypatch, capsys):
     seen = {}
     monkeypatch.setattr(candidates, "candidates_named", lambda names, root: seen.setdefault("names", names) and ())
     monkeypatch.setattr(nested, "run", lambda root, work, models, chosen: {"models": models})
-    main(["nested", "--project", str(tmp_path), "--models", "audio_mfcc_balanced", "--candidates", "hybrid-svm",
+    main(["nested", "--project", str(tmp_path), "--models", "audio_mfcc_balanced", "--candidates", "cnn-alone",
           "--out", "metrics/emobox/nested_hybrid.json"])
     written = tmp_path / "metrics/emobox/nested_hybrid.json"
-    assert json.loads(written.read_text()) == {"models": ["audio_mfcc_balanced"]} and seen["names"] == ["hybrid-svm"]
+    assert json.loads(written.read_text()) == {"models": ["audio_mfcc_balanced"]} and seen["names"] == ["cnn-alone"]
     assert f"wrote {written}" in capsys.readouterr().out
     assert not (tmp_path / nested.METRICS).exists()

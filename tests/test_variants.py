@@ -24,7 +24,7 @@ OLD_VARIANTS = {
 }
 OLD_CANDIDATES = [("default", {}, {}), ("utterance-4s", {"duration": 4.0}, {}),
                   ("paper-window", OLD_VARIANTS["paper"]["audio"], {}), ("mixup-0.4", {}, {"mixup": 0.4}),
-                  ("hybrid-svm", {}, {})]  # a hybrid changes neither
+                  ("cnn-alone", {}, {"hybrid_svm_c": 0.0})]  # since the hybrid became the default
 
 
 def test_the_overlay_files_give_the_same_changes_as_before():

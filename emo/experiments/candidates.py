@@ -1,5 +1,5 @@
 """The recipes `emo nested` chooses among (the project's variants/nested.yaml): a candidate changes params.yaml's
-`audio` section and `train.ours`, or adds `hybrid` (emo.experiments.hybrid)."""
+`audio` section and `train.ours` (the hybrid SVM beside the CNN included: `hybrid_svm_c`, emo.learn.hybrid)."""
 
 from __future__ import annotations
 
@@ -9,22 +9,15 @@ from pathlib import Path
 from emo.core.errors import EmoError
 from emo.core.params import Params, TrainSettings, from_dict
 from emo.experiments import variants
-from emo.experiments.hybrid import HybridSettings
 
 
 @dataclass(frozen=True)
 class Candidate:
-    """One recipe the inner cross-validation may choose: changes to params.yaml's `audio` and `train.ours`, and
-    `hybrid` (emo.experiments.hybrid's settings; empty: the CNN alone)."""
+    """One recipe the inner cross-validation may choose: changes to params.yaml's `audio` and `train.ours`."""
 
     name: str
     audio: dict = field(default_factory=dict)
     train: dict = field(default_factory=dict)
-    hybrid: dict = field(default_factory=dict)
-
-    @property
-    def hybrid_settings(self) -> HybridSettings | None:
-        return HybridSettings(**self.hybrid) if self.hybrid else None
 
 
 CANDIDATES_FILE = "nested"  # the project's variants/nested.yaml lists the candidates (name -> params overlay)
@@ -43,16 +36,10 @@ def load_candidates(root: Path) -> tuple[Candidate, ...]:
             audio = variants.overrides(audio, root=root).get("audio", {})
         train = dict(changes.pop("train", None) or {})
         ours = train.pop("ours", {})
-        fused = changes.pop("hybrid", None) or {}
-        if changes or train or not all(isinstance(part, dict) for part in (audio, ours, fused)):
+        if changes or train or not all(isinstance(part, dict) for part in (audio, ours)):
             raise EmoError(f"{where}: candidate {name!r} changes {sorted({*changes, *(f'train.{k}' for k in train)})}"
-                           " or not a mapping: a candidate changes `audio`, `train.ours` and `hybrid` only")
-        candidate = Candidate(str(name), audio=audio, train=ours, hybrid=fused)
-        try:
-            _ = candidate.hybrid_settings  # checked now, not at the first fold
-        except (TypeError, ValueError) as err:
-            raise EmoError(f"{where}: candidate {name!r} hybrid {fused!r}: {err}") from None
-        found.append(candidate)
+                           " or not a mapping: a candidate changes `audio` and `train.ours` only")
+        found.append(Candidate(str(name), audio=audio, train=ours))
     if not found or found[0] != Candidate("default"):
         raise EmoError(f"{where}: the first candidate must be `default: {{}}` (params.yaml's recipe; ties go to it)")
     return tuple(found)

@@ -26,10 +26,9 @@ from emo.core import executor, git, layout
 from emo.core.params import EMOBOX_FOLDS, TrainSettings
 from emo.data import arrays, augment, split
 from emo.data.arrays import Arrays
-from emo.experiments import hybrid, scratch, variants
+from emo.experiments import scratch, variants
 from emo.experiments.candidates import Candidate, load_candidates, settings_of
-from emo.experiments.hybrid import HybridSettings
-from emo.learn import checkpoints, evaluate, parallel, train
+from emo.learn import checkpoints, evaluate, hybrid, parallel, train
 
 SELECTED_BY = "audio_logmel_balanced"  # the default model: its inner accuracy chooses every row's recipe
 MODELS = tuple(variants.AUDIO_MODELS)
@@ -85,29 +84,25 @@ def featurize(root: Path, candidate: Candidate, work: Path) -> Path:
 
 
 def train_and_predict(inputs: list[FoldInputs], seeds: tuple[int, ...], settings: TrainSettings, workers: int,
-                      threads: int, desc: str, scheduler: str = executor.LOCAL,
-                      fused: HybridSettings | None = None) -> list[list[dict]]:
+                      threads: int, desc: str, scheduler: str = executor.LOCAL) -> list[list[dict]]:
     """Per loader and seed, the trained model's test probabilities, its test arrays, epochs and seconds; the
     models train on `workers` processes or the Dask cluster of `scheduler` (emo.learn.parallel: the same weights
-    for any count and either). With `fused`, each probability is the CNN's times an SVM's trained on the same
-    rows (one SVM per loader: it has no seed)."""
+    for any count and either). A recipe with hybrid_svm_c > 0 fuses each probability with an SVM's trained on the
+    same rows, as the train stage does (emo.learn.hybrid; one SVM per loader: it has no seed)."""
     specs = [(load, [0], f"{desc} {load.feature} test {list(load.test)}") for load in inputs]
     trained = parallel.train_models(specs, seeds, settings, torch.device("cpu"), workers, threads,
                                     scheduler=scheduler)
     out = []
     for load, (results, shapes) in zip(inputs, trained, strict=True):
         saved = checkpoints.checkpoint(results, settings, shapes)
-        test = load(0, ("test",))["test"]
-        runs = [{"seed": run["seed"], "seconds": run["seconds"], "best_epoch": run["best_epoch"], "test": test,
-                 "proba": train.predict_proba(checkpoints.rebuild(saved, run), test.x, torch.device("cpu"))}
-                for run in saved["runs"]]
-        if fused is not None:
+        if hybrid.applies(load.feature, settings.hybrid_svm_c):
             trained_on = load(0, ("train",))["train"]
-            svm = hybrid.fit(trained_on.x, trained_on.y, settings=fused)
-            second = hybrid.predict_proba(svm, test.x, runs[0]["proba"].shape[1])
-            for run in runs:
-                run["proba"] = hybrid.fuse(run["proba"], second)
-        out.append(runs)
+            saved["svms"] = [hybrid.fit(trained_on.x, trained_on.y, svm_c=settings.hybrid_svm_c, fold=0)]
+        test = load(0, ("test",))["test"]
+        out.append([{"seed": run["seed"], "seconds": run["seconds"], "best_epoch": run["best_epoch"], "test": test,
+                     "proba": hybrid.with_svm(saved, run, test.x, train.predict_proba(
+                         checkpoints.rebuild(saved, run), test.x, torch.device("cpu")))}
+                    for run in saved["runs"]])
     return out
 
 
@@ -129,15 +124,14 @@ def plan_actors(project: Path) -> np.ndarray:
 
 def inner_scores(project: Path, settings: TrainSettings, seed: int, workers: int, threads: int,
                  folds: tuple[tuple[int, ...], ...] = EMOBOX_FOLDS, model: str = SELECTED_BY,
-                 scheduler: str = executor.LOCAL, fused: HybridSettings | None = None) -> list[dict]:
+                 scheduler: str = executor.LOCAL) -> list[dict]:
     """Per fold, one seed's accuracy and UAR of the inner cross-validation over its training actors."""
     feature, balanced = _row(model)
     loaders = [FoldInputs(str(project), feature, balanced, folds[a] + folds[b], settings.speaker_norm,
                           split_path(project, feature, balanced, folds[a] + folds[b]))
                for a, b in pairs(len(folds))]
     predicted = dict(zip(pairs(len(folds)), train_and_predict(loaders, (seed,), settings, workers, threads, "inner",
-                                                                scheduler, fused),
-                         strict=True))
+                                                                scheduler), strict=True))
     actors = plan_actors(project)
     scores = []
     for fold in range(len(folds)):
@@ -162,8 +156,8 @@ def choose(inner: dict[str, list[dict]]) -> list[str]:
 
 def outer_runs(project: Path, settings: TrainSettings, folds_chosen: list[int], models: list[str],
                seeds: tuple[int, ...], workers: int, threads: int,
-               folds: tuple[tuple[int, ...], ...] = EMOBOX_FOLDS, scheduler: str = executor.LOCAL,
-               fused: HybridSettings | None = None) -> dict[str, list[dict]]:
+               folds: tuple[tuple[int, ...], ...] = EMOBOX_FOLDS, scheduler: str = executor.LOCAL
+               ) -> dict[str, list[dict]]:
     """Per model, every (fold, seed) run of one candidate on the folds that chose it: fold f tests and the other
     20 actors train, as the pipeline's k-fold and EmoBox do."""
     jobs = [(model, fold) for model in models for fold in folds_chosen]
@@ -174,8 +168,7 @@ def outer_runs(project: Path, settings: TrainSettings, folds_chosen: list[int], 
                                   split_path(project, feature, balanced, folds[fold])))
     runs: dict[str, list[dict]] = {model: [] for model in models}
     for (model, fold), seeded in zip(jobs, train_and_predict(loaders, seeds, settings, workers, threads, "outer",
-                                                                       scheduler, fused),
-                                     strict=True):
+                                                             scheduler), strict=True):
         runs[model].extend({**run, "fold": fold} for run in seeded)
     return runs
 
@@ -218,15 +211,14 @@ def run(root: Path, work: Path, models: list[str], candidates: tuple[Candidate, 
         settings = settings_of(p, candidate)
         # what the scores depend on: reused only when all of it is unchanged (a changed train.ours recomputes)
         inputs = json.loads(json.dumps({"audio": candidate.audio, "settings": vars(settings), "seed": seed,
-                                        "model": SELECTED_BY, **({"hybrid": candidate.hybrid} if candidate.hybrid
-                                                                 else {})}))
+                                        "model": SELECTED_BY}))
         saved = json.loads(kept.read_text()) if kept.is_file() else {}
         if saved.get("inputs") == inputs:
             inner[candidate.name] = saved["scores"]
         else:
             project = featurize(root, candidate, work)
             inner[candidate.name] = inner_scores(project, settings, seed, workers, threads,
-                                                 scheduler=p.compute.scheduler, fused=candidate.hybrid_settings)
+                                                 scheduler=p.compute.scheduler)
             write_json(kept, {"inputs": inputs, "scores": inner[candidate.name]})
         log(f"inner {candidate.name}: accuracy per fold "
             f"{[round(100 * s['accuracy'], 1) for s in inner[candidate.name]]}")
@@ -238,11 +230,11 @@ def run(root: Path, work: Path, models: list[str], candidates: tuple[Candidate, 
         candidate = by_name[name]
         found = outer_runs(featurize(root, candidate, work), settings_of(p, candidate),
                            [f for f, c in enumerate(chosen) if c == name], models, tuple(p.train.seeds), workers,
-                           threads, scheduler=p.compute.scheduler, fused=candidate.hybrid_settings)
+                           threads, scheduler=p.compute.scheduler)
         for model in models:
             runs[model].extend(found[model])
     selection = {"by": SELECTED_BY, "seed": seed, "score": "accuracy",
-                 "candidates": [{"name": c.name, "audio": c.audio, "train": c.train, "hybrid": c.hybrid}
+                 "candidates": [{"name": c.name, "audio": c.audio, "train": c.train}
                                 for c in candidates],
                  "folds": [{"fold": f, "test_actors": list(EMOBOX_FOLDS[f]),
                             "inner_actors": sorted(a for g, fold in enumerate(EMOBOX_FOLDS) if g != f for a in fold),

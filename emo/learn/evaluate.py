@@ -97,11 +97,14 @@ def provenance(saved: dict) -> dict:
 
 
 def run_probabilities(saved: dict, arrays: dict, device) -> list[np.ndarray]:
-    """Each saved run's class probabilities on its fold's clips (`arrays`: fold or None -> Arrays), in run order."""
+    """Each saved run's class probabilities on its fold's clips (`arrays`: fold or None -> Arrays), in run order:
+    its CNN's, fused with its fold's SVM where the checkpoint holds one (emo.learn.hybrid)."""
     from emo.learn.checkpoints import rebuild
+    from emo.learn.hybrid import with_svm
     from emo.learn.train import predict_proba
 
-    return [predict_proba(rebuild(saved, run), arrays[run.get("fold")].x, device) for run in saved["runs"]]
+    return [with_svm(saved, run, x, predict_proba(rebuild(saved, run), x, device))
+            for run in saved["runs"] for x in [arrays[run.get("fold")].x]]
 
 
 def evaluate_runs(saved: dict, tests: dict, device, probabilities: list[np.ndarray] | None = None

@@ -15,6 +15,7 @@ from emo.core import layout
 from emo.core.params import Params
 from emo.data import split
 from emo.learn.checkpoints import CheckpointError, load_checkpoint, rebuild
+from emo.learn.hybrid import with_svm
 from emo.learn.train import predict_proba
 from emo.predict import media
 from emo.predict.jobs import Job, PredictError
@@ -195,6 +196,7 @@ class Scorer:
                     by_speaker = {s: fallback if found[i] is None else found[i] for s, found in own.items()}
                 inputs.append(split.standardise(block, split.training_stats(stats, prefix, model.speaker_norm),
                                                 speakers if model.speaker_norm else None, by_speaker))
-            probabilities.append(predict_proba(net, tuple(inputs) if len(inputs) > 1 else inputs[0],
-                                               torch.device("cpu"), batch_size=SCORE_ROWS))
+            rows = tuple(inputs) if len(inputs) > 1 else inputs[0]
+            probabilities.append(with_svm(model.saved, run, rows, predict_proba(net, rows, torch.device("cpu"),
+                                                                                batch_size=SCORE_ROWS)))
         return np.mean(probabilities, axis=0)

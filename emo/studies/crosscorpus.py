@@ -158,6 +158,7 @@ def score_runs(saved: dict, stats: dict[str, np.ndarray], arrays: dict[str, np.n
     import torch
 
     from emo.learn.checkpoints import rebuild
+    from emo.learn.hybrid import with_svm
     from emo.learn.train import predict_proba
 
     x = arrays[saved["model"]]
@@ -176,7 +177,7 @@ def score_runs(saved: dict, stats: dict[str, np.ndarray], arrays: dict[str, np.n
     for run in saved["runs"]:
         prefix = "" if run.get("fold") is None else f"fold{run['fold']}_"
         inputs = split.standardise(own, split.training_stats(stats, prefix, speaker_norm))
-        proba = predict_proba(rebuild(saved, run), inputs, torch.device("cpu"))
+        proba = with_svm(saved, run, inputs, predict_proba(rebuild(saved, run), inputs, torch.device("cpu")))
         pred = restricted_argmax(proba, classes)
         where = {} if run.get("fold") is None else {"fold": run["fold"]}
         per_run.append({"seed": run["seed"], **where, **shared_scores(y[keep], pred, classes),
