@@ -33,7 +33,7 @@ from emo.core import (
     params,
 )
 from emo.data import datasets
-from emo.learn import parallel
+from emo.learn import hybrid, parallel
 from emo.learn.models import PaperCNN
 
 
@@ -92,6 +92,7 @@ def main() -> None:
     parser.add_argument("--seeds", default="0,1,2")
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--paper-steps", type=int, default=4, help="PaperCNN steps per timing round (0: skip)")
+    parser.add_argument("--no-svm", action="store_true", help="skip timing the hybrid SVMs (train.ours.hybrid_svm_c)")
     args = parser.parse_args()
 
     os.chdir(args.project)
@@ -122,6 +123,15 @@ def main() -> None:
               f"{p.train.ours.max_epochs} epochs (an upper bound: loading the arrays scales too): {full / 60:5.1f} "
               f"min, {3600 * runs / full:5.1f} models/hour")
     print(f"speed-up: {totals['serial'] / totals['parallel']:.2f}x; every model bit-identical: {all_identical}")
+    if p.train.ours.hybrid_svm_c and not args.no_svm:
+        rows = [(f, datasets.ModelInputs(f, b, settings.speaker_norm, p.fusion), [None])
+                for f in args.features for b in layout.BALANCES]
+        start = time.perf_counter()
+        hybrid.fit_models(rows, p.train.ours.hybrid_svm_c, workers=args.workers)
+        svms = time.perf_counter() - start
+        print(f"hybrid SVMs (C={p.train.ours.hybrid_svm_c}, one per row, {args.workers} workers): {svms:6.1f} s for "
+              f"{len(rows)} rows; the rows' training with them on {args.workers} workers: "
+              f"{(totals['parallel'] * scale + svms) / 60:5.1f} min")
 
 
 if __name__ == "__main__":

@@ -14,6 +14,7 @@ import shutil
 from dataclasses import replace
 from fractions import Fraction
 from pathlib import Path
+from types import SimpleNamespace
 
 import numpy as np
 import pytest
@@ -31,7 +32,7 @@ from emo.core.ravdess import EMOTIONS, ActorSplit, expected_clips, parse_name
 from emo.data import datasets, split
 from emo.data.augment import PlannedClip
 from emo.data.fixtures import FixtureSpec, face_photo, synth_audio, synth_frames, write_video
-from emo.learn import checkpoints, evaluate, parallel, train
+from emo.learn import checkpoints, evaluate, hybrid, parallel
 from emo.predict import decode, media
 from emo.predict.jobs import FOLDER_NOTE, Job
 from emo.predict.model import MIN_OWN_CLIPS, Featurizer
@@ -53,19 +54,21 @@ def _models(root: Path, plan: list[PlannedClip]) -> dict[str, dict[str, np.ndarr
     ours = TrainSettings(lr=1e-2, max_epochs=6, batch_size=8, patience=6)
     paper = replace(PAPER, lr=1e-3, max_epochs=2)
     fusion = FusionParams()
-    specs = {"audio_logmel_balanced": ("logmel", "balanced", ours, (0, 1)),  # two seeds: averaged
+    specs = {"audio_logmel_balanced": ("logmel", "balanced", replace(ours, hybrid_svm_c=3.0), (0, 1)),  # two seeds
+             # averaged, each fused with the SVM beside them (emo.learn.hybrid)
              "audio_mfcc_unbalanced": ("mfcc", "unbalanced", paper, (0,)),  # no speaker normalisation
              "video_balanced": ("video", "balanced", ours, (0,)), "fusion": ("fusion", "", ours, (0,))}
     expected = {}
     for name, (model, balance, settings, seeds) in specs.items():
         arrays = datasets.load_model_inputs(model, balance, settings.speaker_norm, fusion)
         runs, _ = parallel.train_runs(lambda fold, arrays=arrays: arrays, [None], seeds, settings, CPU, progress=False)
+        svms = ([hybrid.fit(arrays["train"].x, arrays["train"].y, svm_c=settings.hybrid_svm_c)]
+                if hybrid.applies(model, settings.hybrid_svm_c) else [])
         saved = checkpoints.checkpoint(runs, settings, arrays["train"].shapes, preset="ours", model=model,
-                                       balance=balance, fusion=vars(fusion) if model == "fusion" else None)
+                                       balance=balance, fusion=vars(fusion) if model == "fusion" else None, svms=svms)
         checkpoints.save(saved, root / "models" / f"{name}.pt")
         test = arrays["test"]  # what stages/evaluate.py scores
-        probs = np.mean([train.predict_proba(checkpoints.rebuild(saved, run), test.x, CPU) for run in saved["runs"]],
-                        axis=0)
+        probs = np.mean(evaluate.run_probabilities(saved, {None: test}, CPU), axis=0)
         expected[name] = {plan[i].performance: p for i, p in zip(test.index, probs, strict=True)}
     return expected
 
@@ -140,6 +143,10 @@ def test_evaluate_scores_the_seed_ensemble_that_predict_answers_with(project, mo
     right = [int(_probs(job.result).argmax()) == labels[_performance(job.result)] for job in jobs]
     assert metrics["seeds"] == [0, 1] and len(right) == len(test.y) == PER_ACTOR
     assert metrics["ensemble"]["accuracy"] == pytest.approx(np.mean(right))
+    # predict fused the SVM beside the CNNs as evaluate does: without it the probabilities are others
+    fused = np.mean(evaluate.run_probabilities(saved, {None: test}, CPU), axis=0)
+    alone = np.mean(evaluate.run_probabilities({**saved, "svms": []}, {None: test}, CPU), axis=0)
+    assert len(saved["svms"]) == 1 and np.abs(fused - alone).max() > 0.05
 
 
 def test_video_only_mp4_matches_evaluate(project):
@@ -185,8 +192,7 @@ def test_training_average_is_the_fallback_normalisation(project, tmp_path):
     mean, std = stats["speaker_mean"][actors].mean(0), stats["speaker_std"][actors].mean(0)
     x = np.stack([file_features(str(alice / f"take{i}.wav"), p.audio)[0] for i in range(3)])
     x = ((x - mean[:, None]) / std[:, None] - stats["post_speaker_mean"]) / stats["post_speaker_std"]
-    want = np.mean([train.predict_proba(checkpoints.rebuild(saved, run), x.astype(np.float32), CPU)
-                    for run in saved["runs"]], axis=0)
+    want = np.mean(evaluate.run_probabilities(saved, {None: SimpleNamespace(x=x.astype(np.float32))}, CPU), axis=0)
     np.testing.assert_allclose(np.stack([_probs(j.result) for j in jobs]), want, rtol=1e-4, atol=1e-6)
 
 

@@ -3,6 +3,9 @@ coverage of the truth in simulation, and the paired difference."""
 
 from __future__ import annotations
 
+import dataclasses
+import json
+
 import numpy as np
 import pytest
 from sklearn.metrics import balanced_accuracy_score
@@ -104,6 +107,16 @@ def test_identical_sides_differ_by_nothing_and_a_large_drop_is_significant():
     fewer_runs = uncertainty.paired_difference(right, worse[:, :1], samples=1000, seed=0, labels=labels)
     expected = uncertainty.uar(worse[:, :1], labels) - uncertainty.uar(right, labels)
     assert fewer_runs.difference == pytest.approx(expected)
+
+
+def test_paired_scores_are_the_paired_differences_of_accuracy_and_uar_as_plain_mappings():
+    rng = np.random.default_rng(3)
+    labels = rng.integers(0, 4, 80)
+    a, b = rng.random((80, 2)) < 0.6, rng.random((80, 3)) < 0.7
+    got = uncertainty.paired_scores(a, b, labels, samples=500, seed=1)
+    assert got["accuracy"] == dataclasses.asdict(uncertainty.paired_difference(a, b, samples=500, seed=1))
+    assert got["uar"] == dataclasses.asdict(uncertainty.paired_difference(a, b, samples=500, seed=1, labels=labels))
+    assert json.loads(json.dumps(got)) == got  # fit for a metrics file
 
 
 @pytest.mark.parametrize("call, message", [

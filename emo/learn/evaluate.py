@@ -150,20 +150,45 @@ def _by_fold(saved: dict, probabilities: list[np.ndarray]) -> dict:
     return grouped
 
 
-def with_intervals(metrics: dict, saved: dict, tests: dict, probabilities: list[np.ndarray], *, samples: int,
-                   seed: int) -> dict:
-    """`accuracy_ci95` and `uar_ci95` of the runs, and of the seed ensemble when there is one: 95 % percentile
-    bootstrap over the test clips (of every fold), each clip's runs kept together (emo.learn.uncertainty)."""
+def _correct(saved: dict, tests: dict, probabilities: list[np.ndarray]) -> tuple:
+    """The test labels of every fold, which runs got each clip right [clips, seeds], and whether the seed
+    ensemble did [clips] (None with one seed)."""
     grouped = _by_fold(saved, probabilities)
     labels = np.concatenate([tests[fold].y for fold in grouped])
     correct = np.concatenate([np.stack([p.argmax(1) == tests[fold].y for p in seeds.values()], axis=1)
                               for fold, seeds in grouped.items()])
+    ensemble = (np.concatenate([np.mean(list(seeds.values()), axis=0).argmax(1) == tests[fold].y
+                                for fold, seeds in grouped.items()]) if correct.shape[1] > 1 else None)
+    return labels, correct, ensemble
+
+
+def with_intervals(metrics: dict, saved: dict, tests: dict, probabilities: list[np.ndarray], *, samples: int,
+                   seed: int) -> dict:
+    """`accuracy_ci95` and `uar_ci95` of the runs, and of the seed ensemble when there is one: 95 % percentile
+    bootstrap over the test clips (of every fold), each clip's runs kept together (emo.learn.uncertainty)."""
+    labels, correct, ensemble = _correct(saved, tests, probabilities)
     metrics.update(uncertainty.intervals(correct, labels, samples=samples, seed=seed))
     if "ensemble" in metrics:
-        ensemble = np.concatenate([np.mean(list(seeds.values()), axis=0).argmax(1) == tests[fold].y
-                                   for fold, seeds in grouped.items()])
         metrics["ensemble"].update(uncertainty.intervals(ensemble, labels, samples=samples, seed=seed))
     return metrics
+
+
+def svm_gain(saved: dict, tests: dict, device, probabilities: list[np.ndarray], *, samples: int, seed: int) -> dict:
+    """What a hybrid checkpoint's SVMs add (emo.learn.hybrid), on the same test clips: the CNNs' own scores and
+    the paired differences hybrid minus CNN alone, of the runs and of the seed ensemble, with 95 % bootstrap
+    intervals and p-values (emo.learn.uncertainty). `probabilities`: the hybrid's, as `run_probabilities` gives."""
+    alone_saved = {**saved, "svms": []}
+    alone = run_probabilities(alone_saved, tests, device)
+    scored, _, _ = evaluate_runs(alone_saved, tests, device, alone)
+    labels, cnn, cnn_ensemble = _correct(saved, tests, alone)
+    _, fused, fused_ensemble = _correct(saved, tests, probabilities)
+    out = {"cnn_alone": {k: scored[k] for k in ("accuracy", "accuracy_std", "uar", "uar_std")},
+           "hybrid_minus_cnn_alone": uncertainty.paired_scores(cnn, fused, labels, samples=samples, seed=seed)}
+    if cnn_ensemble is not None:
+        out["cnn_alone"]["ensemble"] = {k: scored["ensemble"][k] for k in ("accuracy", "uar")}
+        out["hybrid_minus_cnn_alone"]["ensemble"] = uncertainty.paired_scores(cnn_ensemble, fused_ensemble, labels,
+                                                                              samples=samples, seed=seed)
+    return out
 
 
 def prediction_blocks(saved: dict, split: str, arrays: dict, probabilities: list[np.ndarray], plan: dict
@@ -216,6 +241,8 @@ def evaluate_model(model: str, balance: str, fusion_params: FusionParams, *, sam
         metrics["per_fold"] = per_fold(metrics["per_seed"], protocol["fold_test_actors"],
                                        {fold: len(test.y) for fold, test in tests.items()})
     with_intervals(metrics, saved, tests, test_proba, samples=samples, seed=seed)
+    if saved.get("svms"):
+        metrics["svm_gain"] = svm_gain(saved, tests, device, test_proba, samples=samples, seed=seed)
     vals = load("val")
     plan = {row.index: row for row in datasets.read_plan()}
     table = predictions.concat(prediction_blocks(saved, "val", vals, run_probabilities(saved, vals, device), plan)

@@ -133,3 +133,15 @@ def paired_difference(correct_a: np.ndarray, correct_b: np.ndarray, *, samples: 
     p_value = min(1.0, 2 * (min(below, above) + 1) / (samples + 1))
     return Difference(difference=float(point), low=low, high=high, p_value=p_value, clips=int(a.shape[0]),
                       confidence=confidence)
+
+
+def paired_scores(correct_a: np.ndarray, correct_b: np.ndarray, labels: np.ndarray, *, samples: int, seed: int,
+                  confidence: float = CONFIDENCE) -> dict[str, dict]:
+    """B minus A on the same clips for accuracy and UAR (`paired_difference`, from the same resamples), each as a
+    plain mapping (difference, low, high, p_value, clips, confidence) for a metrics file."""
+    from dataclasses import asdict
+
+    return {"accuracy": asdict(paired_difference(correct_a, correct_b, samples=samples, seed=seed,
+                                                 confidence=confidence)),
+            "uar": asdict(paired_difference(correct_a, correct_b, samples=samples, seed=seed, confidence=confidence,
+                                            labels=labels))}

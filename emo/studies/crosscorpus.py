@@ -189,6 +189,26 @@ def score_runs(saved: dict, stats: dict[str, np.ndarray], arrays: dict[str, np.n
     return per_run, np.concatenate(actual), np.concatenate(predicted), ensemble, probabilities, keep
 
 
+def svm_gain(saved: dict, stats: dict[str, np.ndarray], arrays: dict[str, np.ndarray], classes: list[int],
+             probabilities: list[np.ndarray], *, samples: int, seed: int) -> dict:
+    """The CNNs' own scores on the corpus's shared-class clips and the paired differences hybrid minus CNN alone
+    (runs and seed ensemble; 95 % bootstrap intervals), `probabilities` being the hybrid's runs'."""
+    per_run, _, _, ensemble, alone, keep = score_runs({**saved, "svms": []}, stats, arrays, classes)
+    y = labels_of(arrays["emotion"])[keep]
+
+    def right(runs: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
+        return (np.stack([restricted_argmax(p, classes) == y for p in runs], axis=1),
+                restricted_argmax(np.mean(runs, axis=0), classes) == y)
+
+    (cnn, cnn_ensemble), (fused, fused_ensemble) = right(alone), right(probabilities)
+    return {"cnn_alone": {**{k: v for k, v in summarise(per_run).items() if k in ("accuracy", "accuracy_std", "uar",
+                                                                                    "uar_std")},
+                          "ensemble": {k: ensemble[k] for k in ("accuracy", "uar")}},
+            "hybrid_minus_cnn_alone": {**uncertainty.paired_scores(cnn, fused, y, samples=samples, seed=seed),
+                                       "ensemble": uncertainty.paired_scores(cnn_ensemble, fused_ensemble, y,
+                                                                             samples=samples, seed=seed)}}
+
+
 def prediction_table(saved: dict, name: str, arrays: dict[str, np.ndarray], keep: np.ndarray,
                      probabilities: list[np.ndarray], classes: list[int]) -> predictions.Table:
     """predictions/crosscorpus/<model>_<corpus>.csv's rows: each run's (in k-fold mode, each fold's runs: every
@@ -272,6 +292,9 @@ def evaluate(names: tuple[str, ...], root: Path = Path("."), features: Path = FE
             detail[model][name].update(uncertainty.intervals(right, y, samples=samples, seed=seed))
             detail[model][name]["ensemble"].update(uncertainty.intervals(
                 restricted_argmax(np.mean(probabilities, axis=0), classes) == y, y, samples=samples, seed=seed))
+            if saved.get("svms"):  # what the hybrid's SVMs add on this corpus
+                detail[model][name]["svm_gain"] = svm_gain(saved, stats, arrays, classes, probabilities,
+                                                           samples=samples, seed=seed)
             metrics[model][name] = headline(detail[model][name])
             pooled[model, name] = (actual, predicted,
                                    prediction_table(saved, name, arrays, keep, probabilities, classes))
