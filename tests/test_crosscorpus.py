@@ -23,7 +23,7 @@ from emo.data import split
 from emo.data.fixtures import FixtureSpec, make_fixture, synth_audio
 from emo.learn import checkpoints, models, predictions, train
 from emo.reporting import crossreport
-from emo.studies import crosscorpus
+from emo.studies import crosscorpus, crossfeatures
 from project import copy_project, dvc, set_params
 
 SHARED = ["neutral", "happy", "sad", "angry", "fearful", "disgust"]  # EmoDB's emotions that RAVDESS has
@@ -149,7 +149,7 @@ def test_metrics_have_exactly_the_shape_ci_reads(tmp_path):
     save_tiny_models(tmp_path)
     arrays = fake_corpus()
     arrays["mfcc"] = arrays["logmel"]
-    crosscorpus.save_features(arrays, crosscorpus.features_file("emodb", tmp_path / crosscorpus.FEATURES))
+    crossfeatures.save_features(arrays, crossfeatures.features_file("emodb", tmp_path / crossfeatures.FEATURES))
     metrics, detail, pooled = crosscorpus.evaluate(("emodb",), root=tmp_path)
     crosscorpus.write_outputs(metrics, detail, pooled, root=tmp_path)
     written = json.loads((tmp_path / "metrics/crosscorpus.json").read_text())
@@ -197,8 +197,8 @@ def test_a_damaged_clip_stops_the_features_or_is_skipped_and_listed(tmp_path):
     (tmp_path / "wav/03a01Na.wav").write_bytes(b"RIFF not really a wav")
     clips = inventory(tmp_path, emodb.CORPUS)
     with pytest.raises(audio.DamagedAudioError, match=r"03a01Na\.wav: .*dvc repro -f corpora.*skip_damaged"):
-        crosscorpus.corpus_features("emodb", clips, AUDIO, progress=False)
-    arrays = crosscorpus.corpus_features("emodb", clips, AudioParams(**{**vars(AUDIO), "skip_damaged": True}),
+        crossfeatures.corpus_features("emodb", clips, AUDIO, progress=False)
+    arrays = crossfeatures.corpus_features("emodb", clips, AudioParams(**{**vars(AUDIO), "skip_damaged": True}),
                                          progress=False)
     assert arrays["clip"].tolist() == ["03a01Ea", "03a01La", "03a01Wa"] and arrays["logmel"].shape == (3, 16, 63)
     assert [Path(p).name for p in arrays["damaged"]] == ["03a01Na.wav"]

@@ -16,7 +16,7 @@ import torch
 from emo.core import io
 from emo.core.errors import EmoError, reported
 from emo.learn import checkpoints
-from emo.studies import crosscorpus
+from emo.studies import crossfeatures
 
 Usage = namedtuple("Usage", "total used free")
 
@@ -54,7 +54,7 @@ def test_the_converted_writers_leave_no_temporary_when_they_fail(tmp_path):
     with pytest.raises(Exception, match="pickle|lambda"):
         checkpoints.save({"state": lambda: None}, tmp_path / "model.pt")  # torch.save fails half-way
     with pytest.raises(Exception, match="pickle|lambda"):
-        crosscorpus.save_features({"x": np.arange(3), "bad": np.array([lambda: None], object)}, tmp_path / "c.npz")
+        crossfeatures.save_features({"x": np.arange(3), "bad": np.array([lambda: None], object)}, tmp_path / "c.npz")
     assert list(tmp_path.iterdir()) == []
 
 

@@ -18,7 +18,7 @@ from emo.data import split
 from emo.data.augment import PlannedClip
 from emo.data.augment import write as write_plan
 from emo.studies import corpus_design, multicorpus
-from emo.studies.crosscorpus import save_features
+from emo.studies.crossfeatures import save_features
 from project import copy_project, dvc, set_params
 
 EMODB_SPEAKERS = [f"emodb:{s}" for s in sorted(emodb.GENDERS)]  # 03, 08, 09, ..., 16

@@ -1,36 +1,27 @@
 """Cross-corpus evaluation: every trained audio model (trained on RAVDESS) scored on each corpus in `corpora.test`.
 
-Features are the pipeline's own for an original clip (`featurize.file_features`), computed once per corpus
-(data/crossfeatures/<corpus>.npz). A model trained with `speaker_norm` sees each test speaker standardised by that
-speaker's own clips (all of them: no labels are used), then by its training statistics; one trained without it
-sees the training statistics only. Only clips of the emotions both corpora have are scored: over those classes
-(the model's argmax restricted to them) and over all eight RAVDESS classes.
+Features are the pipeline's own for an original clip, computed once per corpus by the crossfeatures stage
+(emo.studies.crossfeatures: data/crossfeatures/<corpus>.npz). A model trained with `speaker_norm` sees each test
+speaker standardised by that speaker's own clips (all of them: no labels are used), then by its training
+statistics; one trained without it sees the training statistics only. Only clips of the emotions both corpora
+have are scored: over those classes (the model's argmax restricted to them) and over all eight RAVDESS classes.
 """
 
 from __future__ import annotations
 
-import logging
-import os
-from contextlib import closing
 from pathlib import Path
 
 import numpy as np
-from tqdm.auto import tqdm
 
-from emo.audio import signal as audio
-from emo.audio.featurize import file_features
-from emo.core import executor, layout, metrics_detail
+from emo.core import layout, metrics_detail
 from emo.core.errors import EmoError
-from emo.core.io import write_json, writing
-from emo.core.params import AudioParams
+from emo.core.io import write_json
 from emo.core.ravdess import EMOTIONS
-from emo.corpora import Utterance, corpus, inventory
+from emo.corpora import corpus
 from emo.data import split
 from emo.learn import predictions, uncertainty
+from emo.studies.crossfeatures import FEATURES, features_file, load_features
 
-log = logging.getLogger(__name__)
-CORPORA = Path("data/corpora")
-FEATURES = Path("data/crossfeatures")
 METRICS = Path("metrics/crosscorpus.json")
 DETAIL = metrics_detail.detail_path(METRICS)  # all about each model on each corpus (metrics/crosscorpus_detail.json)
 PLOTS = Path("plots/crosscorpus")
@@ -41,81 +32,10 @@ SCORES = ("accuracy", "uar", "accuracy_8way")  # per run; their mean and std ove
 RETRAIN = "train the audio models first (`dvc repro crosscorpus`)"
 
 
-def features_file(name: str, folder: Path = FEATURES) -> Path:
-    """Where one corpus's features are kept."""
-    return folder / f"{name}.npz"
-
-
 def shared_classes(name: str) -> list[int]:
     """The model classes (RAVDESS indices, in order) of the emotions corpus `name` shares with RAVDESS."""
     labels = set(corpus(name).labels)
     return [i for i, emotion in enumerate(EMOTIONS) if emotion in labels]
-
-
-def clip_job(job: tuple[str, AudioParams]) -> tuple[np.ndarray | None, np.ndarray | None, str | None]:
-    """Worker: log-mel and MFCC of one clip, or the problem that stopped its decoding."""
-    path, params = job
-    try:
-        logmel, mfcc = file_features(path, params)
-    except audio.DamagedAudioError as err:
-        return None, None, err.problem
-    return logmel, mfcc, None
-
-
-def corpus_features(name: str, utterances: list[Utterance], params: AudioParams, progress: bool = True,
-                    scheduler: str = executor.LOCAL) -> dict[str, np.ndarray]:
-    """Features and labels of every clip that decodes; a damaged clip stops the run naming the file, or with
-    `audio.skip_damaged` (or one the corpus ships damaged) is left out and listed under `damaged`. The clips are
-    spread over `params.workers` processes (or the Dask cluster of `scheduler`), one BLAS thread each, as featurize
-    computes them."""
-    known = set(corpus(name).known_damaged)
-    kept, logmels, mfccs, damaged = [], [], [], []
-    with closing(executor.run_ordered(clip_job, [(u.path, params) for u in utterances], threads=1,
-                                      workers=max(1, min(params.workers, os.cpu_count() or 1)), scheduler=scheduler,
-                                      name=lambda job: f"features {name} {job[0]}")) as results:
-        for utterance, (logmel, mfcc, problem) in zip(utterances, tqdm(
-                results, total=len(utterances), unit="clip", desc=f"features {name}", disable=not progress),
-                strict=True):
-            if problem is None:
-                kept.append(utterance)
-                logmels.append(logmel)
-                mfccs.append(mfcc)
-            elif params.skip_damaged or utterance.clip in known:
-                log.warning("skipping damaged clip: %s: %s", utterance.path, problem)
-                damaged.append(utterance.path)
-            else:
-                raise audio.DamagedAudioError(f"{utterance.path}: {problem}; fetch the corpus again (`dvc repro -f "
-                                              "corpora`), or set audio.skip_damaged: true to leave it out", problem)
-    if not kept:
-        raise EmoError(f"no {corpus(name).title} clip decodes: {len(damaged)} damaged; fetch the corpus again")
-    return {"logmel": np.stack(logmels).astype(np.float32), "mfcc": np.stack(mfccs).astype(np.float32),
-            "clip": np.array([u.clip for u in kept]), "speaker": np.array([u.speaker for u in kept]),
-            "emotion": np.array([u.emotion for u in kept]), "damaged": np.array(damaged, dtype=str)}
-
-
-def save_features(arrays: dict[str, np.ndarray], path: Path) -> None:
-    """Write a corpus's arrays as one .npz through a temporary file."""
-    with writing(path) as temporary:
-        np.savez(temporary, **arrays)
-
-
-def load_features(path: Path) -> dict[str, np.ndarray]:
-    """A corpus's arrays as `save_features` wrote them."""
-    if not path.is_file():
-        raise EmoError(f"{path}: missing; compute the corpus's features first (`dvc repro crossfeatures`)")
-    with np.load(path) as saved:
-        return dict(saved)
-
-
-def featurize_corpora(names: tuple[str, ...], params: AudioParams, corpora: Path = CORPORA,
-                      out: Path = FEATURES, progress: bool = True, scheduler: str = executor.LOCAL) -> dict[str, dict]:
-    """out/<name>.npz for each corpus in corpora/<name>; per corpus the clips featurised and left out."""
-    report = {}
-    for name in names:
-        arrays = corpus_features(name, inventory(corpora / name, corpus(name)), params, progress, scheduler)
-        save_features(arrays, features_file(name, out))
-        report[name] = {"clips": len(arrays["clip"]), "damaged": len(arrays["damaged"])}
-    return report
 
 
 def restricted_argmax(proba: np.ndarray, classes: list[int]) -> np.ndarray:

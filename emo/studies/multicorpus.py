@@ -38,7 +38,7 @@ from emo.core.ravdess import EMOTIONS
 from emo.data import split
 from emo.data.augment import read as read_plan
 from emo.data.datasets import read_input, read_rows
-from emo.studies import crosscorpus
+from emo.studies import crosscorpus, crossfeatures
 from emo.studies.corpus_design import (
     KINDS,
     RAVDESS,
@@ -240,7 +240,8 @@ def make_pool(clips: dict[str, dict[str, np.ndarray]], speaker_norm: bool, featu
 def load_clips(names, root: Path = Path(".")) -> dict[str, dict[str, np.ndarray]]:
     """RAVDESS's original clips and each other corpus's (data/crossfeatures), by name."""
     return {name: ravdess_clips(root) if name == RAVDESS else
-            crosscorpus.load_features(crosscorpus.features_file(name, root / crosscorpus.FEATURES)) for name in names}
+            crossfeatures.load_features(crossfeatures.features_file(name, root / crossfeatures.FEATURES))
+            for name in names}
 
 
 def evaluate(params: Params, clips: dict[str, dict[str, np.ndarray]], progress: bool = True) -> dict:
