@@ -57,7 +57,8 @@ def project(tmp_path_factory, info) -> Path:
 
 
 def test_the_shipped_file_is_small_weights_only_and_the_default_audio_model(info):
-    assert FILE.stat().st_size < 5e6
+    # the three CNNs 1.7 MB; the hybrid's SVM 5.6 MB (its support rows' functionals, kept exact in float32)
+    assert FILE.stat().st_size < 10e6 and len(info["checkpoint"]["svms"]) == 1
     assert info["name"] == release.MODEL == DEFAULT_MODELS["audio"]
     assert info["format"] == release.FORMAT and len(info["checkpoint"]["runs"]) == len(METRICS["seeds"])
     assert info["training"]["train_actors"] == list(range(1, 21)) and info["training"]["test_actors"] == [23, 24]
