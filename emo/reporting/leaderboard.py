@@ -47,8 +47,8 @@ def emobox_section(found: dict[str, dict]) -> list[str]:
         lines.append(f"| {p.model} | {accuracy} | {p.uar:.2f} | | | {p.note} |")
     first = next(iter(found.values()))
     tests = "; ".join(", ".join(map(str, actors)) for actors in first.get("fold_test_actors", []))
-    return lines + ["", f"Test actors per fold: {tests}. Every clip is tested once; fold k + 1 validates fold k's "
-                    "model (learning curves only with `keep: last`). Ours learn from RAVDESS alone, without "
+    return lines + ["", f"Test actors per fold: {tests}. Every clip is tested once; each fold's models train on the "
+                    "other 20 actors, as EmoBox's do (no validation actors). Ours learn from RAVDESS alone, without "
                     "pretrained weights; the published rows come from their papers, not from our runs.", ""]
 
 
