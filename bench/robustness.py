@@ -100,9 +100,10 @@ def score(project: Path, workers: int) -> dict[str, dict[str, float]]:
                 stats = dict(np.load(project / layout.split_file(feature, balance)))
                 norm = bool(saved["settings"]["speaker_norm"])
                 inputs = split.standardise(x, split.training_stats(stats, "", norm), speakers if norm else None)
+                memo: dict = {}  # the seeds share the SVM
                 accuracy = [float(np.mean(with_svm(saved, run, inputs, predict_proba(rebuild(saved, run), inputs,
-                                                                          torch.device("cpu"))).argmax(1) == labels))
-                            for run in saved["runs"]]
+                                                                          torch.device("cpu")), memo).argmax(1)
+                                          == labels)) for run in saved["runs"]]
                 results.setdefault(name, {})[device] = float(np.mean(accuracy))
     return results
 

@@ -95,6 +95,9 @@ def test_a_run_is_fused_with_its_own_folds_svm_and_left_alone_without_one():
     np.testing.assert_array_equal(hybrid.with_svm(saved, {"fold": 1}, x, cnn),
                                   hybrid.fuse(cnn, hybrid.probabilities(svms[1], x, 8)))
     assert not np.array_equal(hybrid.with_svm(saved, {"fold": 0}, x, cnn), hybrid.with_svm(saved, {"fold": 1}, x, cnn))
+    memo = {}  # the seeds of a fold share its SVM: scored once, the same probabilities
+    twice = [hybrid.with_svm(saved, {"fold": 1, "seed": s}, x, cnn, memo) for s in (0, 1)]
+    assert list(memo) == [1] and all(np.array_equal(t, hybrid.with_svm(saved, {"fold": 1}, x, cnn)) for t in twice)
     assert hybrid.with_svm(saved, {"fold": None}, x, cnn) is cnn  # no SVM of the hold-out split here
     assert hybrid.with_svm({"svms": []}, {}, x, cnn) is cnn and hybrid.with_svm({}, {}, x, cnn) is cnn
 

@@ -98,10 +98,10 @@ def train_and_predict(inputs: list[FoldInputs], seeds: tuple[int, ...], settings
         if hybrid.applies(load.feature, settings.hybrid_svm_c):
             trained_on = load(0, ("train",))["train"]
             saved["svms"] = [hybrid.fit(trained_on.x, trained_on.y, svm_c=settings.hybrid_svm_c, fold=0)]
-        test = load(0, ("test",))["test"]
+        test, memo = load(0, ("test",))["test"], {}
         out.append([{"seed": run["seed"], "seconds": run["seconds"], "best_epoch": run["best_epoch"], "test": test,
                      "proba": hybrid.with_svm(saved, run, test.x, train.predict_proba(
-                         checkpoints.rebuild(saved, run), test.x, torch.device("cpu")))}
+                         checkpoints.rebuild(saved, run), test.x, torch.device("cpu")), memo)}
                     for run in saved["runs"]])
     return out
 

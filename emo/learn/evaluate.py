@@ -103,7 +103,8 @@ def run_probabilities(saved: dict, arrays: dict, device) -> list[np.ndarray]:
     from emo.learn.hybrid import with_svm
     from emo.learn.train import predict_proba
 
-    return [with_svm(saved, run, x, predict_proba(rebuild(saved, run), x, device))
+    memo: dict = {}  # each fold's SVM probabilities, shared by its seeds
+    return [with_svm(saved, run, x, predict_proba(rebuild(saved, run), x, device), memo)
             for run in saved["runs"] for x in [arrays[run.get("fold")].x]]
 
 

@@ -160,10 +160,15 @@ def fuse(cnn: np.ndarray, svm: np.ndarray) -> np.ndarray:
     return np.where(total > 0, product / np.where(total > 0, total, 1.0), cnn)
 
 
-def with_svm(saved: dict, run: dict, x, cnn: np.ndarray) -> np.ndarray:
+def with_svm(saved: dict, run: dict, x, cnn: np.ndarray, memo: dict | None = None) -> np.ndarray:
     """A saved run's probabilities on rows `x`: its CNN's (`cnn`), fused with the SVM of its fold where the
-    checkpoint holds one (a recipe with hybrid_svm_c > 0), else the CNN's unchanged."""
+    checkpoint holds one (a recipe with hybrid_svm_c > 0), else the CNN's unchanged. The seeds of a fold share
+    its SVM: a caller scoring several runs on the same rows passes one `memo` dict, so that each fold's SVM
+    scores them once."""
     for svm in saved.get("svms") or ():
         if svm["fold"] == run.get("fold"):
-            return fuse(cnn, probabilities(svm, x, cnn.shape[1]))
+            memo = {} if memo is None else memo
+            if svm["fold"] not in memo:
+                memo[svm["fold"]] = probabilities(svm, x, cnn.shape[1])
+            return fuse(cnn, memo[svm["fold"]])
     return cnn

@@ -185,7 +185,7 @@ class Scorer:
         model = self.model
         if not model.nets:
             model.nets = [rebuild(model.saved, run) for run in model.saved["runs"]]
-        probabilities = []
+        probabilities, memo = [], {}  # memo: each fold's SVM probabilities, shared by its seeds (same rows)
         for run, net in zip(model.saved["runs"], model.nets, strict=True):
             prefix = "" if run.get("fold") is None else f"fold{run['fold']}_"  # k-fold: each run has its statistics
             inputs = []
@@ -198,5 +198,5 @@ class Scorer:
                                                 speakers if model.speaker_norm else None, by_speaker))
             rows = tuple(inputs) if len(inputs) > 1 else inputs[0]
             probabilities.append(with_svm(model.saved, run, rows, predict_proba(net, rows, torch.device("cpu"),
-                                                                                batch_size=SCORE_ROWS)))
+                                                                                batch_size=SCORE_ROWS), memo))
         return np.mean(probabilities, axis=0)

@@ -93,11 +93,11 @@ def score_runs(saved: dict, stats: dict[str, np.ndarray], arrays: dict[str, np.n
     speaker_norm = bool(saved["settings"]["speaker_norm"])
     # Each speaker by all of its clips (labels unused), once: the same for every run.
     own = (split.standardise_speakers(x, arrays["speaker"]) if speaker_norm else x)[keep]
-    per_run, actual, predicted, probabilities = [], [], [], []
+    per_run, actual, predicted, probabilities, memo = [], [], [], [], {}
     for run in saved["runs"]:
         prefix = "" if run.get("fold") is None else f"fold{run['fold']}_"
         inputs = split.standardise(own, split.training_stats(stats, prefix, speaker_norm))
-        proba = with_svm(saved, run, inputs, predict_proba(rebuild(saved, run), inputs, torch.device("cpu")))
+        proba = with_svm(saved, run, inputs, predict_proba(rebuild(saved, run), inputs, torch.device("cpu")), memo)
         pred = restricted_argmax(proba, classes)
         where = {} if run.get("fold") is None else {"fold": run["fold"]}
         per_run.append({"seed": run["seed"], **where, **shared_scores(y[keep], pred, classes),
