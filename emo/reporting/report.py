@@ -139,7 +139,7 @@ def table_one(found: dict[str, dict | None], paper_recipe: dict[str, dict] | Non
         lines.append(f"| {row_label(row, m)} | {row.paper} | {ran} | {score(m, 'accuracy')} ({runs_note(m)}){flag} "
                      f"| {100 * m['accuracy'] - row.paper:+.1f} | {score(m, 'uar')} | {score(m, 'macro_f1')} "
                      f"| {ensemble_score(m)} | {m.get('n_test', '')} "
-                     f"| {m.get('preset', '')} ({m.get('architecture', '?')}) |")
+                     f"| {m.get('preset', '')} ({m.get('architecture', '?')}{' + SVM' if 'svm_gain' in m else ''}) |")
     return lines
 
 
