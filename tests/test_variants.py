@@ -24,7 +24,7 @@ OLD_VARIANTS = {
 }
 OLD_CANDIDATES = [("default", {}, {}), ("utterance-4s", {"duration": 4.0}, {}),
                   ("paper-window", OLD_VARIANTS["paper"]["audio"], {}), ("mixup-0.4", {}, {"mixup": 0.4}),
-                  ("spec-augment", {}, {"spec_augment": True}), ("epochs-30", {}, {"max_epochs": 30}),  # issue 23's
+                  ("no-spec-augment", {}, {"spec_augment": False}), ("epochs-30", {}, {"max_epochs": 30}),  # issue 23
                   ("cnn-alone", {}, {"hybrid_svm_c": 0.0})]  # since the hybrid became the default
 
 
