@@ -57,7 +57,8 @@ def test_temporal_cnn_halves_long_inputs_in_time_only():
 
 
 @pytest.mark.parametrize(("key", "value"), [("model", "resnet"), ("schedule", "cosine"), ("keep", "worst"),
-                                            ("optimizer", "sgd"), ("mixup", -0.1)])
+                                            ("optimizer", "sgd"), ("mixup", -0.1), ("label_smoothing", 1.0),
+                                            ("label_smoothing", -0.1)])
 def test_train_settings_reject_unknown_choices(key, value):
     with pytest.raises(ParamsError, match=rf"train\.<preset>\.{key}: "):
         TrainSettings(**{key: value})
@@ -183,6 +184,21 @@ def test_onecycle_keep_last_runs_every_epoch_and_is_deterministic(fixture_arrays
                 == fixture_arrays[1].y).mean()
     assert accuracy > 0.5  # chance is 0.125
     assert first.history[-1]["val_acc"] == pytest.approx(accuracy)  # the saved weights are the final ones
+
+
+def test_label_smoothing_tempers_the_trained_models_confidence(fixture_arrays):
+    settings = dataclasses.replace(TrainSettings(), model="temporal", schedule="onecycle", keep="last", lr=3e-3,
+                                   max_epochs=5, batch_size=16)
+    confidence = {}
+    for smoothing in (0.0, 0.3):
+        fitted = train.fit(*fixture_arrays, dataclasses.replace(settings, label_smoothing=smoothing), seed=0,
+                           device=torch.device("cpu"), progress=False)
+        model = build("temporal", fixture_arrays[0].shapes, dropout=settings.dropout)
+        model.load_state_dict(fitted.state)
+        confidence[smoothing] = train.predict_proba(model, fixture_arrays[0].x, torch.device("cpu")).max(1).mean()
+        if smoothing:  # the loss against a smoothed target never reaches 0; the validation loss stays one-hot
+            assert fitted.history[-1]["train_loss"] > 0.3
+    assert confidence[0.3] < confidence[0.0] - 0.05
 
 
 def test_mix_batch_blends_every_input_with_one_partner_and_weight():

@@ -284,6 +284,9 @@ class TrainSettings(Checked):
     # best: early stopping, best-validation weights; last: all max_epochs, final weights
     keep: str = one_of("best", ("best", "last"))
     mixup: float = allowed(0.0, low=0, high=100)  # alpha of the Beta(alpha, alpha) mixing weight; 0 = off
+    # the training loss's target: 1 - label_smoothing on the clip's class, the rest shared by all classes (Szegedy
+    # et al. 2016); tempers the CNN's confidence, which the hybrid's product with the SVM weighs; 0 = one-hot
+    label_smoothing: float = allowed(0.0, low=0, high=1, below=True)
     # > 0: an RBF SVM (this C) on utterance functionals beside each audio CNN, probabilities multiplied
     # (emo.learn.hybrid); 0 = the CNN alone
     hybrid_svm_c: float = allowed(0.0, low=0, high=1e6)

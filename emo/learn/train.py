@@ -123,6 +123,7 @@ def fit(train: Arrays, val: Arrays, settings: TrainSettings, seed: int, device: 
                  if settings.schedule == "onecycle" else None)
     x_train, y_train = [torch.from_numpy(a) for a in train.inputs], torch.from_numpy(train.y)
     x_val, y_val = [torch.from_numpy(a).to(device) for a in val.inputs], torch.from_numpy(val.y).to(device)
+    smoothing = settings.label_smoothing  # the training loss only: validation scores the one-hot labels
     best_loss, best_epoch, best_state, history = float("inf"), 0, None, []
     start = time.perf_counter()
     bar = tqdm(range(1, settings.max_epochs + 1), desc=f"{desc} seed {seed}", unit="epoch", disable=not progress)
@@ -138,11 +139,12 @@ def fit(train: Arrays, val: Arrays, settings: TrainSettings, seed: int, device: 
             if settings.mixup:
                 xb, mixed_with, weight = mix_batch(xb, settings.mixup, generator)
                 logits = model(*xb)
-                loss = (weight * nn.functional.cross_entropy(logits, yb)
-                        + (1 - weight) * nn.functional.cross_entropy(logits, yb[mixed_with.to(device)]))
+                loss = (weight * nn.functional.cross_entropy(logits, yb, label_smoothing=smoothing)
+                        + (1 - weight) * nn.functional.cross_entropy(logits, yb[mixed_with.to(device)],
+                                                                    label_smoothing=smoothing))
             else:
                 logits = model(*xb)
-                loss = nn.functional.cross_entropy(logits, yb)
+                loss = nn.functional.cross_entropy(logits, yb, label_smoothing=smoothing)
             _require_finite(loss.item(), "training", epoch, seed, desc, settings.lr, xb)
             optimizer.zero_grad()
             loss.backward()
