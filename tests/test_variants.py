@@ -26,6 +26,7 @@ OLD_CANDIDATES = [("default", {}, {}), ("utterance-4s", {"duration": 4.0}, {}),
                   ("paper-window", OLD_VARIANTS["paper"]["audio"], {}), ("mixup-0.4", {}, {"mixup": 0.4}),
                   ("no-spec-augment", {}, {"spec_augment": False}), ("epochs-30", {}, {"max_epochs": 30}),  # issue 23
                   ("label-smoothing-0.1", {}, {"label_smoothing": 0.1}),
+                  ("attention-pooling", {}, {"model": "temporal-attention"}),
                   ("cnn-alone", {}, {"hybrid_svm_c": 0.0})]  # since the hybrid became the default
 
 

@@ -259,7 +259,7 @@ class FusionParams(Checked):
     seed: int = allowed(0, low=0, high=SEED_MAX)  # draws the video partner of each clip for pairing: class
 
 
-MODELS = ("paper", "emocnn", "temporal")  # the networks of emo/learn/models.py a recipe may name
+MODELS = ("paper", "emocnn", "temporal", "temporal-attention")  # the networks of emo/learn/models.py a recipe may name
 
 
 @dataclass(frozen=True)
@@ -267,7 +267,7 @@ class TrainSettings(Checked):
     """One training recipe: architecture, optimiser and regularisation."""
 
     KEY: ClassVar[str] = "train.<preset>"  # train.ours or train.paper: from_dict names which
-    # 'paper' = AudioCNN of SPEC section 4; 'emocnn', 'temporal' = ours (emo/learn/models.py)
+    # 'paper' = AudioCNN of SPEC section 4; 'emocnn', 'temporal', 'temporal-attention' = ours (emo/learn/models.py)
     model: str = one_of("emocnn", MODELS)
     speaker_norm: bool = True  # standardise each actor's features by that actor's own statistics
     # adam (L2 penalty in the gradient, the paper's) or adamw (decoupled decay)

@@ -132,6 +132,29 @@ class TemporalCNN(nn.Module):
         return self.classifier(self.dropout(self.embed(x)))
 
 
+class AttentiveTemporalCNN(TemporalCNN):
+    """TemporalCNN with attentive statistics pooling (Okabe et al. 2018; a weight per channel and frame, as in
+    ECAPA-TDNN): each channel's mean and standard deviation over time weighted by a learnt softmax over frames.
+
+    Plain statistics pooling counts every frame alike: pauses, breaths and SpecAugment's masked span as much as
+    the syllables that carry the emotion; the attention may learn to look past them. It adds about 25 k weights.
+    """
+
+    def __init__(self, input_shape: tuple[int, int], n_classes: int = 8, dropout: float = 0.3, width: int = 96,
+                 bottleneck: int = 64):
+        super().__init__(input_shape, n_classes, dropout, width)
+        self.attention = nn.Sequential(nn.Conv1d(2 * width, bottleneck, 1), nn.Tanh(),
+                                       nn.Conv1d(bottleneck, 2 * width, 1))
+
+    def embed(self, x: torch.Tensor) -> torch.Tensor:
+        """Clip embedding [batch, 4 * width]: the attention-weighted mean and standard deviation over time."""
+        maps = self.features(self.pool(x))
+        weights = torch.softmax(self.attention(maps), dim=2)
+        mean = (weights * maps).sum(dim=2)
+        variance = (weights * maps.square()).sum(dim=2) - mean.square()
+        return torch.cat([mean, variance.clamp(min=1e-8).sqrt()], dim=1)  # the floor keeps sqrt's gradient finite
+
+
 class FusionCNN(nn.Module):
     """One conv branch per input (audio, video) without its Linear; their outputs concatenated; one Linear.
 
@@ -159,6 +182,8 @@ def _single(name: str, input_shape: tuple[int, int], n_classes: int, dropout: fl
         return EmoCNN(input_shape, n_classes, dropout)
     if name == "temporal":
         return TemporalCNN(input_shape, n_classes, dropout)
+    if name == "temporal-attention":
+        return AttentiveTemporalCNN(input_shape, n_classes, dropout)
     raise ValueError(f"unknown model {name!r}; expected one of {', '.join(MODELS)}")
 
 
