@@ -27,6 +27,7 @@ OLD_CANDIDATES = [("default", {}, {}), ("utterance-4s", {"duration": 4.0}, {}),
                   ("no-spec-augment", {}, {"spec_augment": False}), ("epochs-30", {}, {"max_epochs": 30}),  # issue 23
                   ("label-smoothing-0.1", {}, {"label_smoothing": 0.1}),
                   ("attention-pooling", {}, {"model": "temporal-attention"}),
+                  ("dropout-0.5", {}, {"dropout": 0.5}),
                   ("cnn-alone", {}, {"hybrid_svm_c": 0.0})]  # since the hybrid became the default
 
 
