@@ -24,7 +24,8 @@ if __name__ == "__main__":  # worker processes must not run the stage again
                                         scheduler=p.compute.scheduler)
         fitted = hybrid.fit_models([(model, load, folds) for (model, _), (load, folds, _) in zip(models, specs,
                                                                                                   strict=True)],
-                                   settings.hybrid_svm_c, workers=p.train.workers, scheduler=p.compute.scheduler)
+                                   settings.hybrid_svm_c, workers=p.train.workers, scheduler=p.compute.scheduler,
+                                   weight=settings.hybrid_svm_weight)
         for (model, balance), (results, shapes), svms in zip(models, trained, fitted, strict=True):
             name = datasets.model_name(model, balance)
             saved = checkpoints.checkpoint(results, settings, shapes, preset=p.train.preset, model=model,

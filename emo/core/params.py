@@ -290,6 +290,9 @@ class TrainSettings(Checked):
     # > 0: an RBF SVM (this C) on utterance functionals beside each audio CNN, probabilities multiplied
     # (emo.learn.hybrid); 0 = the CNN alone
     hybrid_svm_c: float = allowed(0.0, low=0, high=1e6)
+    # the SVM's exponent in that product (log-linear pooling: 2 counts its log-probabilities twice, against a CNN
+    # whose fitted temperatures say it is over-confident); 1 = equal weights
+    hybrid_svm_weight: float = allowed(1.0, low=0, high=100, above=True)
 
 
 OURS = TrainSettings(model="temporal", lr=2e-3, max_epochs=20, schedule="onecycle", keep="last",  # bench/cv.py chose it

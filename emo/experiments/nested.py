@@ -12,6 +12,7 @@ No model has validation rows (every actor but the held-out ones trains), so a ca
 
 from __future__ import annotations
 
+import dataclasses
 import fcntl
 import itertools
 import json
@@ -97,7 +98,8 @@ def train_and_predict(inputs: list[FoldInputs], seeds: tuple[int, ...], settings
         saved = checkpoints.checkpoint(results, settings, shapes)
         if hybrid.applies(load.feature, settings.hybrid_svm_c):
             trained_on = load(0, ("train",))["train"]
-            saved["svms"] = [hybrid.fit(trained_on.x, trained_on.y, svm_c=settings.hybrid_svm_c, fold=0)]
+            saved["svms"] = [hybrid.fit(trained_on.x, trained_on.y, svm_c=settings.hybrid_svm_c, fold=0,
+                                          weight=settings.hybrid_svm_weight)]
         test, memo = load(0, ("test",))["test"], {}
         out.append([{"seed": run["seed"], "seconds": run["seconds"], "best_epoch": run["best_epoch"], "test": test,
                      "proba": hybrid.with_svm(saved, run, test.x, train.predict_proba(
@@ -145,6 +147,18 @@ def inner_scores(project: Path, settings: TrainSettings, seed: int, workers: int
         score = evaluate.scores(np.concatenate(truth), np.concatenate(guess))
         scores.append({"accuracy": score["accuracy"], "uar": score["uar"], "n": int(sum(map(len, truth)))})
     return scores
+
+
+def same_inputs(kept: dict | None, inputs: dict) -> bool:
+    """Whether inner scores kept for `kept` inputs hold for `inputs`. A recipe key added to TrainSettings after they
+    were kept matches at its field default: every key's default is the arithmetic from before it existed (off, or
+    equal weights), so adding a key does not recompute 13 minutes of unchanged models per candidate."""
+    if kept is None or kept.keys() != inputs.keys():
+        return False
+    defaults = {f.name: f.default for f in dataclasses.fields(TrainSettings)}
+    added = {key for key in inputs["settings"].keys() - kept["settings"].keys()
+             if key in defaults and json.loads(json.dumps(defaults[key])) == inputs["settings"][key]}
+    return kept == {**inputs, "settings": {k: v for k, v in inputs["settings"].items() if k not in added}}
 
 
 def choose(inner: dict[str, list[dict]]) -> list[str]:
@@ -213,7 +227,7 @@ def run(root: Path, work: Path, models: list[str], candidates: tuple[Candidate, 
         inputs = json.loads(json.dumps({"audio": candidate.audio, "settings": vars(settings), "seed": seed,
                                         "model": SELECTED_BY}))
         saved = json.loads(kept.read_text()) if kept.is_file() else {}
-        if saved.get("inputs") == inputs:
+        if same_inputs(saved.get("inputs"), inputs):
             inner[candidate.name] = saved["scores"]
         else:
             project = featurize(root, candidate, work)

@@ -56,10 +56,11 @@ def functionals(x: np.ndarray) -> np.ndarray:
     return out.astype(np.float64)
 
 
-def fit(x: np.ndarray, y: np.ndarray, *, svm_c: float, fold: int | None = None) -> dict:
+def fit(x: np.ndarray, y: np.ndarray, *, svm_c: float, fold: int | None = None, weight: float = 1.0) -> dict:
     """The scaled RBF SVM (C = svm_c, gamma scikit-learn's "scale") on the rows' functionals, its scores made
     probabilities by a sigmoid per class fitted on unshuffled folds of the rows (deterministic: no seed), as
-    tensors and plain values. `fold`: the k-fold split it belongs to (None: the hold-out split)."""
+    tensors and plain values. `fold`: the k-fold split it belongs to (None: the hold-out split); `weight`: its
+    exponent in the product with the CNN's probabilities (`fuse`), kept with it so that every reader fuses alike."""
     from sklearn.calibration import CalibratedClassifierCV
     from sklearn.pipeline import make_pipeline
     from sklearn.preprocessing import StandardScaler
@@ -78,7 +79,8 @@ def fit(x: np.ndarray, y: np.ndarray, *, svm_c: float, fold: int | None = None) 
     scaler, svc = calibrated.estimator
     scaled = scaler.transform(rows)
     as64 = lambda a: torch.from_numpy(np.ascontiguousarray(a, np.float64))  # noqa: E731
-    return {"fold": fold, "svm_c": float(svm_c), "classes": torch.from_numpy(svc.classes_.astype(np.int64)),
+    return {"fold": fold, "svm_c": float(svm_c), "weight": float(weight),
+            "classes": torch.from_numpy(svc.classes_.astype(np.int64)),
             "n_support": torch.from_numpy(svc.n_support_.astype(np.int64)),
             "support_rows": torch.from_numpy(rows[svc.support_].astype(np.float32)),
             "mean": as64(scaler.mean_), "scale": as64(scaler.scale_),
@@ -88,17 +90,17 @@ def fit(x: np.ndarray, y: np.ndarray, *, svm_c: float, fold: int | None = None) 
             "sigmoid_b": as64([c.b_ for c in calibrated.calibrators])}
 
 
-def _fit_fold(job: tuple[Callable, int | None, float]) -> dict:
-    load, fold, svm_c = job
+def _fit_fold(job: tuple[Callable, int | None, float, float]) -> dict:
+    load, fold, svm_c, weight = job
     rows = load(fold)["train"]
-    return fit(rows.x, rows.y, svm_c=svm_c, fold=fold)
+    return fit(rows.x, rows.y, svm_c=svm_c, fold=fold, weight=weight)
 
 
 def fit_models(models: list[tuple[str, Callable, list[int | None]]], svm_c: float, *, workers: int,
-               scheduler: str = executor.LOCAL) -> list[list[dict]]:
-    """Per (model, loader, folds): the SVMs (`fit`) of each fold's training rows where the model gets one
-    (`applies`), else none; `workers` processes or a Dask cluster fit them (the same SVMs either way)."""
-    jobs = [(index, (load, fold, svm_c)) for index, (model, load, folds) in enumerate(models)
+               scheduler: str = executor.LOCAL, weight: float = 1.0) -> list[list[dict]]:
+    """Per (model, loader, folds): the SVMs (`fit`, with `weight`) of each fold's training rows where the model
+    gets one (`applies`), else none; `workers` processes or a Dask cluster fit them (the same SVMs either way)."""
+    jobs = [(index, (load, fold, svm_c, weight)) for index, (model, load, folds) in enumerate(models)
             if applies(model, svm_c) for fold in folds]
     out: list[list[dict]] = [[] for _ in models]
     results = executor.run_ordered(_fit_fold, [job for _, job in jobs], workers=workers, scheduler=scheduler,
@@ -152,10 +154,11 @@ def probabilities(svm: dict, x: np.ndarray, classes: int) -> np.ndarray:
     return out
 
 
-def fuse(cnn: np.ndarray, svm: np.ndarray) -> np.ndarray:
-    """The normalised product of the two models' probabilities, equal weights; a clip on which they share no
-    class (the product is all zero) keeps the CNN's."""
-    product = np.asarray(cnn, np.float64) * np.asarray(svm, np.float64)
+def fuse(cnn: np.ndarray, svm: np.ndarray, weight: float = 1.0) -> np.ndarray:
+    """The normalised product of the CNN's probabilities and the SVM's raised to `weight` (1: equal weights); a
+    clip on which they share no class (the product is all zero) keeps the CNN's."""
+    svm = np.asarray(svm, np.float64)
+    product = np.asarray(cnn, np.float64) * (svm if weight == 1.0 else svm ** weight)
     total = product.sum(1, keepdims=True)
     return np.where(total > 0, product / np.where(total > 0, total, 1.0), cnn)
 
@@ -170,5 +173,5 @@ def with_svm(saved: dict, run: dict, x, cnn: np.ndarray, memo: dict | None = Non
             memo = {} if memo is None else memo
             if svm["fold"] not in memo:
                 memo[svm["fold"]] = probabilities(svm, x, cnn.shape[1])
-            return fuse(cnn, memo[svm["fold"]])
+            return fuse(cnn, memo[svm["fold"]], svm.get("weight", 1.0))  # older checkpoints: equal weights
     return cnn
