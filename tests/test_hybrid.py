@@ -33,6 +33,19 @@ def test_fuse_is_the_normalised_product_and_keeps_the_cnn_where_they_share_no_cl
     assert fused[0].argmax() == 1  # the SVM's confidence turned the CNN's narrow choice
 
 
+def test_fuse_weighs_the_svm_by_its_exponent_and_weight_one_is_the_plain_product():
+    rng = np.random.default_rng(0)
+    cnn, svm = rng.dirichlet(np.ones(8), size=50), rng.dirichlet(np.ones(8), size=50)
+    plain = cnn * svm / (cnn * svm).sum(1, keepdims=True)
+    np.testing.assert_array_equal(hybrid.fuse(cnn, svm, 1.0), hybrid.fuse(cnn, svm))
+    np.testing.assert_allclose(hybrid.fuse(cnn, svm), plain, rtol=1e-12)
+    squared = cnn * svm ** 2
+    np.testing.assert_allclose(hybrid.fuse(cnn, svm, 2.0), squared / squared.sum(1, keepdims=True), rtol=1e-12)
+    # log-linear pooling: a larger weight moves the fused choice towards the SVM's
+    agree = [(hybrid.fuse(cnn, svm, w).argmax(1) == svm.argmax(1)).mean() for w in (0.5, 1.0, 2.0, 8.0)]
+    assert agree == sorted(agree) and agree[-1] > agree[0]
+
+
 def _clips(labels, seed=1, bins=6, frames=20):
     rng = np.random.default_rng(seed)
     y = np.asarray(labels)
@@ -102,6 +115,18 @@ def test_a_run_is_fused_with_its_own_folds_svm_and_left_alone_without_one():
     assert hybrid.with_svm({"svms": []}, {}, x, cnn) is cnn and hybrid.with_svm({}, {}, x, cnn) is cnn
 
 
+def test_a_run_is_fused_with_the_weight_its_svm_was_fitted_with_and_an_older_svm_weighs_one():
+    x, y = _clips(np.repeat([0, 1, 2], 12))
+    cnn = np.random.default_rng(3).dirichlet(np.ones(8), size=len(x))
+    weighted = hybrid.fit(x, y, svm_c=1.0, fold=0, weight=3.0)
+    assert weighted["weight"] == 3.0 and hybrid.fit(x, y, svm_c=1.0)["weight"] == 1.0
+    svm = hybrid.probabilities(weighted, x, 8)
+    np.testing.assert_array_equal(hybrid.with_svm({"svms": [weighted]}, {"fold": 0}, x, cnn),
+                                  hybrid.fuse(cnn, svm, 3.0))
+    older = {k: v for k, v in weighted.items() if k != "weight"}  # a checkpoint saved before the key
+    np.testing.assert_array_equal(hybrid.with_svm({"svms": [older]}, {"fold": 0}, x, cnn), hybrid.fuse(cnn, svm))
+
+
 @dataclass(frozen=True)
 class _Loader:
     shift: float
@@ -135,3 +160,4 @@ def test_a_checkpoint_with_svms_is_read_back_weights_only(tmp_path):
     checkpoints.save(saved, tmp_path / "m.pt")
     back = checkpoints.load_checkpoint(tmp_path / "m.pt", "fix")
     np.testing.assert_array_equal(hybrid.probabilities(back["svms"][0], x, 8), hybrid.probabilities(kept, x, 8))
+    assert back["svms"][0]["weight"] == kept["weight"] == 1.0

@@ -152,9 +152,9 @@ def test_a_hybrid_recipe_fuses_an_svm_trained_on_the_same_rows_into_every_run(tm
     fitted = []
     real_fit = nested.hybrid.fit
 
-    def recording_fit(x, y, *, svm_c, fold):
+    def recording_fit(x, y, *, svm_c, fold, weight):
         fitted.append(len(y))
-        return real_fit(x, y, svm_c=svm_c, fold=fold)
+        return real_fit(x, y, svm_c=svm_c, fold=fold, weight=weight)
 
     monkeypatch.setattr(nested.hybrid, "fit", recording_fit)
     test = EMOBOX_FOLDS[2]
@@ -179,6 +179,20 @@ def test_a_hybrid_recipe_fuses_an_svm_trained_on_the_same_rows_into_every_run(tm
         {"default": {}, "cnn-alone": {"hybrid_svm_c": 0.0}}
     assert json.loads((work / "inner" / "cnn-alone.json").read_text())["inputs"]["settings"]["hybrid_svm_c"] == 0.0
     assert json.loads((work / "inner" / "default.json").read_text())["inputs"]["settings"]["hybrid_svm_c"] == 3.0
+
+
+def test_kept_inner_scores_hold_across_a_recipe_key_added_at_its_default_and_no_other_change():
+    settings = candidates.settings_of(load(REPO / "params.yaml"), candidates.Candidate("default"))
+    now = json.loads(json.dumps({"audio": {}, "settings": vars(settings), "seed": 0, "model": nested.SELECTED_BY}))
+    before = {**now, "settings": {k: v for k, v in now["settings"].items()
+                                  if k not in ("hybrid_svm_weight", "label_smoothing")}}  # kept before those keys
+    assert nested.same_inputs(now, now) and nested.same_inputs(before, now)
+    weighted = {**now, "settings": {**now["settings"], "hybrid_svm_weight": 2.0}}
+    assert not nested.same_inputs(before, weighted)  # a new key away from its default changes the models
+    assert not nested.same_inputs({**before, "seed": 1}, now) and not nested.same_inputs(None, now)
+    assert not nested.same_inputs({**now, "settings": {**now["settings"], "lr": 0.1}}, now)
+    assert not nested.same_inputs(now, before)  # a key the code no longer has: not the same recipe
+    assert not nested.same_inputs({k: v for k, v in now.items() if k != "audio"}, now)
 
 
 def test_the_command_writes_where_out_says(tmp_path, monkeypatch, capsys):

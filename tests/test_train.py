@@ -58,7 +58,8 @@ def test_temporal_cnn_halves_long_inputs_in_time_only():
 
 @pytest.mark.parametrize(("key", "value"), [("model", "resnet"), ("schedule", "cosine"), ("keep", "worst"),
                                             ("optimizer", "sgd"), ("mixup", -0.1), ("label_smoothing", 1.0),
-                                            ("label_smoothing", -0.1)])
+                                            ("label_smoothing", -0.1), ("hybrid_svm_weight", 0.0),
+                                            ("hybrid_svm_weight", -1.0)])
 def test_train_settings_reject_unknown_choices(key, value):
     with pytest.raises(ParamsError, match=rf"train\.<preset>\.{key}: "):
         TrainSettings(**{key: value})
