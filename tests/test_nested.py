@@ -181,6 +181,39 @@ def test_a_hybrid_recipe_fuses_an_svm_trained_on_the_same_rows_into_every_run(tm
     assert json.loads((work / "inner" / "default.json").read_text())["inputs"]["settings"]["hybrid_svm_c"] == 3.0
 
 
+def test_kept_predictions_give_the_same_result_and_a_fusion_only_change_trains_nothing(tmp_path, monkeypatch):
+    root = quick_root(tmp_path / "root", seeds=[0, 1])
+    project = synthetic_project(tmp_path / "work" / "features" / "default")
+    test = EMOBOX_FOLDS[1]
+    inputs = nested.FoldInputs(str(project), "logmel", True, test, True,
+                               nested.split_path(project, "logmel", True, test))
+    settings = candidates.settings_of(load(root / "params.yaml"), candidates.Candidate("default"))
+    cache = tmp_path / "predictions"
+    plain = nested.train_and_predict([inputs], (0, 1), settings, 2, 1, "outer")[0]
+    first = nested.train_and_predict([inputs], (0, 1), settings, 2, 1, "outer", cache=cache)[0]
+    assert len(list((cache / "cnn").iterdir())) == 1 and len(list((cache / "svm").iterdir())) == 1
+    trained, fitted = [], []
+    real_train, real_fit = nested.parallel.train_models, nested.hybrid.fit
+    monkeypatch.setattr(nested.parallel, "train_models", lambda specs, *a, **k: trained.append(specs) or
+                        real_train(specs, *a, **k))
+    monkeypatch.setattr(nested.hybrid, "fit", lambda *a, **k: fitted.append(k) or real_fit(*a, **k))
+    again = nested.train_and_predict([inputs], (0, 1), settings, 2, 1, "outer", cache=cache)[0]
+    weighted = nested.train_and_predict([inputs], (0, 1), dataclasses.replace(settings, hybrid_svm_weight=2.0), 2, 1,
+                                        "outer", cache=cache)[0]
+    assert trained == [] and fitted == []  # both from what the first call kept
+    for a, b, c, w in zip(plain, first, again, weighted, strict=True):
+        assert a["seed"] == b["seed"] == c["seed"] and a["best_epoch"] == c["best_epoch"]
+        np.testing.assert_array_equal(a["proba"], b["proba"])
+        np.testing.assert_array_equal(a["proba"], c["proba"])
+        np.testing.assert_array_equal(a["test"].y, c["test"].y)
+        assert not np.array_equal(a["proba"], w["proba"])
+    nested.train_and_predict([inputs], (0, 1), dataclasses.replace(settings, lr=0.01), 2, 1, "outer", cache=cache)
+    nested.train_and_predict([inputs], (0, 1), dataclasses.replace(settings, hybrid_svm_c=1.0), 2, 1, "outer",
+                             cache=cache)
+    # a CNN key retrains the CNNs and keeps the SVM; a new C refits the SVM alone
+    assert len(trained) == 1 and [k["svm_c"] for k in fitted] == [1.0]
+
+
 def test_kept_inner_scores_hold_across_a_recipe_key_added_at_its_default_and_no_other_change():
     settings = candidates.settings_of(load(REPO / "params.yaml"), candidates.Candidate("default"))
     now = json.loads(json.dumps({"audio": {}, "settings": vars(settings), "seed": 0, "model": nested.SELECTED_BY}))

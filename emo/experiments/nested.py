@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import dataclasses
 import fcntl
+import hashlib
 import itertools
 import json
 import time
@@ -24,6 +25,7 @@ import numpy as np
 import torch
 
 from emo.core import executor, git, layout
+from emo.core.io import writing
 from emo.core.params import EMOBOX_FOLDS, TrainSettings
 from emo.data import arrays, augment, split
 from emo.data.arrays import Arrays
@@ -84,27 +86,70 @@ def featurize(root: Path, candidate: Candidate, work: Path) -> Path:
     return project
 
 
+def _kept(cache: Path | None, kind: str, key: dict) -> tuple[Path | None, dict | None]:
+    """Where predictions of `key` are kept under `cache` (None: not kept), and them when they are."""
+    if cache is None:
+        return None, None
+    digest = hashlib.sha256(json.dumps(key, sort_keys=True).encode()).hexdigest()[:20]
+    path = cache / kind / f"{digest}.npz"
+    if not path.is_file():
+        return path, None
+    with np.load(path) as kept:
+        return path, {name: kept[name] for name in kept.files}
+
+
+def _keep(path: Path | None, **arrays: np.ndarray) -> None:
+    if path is not None:
+        with writing(path) as temporary, open(temporary, "wb") as out:
+            np.savez(out, **arrays)
+
+
 def train_and_predict(inputs: list[FoldInputs], seeds: tuple[int, ...], settings: TrainSettings, workers: int,
-                      threads: int, desc: str, scheduler: str = executor.LOCAL) -> list[list[dict]]:
+                      threads: int, desc: str, scheduler: str = executor.LOCAL,
+                      cache: Path | None = None) -> list[list[dict]]:
     """Per loader and seed, the trained model's test probabilities, its test arrays, epochs and seconds; the
     models train on `workers` processes or the Dask cluster of `scheduler` (emo.learn.parallel: the same weights
     for any count and either). A recipe with hybrid_svm_c > 0 fuses each probability with an SVM's trained on the
-    same rows, as the train stage does (emo.learn.hybrid; one SVM per loader: it has no seed)."""
-    specs = [(load, [0], f"{desc} {load.feature} test {list(load.test)}") for load in inputs]
+    same rows, as the train stage does (emo.learn.hybrid; one SVM per loader: it has no seed).
+
+    With a `cache` folder the CNNs' and the SVMs' test probabilities are kept apart, keyed by what each depends
+    on (the split, the seeds and the recipe without its hybrid keys; the split and the SVM's C), so candidates
+    that differ only in how the two are fused train nothing again; the fused result is the same either way."""
+    cnn_key = {k: v for k, v in vars(settings).items() if not k.startswith("hybrid_")}
+    kept = [_kept(cache, "cnn", {"split": load.split_file, "test": load.test, "seeds": seeds,
+                                 "settings": cnn_key}) for load in inputs]
+    missing = [(load, path) for load, (path, found) in zip(inputs, kept, strict=True) if found is None]
+    specs = [(load, [0], f"{desc} {load.feature} test {list(load.test)}") for load, _ in missing]
     trained = parallel.train_models(specs, seeds, settings, torch.device("cpu"), workers, threads,
-                                    scheduler=scheduler)
+                                    scheduler=scheduler) if specs else []
+    made = {}
+    for (load, path), (results, shapes) in zip(missing, trained, strict=True):
+        saved, test = checkpoints.checkpoint(results, settings, shapes), load(0, ("test",))["test"]
+        runs = saved["runs"]
+        made[load] = {"seed": np.array([run["seed"] for run in runs]),
+                      "seconds": np.array([run["seconds"] for run in runs], np.float64),
+                      "best_epoch": np.array([run["best_epoch"] for run in runs]),
+                      "proba": np.stack([train.predict_proba(checkpoints.rebuild(saved, run), test.x,
+                                                             torch.device("cpu")) for run in runs])}
+        _keep(path, **made[load])
     out = []
-    for load, (results, shapes) in zip(inputs, trained, strict=True):
-        saved = checkpoints.checkpoint(results, settings, shapes)
+    for load, (_, found) in zip(inputs, kept, strict=True):
+        cnn, test = found or made[load], load(0, ("test",))["test"]
+        probabilities = list(cnn["proba"])
         if hybrid.applies(load.feature, settings.hybrid_svm_c):
-            trained_on = load(0, ("train",))["train"]
-            saved["svms"] = [hybrid.fit(trained_on.x, trained_on.y, svm_c=settings.hybrid_svm_c, fold=0,
-                                          weight=settings.hybrid_svm_weight)]
-        test, memo = load(0, ("test",))["test"], {}
-        out.append([{"seed": run["seed"], "seconds": run["seconds"], "best_epoch": run["best_epoch"], "test": test,
-                     "proba": hybrid.with_svm(saved, run, test.x, train.predict_proba(
-                         checkpoints.rebuild(saved, run), test.x, torch.device("cpu")), memo)}
-                    for run in saved["runs"]])
+            path, svm = _kept(cache, "svm", {"split": load.split_file, "test": load.test,
+                                             "svm_c": settings.hybrid_svm_c})
+            if svm is None:
+                trained_on = load(0, ("train",))["train"]
+                fitted = hybrid.fit(trained_on.x, trained_on.y, svm_c=settings.hybrid_svm_c, fold=0,
+                                    weight=settings.hybrid_svm_weight)
+                svm = {"proba": hybrid.probabilities(fitted, test.x, cnn["proba"].shape[2])}
+                _keep(path, **svm)
+            probabilities = [hybrid.fuse(proba, svm["proba"], settings.hybrid_svm_weight) for proba in probabilities]
+        out.append([{"seed": int(seed), "seconds": float(seconds), "best_epoch": int(epoch), "test": test,
+                     "proba": proba}
+                    for seed, seconds, epoch, proba in zip(cnn["seed"], cnn["seconds"], cnn["best_epoch"],
+                                                           probabilities, strict=True)])
     return out
 
 
@@ -126,14 +171,15 @@ def plan_actors(project: Path) -> np.ndarray:
 
 def inner_scores(project: Path, settings: TrainSettings, seed: int, workers: int, threads: int,
                  folds: tuple[tuple[int, ...], ...] = EMOBOX_FOLDS, model: str = SELECTED_BY,
-                 scheduler: str = executor.LOCAL) -> list[dict]:
-    """Per fold, one seed's accuracy and UAR of the inner cross-validation over its training actors."""
+                 scheduler: str = executor.LOCAL, cache: Path | None = None) -> list[dict]:
+    """Per fold, one seed's accuracy and UAR of the inner cross-validation over its training actors (`cache`:
+    `train_and_predict`'s)."""
     feature, balanced = _row(model)
     loaders = [FoldInputs(str(project), feature, balanced, folds[a] + folds[b], settings.speaker_norm,
                           split_path(project, feature, balanced, folds[a] + folds[b]))
                for a, b in pairs(len(folds))]
     predicted = dict(zip(pairs(len(folds)), train_and_predict(loaders, (seed,), settings, workers, threads, "inner",
-                                                                scheduler), strict=True))
+                                                                scheduler, cache), strict=True))
     actors = plan_actors(project)
     scores = []
     for fold in range(len(folds)):
@@ -170,8 +216,8 @@ def choose(inner: dict[str, list[dict]]) -> list[str]:
 
 def outer_runs(project: Path, settings: TrainSettings, folds_chosen: list[int], models: list[str],
                seeds: tuple[int, ...], workers: int, threads: int,
-               folds: tuple[tuple[int, ...], ...] = EMOBOX_FOLDS, scheduler: str = executor.LOCAL
-               ) -> dict[str, list[dict]]:
+               folds: tuple[tuple[int, ...], ...] = EMOBOX_FOLDS, scheduler: str = executor.LOCAL,
+               cache: Path | None = None) -> dict[str, list[dict]]:
     """Per model, every (fold, seed) run of one candidate on the folds that chose it: fold f tests and the other
     20 actors train, as the pipeline's k-fold and EmoBox do."""
     jobs = [(model, fold) for model in models for fold in folds_chosen]
@@ -182,7 +228,7 @@ def outer_runs(project: Path, settings: TrainSettings, folds_chosen: list[int], 
                                   split_path(project, feature, balanced, folds[fold])))
     runs: dict[str, list[dict]] = {model: [] for model in models}
     for (model, fold), seeded in zip(jobs, train_and_predict(loaders, seeds, settings, workers, threads, "outer",
-                                                             scheduler), strict=True):
+                                                             scheduler, cache), strict=True):
         runs[model].extend({**run, "fold": fold} for run in seeded)
     return runs
 
@@ -232,7 +278,7 @@ def run(root: Path, work: Path, models: list[str], candidates: tuple[Candidate, 
         else:
             project = featurize(root, candidate, work)
             inner[candidate.name] = inner_scores(project, settings, seed, workers, threads,
-                                                 scheduler=p.compute.scheduler)
+                                                 scheduler=p.compute.scheduler, cache=work / "predictions")
             write_json(kept, {"inputs": inputs, "scores": inner[candidate.name]})
         log(f"inner {candidate.name}: accuracy per fold "
             f"{[round(100 * s['accuracy'], 1) for s in inner[candidate.name]]}")
@@ -244,7 +290,7 @@ def run(root: Path, work: Path, models: list[str], candidates: tuple[Candidate, 
         candidate = by_name[name]
         found = outer_runs(featurize(root, candidate, work), settings_of(p, candidate),
                            [f for f, c in enumerate(chosen) if c == name], models, tuple(p.train.seeds), workers,
-                           threads, scheduler=p.compute.scheduler)
+                           threads, scheduler=p.compute.scheduler, cache=work / "predictions")
         for model in models:
             runs[model].extend(found[model])
     selection = {"by": SELECTED_BY, "seed": seed, "score": "accuracy",
