@@ -172,7 +172,7 @@ def test_a_hybrid_recipe_fuses_an_svm_trained_on_the_same_rows_into_every_run(tm
     second = nested.hybrid.probabilities(svm, alone[0]["test"].x, 8)
     for cnn, both in zip(alone, fused, strict=True):
         assert cnn["seed"] == both["seed"]
-        np.testing.assert_allclose(both["proba"], nested.hybrid.fuse(cnn["proba"], second))
+        np.testing.assert_allclose(both["proba"], nested.hybrid.fuse(cnn["proba"], second, settings.hybrid_svm_weight))
     chosen = candidates.candidates_named(["cnn-alone"], REPO)
     result = nested.run(root, work, ["audio_logmel_balanced"], chosen, log=lambda line: None)
     assert {c["name"]: c["train"] for c in result["selection"]["candidates"]} == \
@@ -215,13 +215,14 @@ def test_kept_predictions_give_the_same_result_and_a_fusion_only_change_trains_n
 
 
 def test_kept_inner_scores_hold_across_a_recipe_key_added_at_its_default_and_no_other_change():
-    settings = candidates.settings_of(load(REPO / "params.yaml"), candidates.Candidate("default"))
+    settings = candidates.settings_of(load(REPO / "params.yaml"),
+                                      candidates.Candidate("svm-weight-1", train={"hybrid_svm_weight": 1.0}))
     now = json.loads(json.dumps({"audio": {}, "settings": vars(settings), "seed": 0, "model": nested.SELECTED_BY}))
     before = {**now, "settings": {k: v for k, v in now["settings"].items()
                                   if k not in ("hybrid_svm_weight", "label_smoothing")}}  # kept before those keys
     assert nested.same_inputs(now, now) and nested.same_inputs(before, now)
-    weighted = {**now, "settings": {**now["settings"], "hybrid_svm_weight": 2.0}}
-    assert not nested.same_inputs(before, weighted)  # a new key away from its default changes the models
+    for weight in (0.5, 2.0):  # a new key away from its default (0.5: the preset's) changes the models
+        assert not nested.same_inputs(before, {**now, "settings": {**now["settings"], "hybrid_svm_weight": weight}})
     assert not nested.same_inputs({**before, "seed": 1}, now) and not nested.same_inputs(None, now)
     assert not nested.same_inputs({**now, "settings": {**now["settings"], "lr": 0.1}}, now)
     assert not nested.same_inputs(now, before)  # a key the code no longer has: not the same recipe

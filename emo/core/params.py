@@ -297,7 +297,8 @@ class TrainSettings(Checked):
 
 OURS = TrainSettings(model="temporal", lr=2e-3, max_epochs=20, schedule="onecycle", keep="last",  # bench/cv.py chose it
                      hybrid_svm_c=3.0,  # emo nested chose it (metrics/emobox/nested_hybrid.json)
-                     spec_augment=True)  # and this (metrics/emobox/nested_ideas.json)
+                     spec_augment=True,  # and this (metrics/emobox/nested_ideas.json)
+                     hybrid_svm_weight=0.5)  # and this (metrics/emobox/nested_svm_weight.json)
 PAPER = TrainSettings(model="paper", speaker_norm=False, optimizer="adam", lr=1e-5, weight_decay=0.0,
                       batch_size=32, max_epochs=50, patience=10, spec_augment=False, dropout=0.5)
 

@@ -1,11 +1,12 @@
 """A classical second opinion beside each audio CNN (issue 23's hybrid): utterance functionals of the CNN's own
 input rows, an RBF support-vector machine on them with Platt-scaled probabilities, and the normalised product of
-its class probabilities with the CNN's.
+the CNN's class probabilities with the SVM's raised to `hybrid_svm_weight` (log-linear pooling; train.ours: 0.5).
 
 The two err on different clips (the CNN sees the time-frequency pattern, the functionals a clip's overall level,
-spread and movement per band), so the product, with equal weights fixed before any score was seen, corrects some
-of each one's mistakes; `emo nested` chose it over the CNN alone in 6 of 6 EmoBox folds
-(metrics/emobox/nested_hybrid.json). `train.<preset>.hybrid_svm_c` > 0 turns it on (train.ours: 3.0).
+spread and movement per band), so the product corrects some of each one's mistakes; `emo nested` chose it, with
+equal weights fixed before any score was seen, over the CNN alone in 6 of 6 EmoBox folds
+(metrics/emobox/nested_hybrid.json), and then the SVM at half weight over equal weights in 4 of 6
+(metrics/emobox/nested_svm_weight.json). `train.<preset>.hybrid_svm_c` > 0 turns it on (train.ours: 3.0).
 
 scikit-learn fits the SVM; the fitted machine is kept as tensors and plain values (`fit`'s dict, in the model's
 checkpoint: read weights-only, no pickled object) and evaluated here in numpy (`probabilities`), the same
