@@ -30,7 +30,8 @@ OLD_CANDIDATES = [("default", {}, {}), ("utterance-4s", {"duration": 4.0}, {}),
                   ("dropout-0.5", {}, {"dropout": 0.5}),
                   ("cnn-alone", {}, {"hybrid_svm_c": 0.0}),  # since the hybrid became the default
                   ("svm-weight-1", {}, {"hybrid_svm_weight": 1.0}),  # since 0.5 became the default
-                  ("svm-weight-2", {}, {"hybrid_svm_weight": 2.0}), ("svm-weight-3", {}, {"hybrid_svm_weight": 3.0})]
+                  ("svm-weight-2", {}, {"hybrid_svm_weight": 2.0}), ("svm-weight-3", {}, {"hybrid_svm_weight": 3.0}),
+                  ("svm-c-1", {}, {"hybrid_svm_c": 1.0}), ("svm-c-10", {}, {"hybrid_svm_c": 10.0})]
 
 
 def test_the_overlay_files_give_the_same_changes_as_before():
