@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import dataclasses
 import fcntl
-import hashlib
 import itertools
 import json
 import time
@@ -25,11 +24,10 @@ import numpy as np
 import torch
 
 from emo.core import executor, git, layout
-from emo.core.io import writing
 from emo.core.params import EMOBOX_FOLDS, TrainSettings
 from emo.data import arrays, augment, split
 from emo.data.arrays import Arrays
-from emo.experiments import scratch, variants
+from emo.experiments import memo, scratch, variants
 from emo.experiments.candidates import Candidate, load_candidates, settings_of
 from emo.learn import checkpoints, evaluate, hybrid, parallel, train
 
@@ -86,24 +84,6 @@ def featurize(root: Path, candidate: Candidate, work: Path) -> Path:
     return project
 
 
-def _kept(cache: Path | None, kind: str, key: dict) -> tuple[Path | None, dict | None]:
-    """Where predictions of `key` are kept under `cache` (None: not kept), and them when they are."""
-    if cache is None:
-        return None, None
-    digest = hashlib.sha256(json.dumps(key, sort_keys=True).encode()).hexdigest()[:20]
-    path = cache / kind / f"{digest}.npz"
-    if not path.is_file():
-        return path, None
-    with np.load(path) as kept:
-        return path, {name: kept[name] for name in kept.files}
-
-
-def _keep(path: Path | None, **arrays: np.ndarray) -> None:
-    if path is not None:
-        with writing(path) as temporary, open(temporary, "wb") as out:
-            np.savez(out, **arrays)
-
-
 def train_and_predict(inputs: list[FoldInputs], seeds: tuple[int, ...], settings: TrainSettings, workers: int,
                       threads: int, desc: str, scheduler: str = executor.LOCAL,
                       cache: Path | None = None) -> list[list[dict]]:
@@ -116,8 +96,8 @@ def train_and_predict(inputs: list[FoldInputs], seeds: tuple[int, ...], settings
     on (the split, the seeds and the recipe without its hybrid keys; the split and the SVM's C), so candidates
     that differ only in how the two are fused train nothing again; the fused result is the same either way."""
     cnn_key = {k: v for k, v in vars(settings).items() if not k.startswith("hybrid_")}
-    kept = [_kept(cache, "cnn", {"split": load.split_file, "test": load.test, "seeds": seeds,
-                                 "settings": cnn_key}) for load in inputs]
+    kept = [memo.find(cache, "cnn", {"split": load.split_file, "test": load.test, "seeds": seeds,
+                                     "settings": cnn_key}) for load in inputs]
     missing = [(load, path) for load, (path, found) in zip(inputs, kept, strict=True) if found is None]
     specs = [(load, [0], f"{desc} {load.feature} test {list(load.test)}") for load, _ in missing]
     trained = parallel.train_models(specs, seeds, settings, torch.device("cpu"), workers, threads,
@@ -131,20 +111,20 @@ def train_and_predict(inputs: list[FoldInputs], seeds: tuple[int, ...], settings
                       "best_epoch": np.array([run["best_epoch"] for run in runs]),
                       "proba": np.stack([train.predict_proba(checkpoints.rebuild(saved, run), test.x,
                                                              torch.device("cpu")) for run in runs])}
-        _keep(path, **made[load])
+        memo.keep(path, **made[load])
     out = []
     for load, (_, found) in zip(inputs, kept, strict=True):
         cnn, test = found or made[load], load(0, ("test",))["test"]
         probabilities = list(cnn["proba"])
         if hybrid.applies(load.feature, settings.hybrid_svm_c):
-            path, svm = _kept(cache, "svm", {"split": load.split_file, "test": load.test,
-                                             "svm_c": settings.hybrid_svm_c})
+            path, svm = memo.find(cache, "svm", {"split": load.split_file, "test": load.test,
+                                                 "svm_c": settings.hybrid_svm_c})
             if svm is None:
                 trained_on = load(0, ("train",))["train"]
                 fitted = hybrid.fit(trained_on.x, trained_on.y, svm_c=settings.hybrid_svm_c, fold=0,
                                     weight=settings.hybrid_svm_weight)
                 svm = {"proba": hybrid.probabilities(fitted, test.x, cnn["proba"].shape[2])}
-                _keep(path, **svm)
+                memo.keep(path, **svm)
             probabilities = [hybrid.fuse(proba, svm["proba"], settings.hybrid_svm_weight) for proba in probabilities]
         out.append([{"seed": int(seed), "seconds": float(seconds), "best_epoch": int(epoch), "test": test,
                      "proba": proba}
