@@ -152,9 +152,9 @@ def test_a_hybrid_recipe_fuses_an_svm_trained_on_the_same_rows_into_every_run(tm
     fitted = []
     real_fit = nested.hybrid.fit
 
-    def recording_fit(x, y, *, svm_c, fold, weight):
+    def recording_fit(x, y, *, svm_c, fold):
         fitted.append(len(y))
-        return real_fit(x, y, svm_c=svm_c, fold=fold, weight=weight)
+        return real_fit(x, y, svm_c=svm_c, fold=fold)
 
     monkeypatch.setattr(nested.hybrid, "fit", recording_fit)
     test = EMOBOX_FOLDS[2]

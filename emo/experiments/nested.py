@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import dataclasses
 import fcntl
+import functools
 import itertools
 import json
 import time
@@ -102,9 +103,10 @@ def train_and_predict(inputs: list[FoldInputs], seeds: tuple[int, ...], settings
     specs = [(load, [0], f"{desc} {load.feature} test {list(load.test)}") for load, _ in missing]
     trained = parallel.train_models(specs, seeds, settings, torch.device("cpu"), workers, threads,
                                     scheduler=scheduler) if specs else []
+    test_rows = functools.cache(lambda load: load(0, ("test",))["test"])  # each loader's test arrays, read once
     made = {}
     for (load, path), (results, shapes) in zip(missing, trained, strict=True):
-        saved, test = checkpoints.checkpoint(results, settings, shapes), load(0, ("test",))["test"]
+        saved, test = checkpoints.checkpoint(results, settings, shapes), test_rows(load)
         runs = saved["runs"]
         made[load] = {"seed": np.array([run["seed"] for run in runs]),
                       "seconds": np.array([run["seconds"] for run in runs], np.float64),
@@ -114,15 +116,14 @@ def train_and_predict(inputs: list[FoldInputs], seeds: tuple[int, ...], settings
         memo.keep(path, **made[load])
     out = []
     for load, (_, found) in zip(inputs, kept, strict=True):
-        cnn, test = found or made[load], load(0, ("test",))["test"]
+        cnn, test = found or made[load], test_rows(load)
         probabilities = list(cnn["proba"])
         if hybrid.applies(load.feature, settings.hybrid_svm_c):
             path, svm = memo.find(cache, "svm", {"split": load.split_file, "test": load.test,
                                                  "svm_c": settings.hybrid_svm_c})
             if svm is None:
                 trained_on = load(0, ("train",))["train"]
-                fitted = hybrid.fit(trained_on.x, trained_on.y, svm_c=settings.hybrid_svm_c, fold=0,
-                                    weight=settings.hybrid_svm_weight)
+                fitted = hybrid.fit(trained_on.x, trained_on.y, svm_c=settings.hybrid_svm_c, fold=0)
                 svm = {"proba": hybrid.probabilities(fitted, test.x, cnn["proba"].shape[2])}
                 memo.keep(path, **svm)
             probabilities = [hybrid.fuse(proba, svm["proba"], settings.hybrid_svm_weight) for proba in probabilities]
