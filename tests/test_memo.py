@@ -39,3 +39,14 @@ def test_a_write_that_fails_leaves_nothing_under_the_name(tmp_path, monkeypatch)
     with pytest.raises(OSError, match="disk gone"):
         memo.keep(path, proba=np.zeros(3))
     assert memo.find(tmp_path, "svm", {"svm_c": 3.0})[1] is None and list(path.parent.iterdir()) == []
+
+
+def test_a_damaged_file_counts_as_not_kept_and_is_written_again(tmp_path):
+    path, _ = memo.find(tmp_path, "cnn", {"seed": 0})
+    memo.keep(path, proba=np.arange(6.0))
+    whole = path.read_bytes()
+    for damaged in (whole[: len(whole) // 2], b"", b"not an npz"):
+        path.write_bytes(damaged)
+        assert memo.find(tmp_path, "cnn", {"seed": 0}) == (path, None)
+    memo.keep(path, proba=np.arange(6.0))
+    np.testing.assert_array_equal(memo.find(tmp_path, "cnn", {"seed": 0})[1]["proba"], np.arange(6.0))
