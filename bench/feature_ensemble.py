@@ -30,6 +30,7 @@ from emo.experiments import candidates, nested
 from emo.learn import evaluate, hybrid, predictions, uncertainty
 
 FEATURES = ("logmel", "mfcc")  # the default model's feature, and its partner's
+MODEL = "audio_logmel_balanced+audio_mfcc_balanced"  # the two-feature hybrid's name in the JSON
 
 
 def name_of(weight: float) -> str:
@@ -118,15 +119,15 @@ def run(root: Path, work: Path, weights: tuple[float, ...], log=print) -> dict:
                          for r in fused(outer[FEATURES[0]][f], outer[FEATURES[1]][f], w)] for w in (0.0, *weights)}
     nested_runs = [r for name in inner for r in runs[name] if chosen[r["fold"]] == name]
     result = {"protocol": "emobox", "git_revision": revision, "features": list(FEATURES),
-              "selection": {"by": nested.SELECTED_BY, "seed": seed, "score": "accuracy",
+              "selection": {"by": MODEL, "seed": seed, "score": "accuracy",
                             "candidates": list(inner), "folds": [
                                 {"fold": f, "test_actors": list(EMOBOX_FOLDS[f]),
                                  "scores": {name: inner[name][f] for name in inner}, "chosen": chosen[f]}
                                 for f in range(len(EMOBOX_FOLDS))]},
-              "models": {nested.SELECTED_BY: nested.model_metrics(nested_runs, chosen)},
+              "models": {MODEL: nested.model_metrics(nested_runs, chosen)},
               "all_folds": {name: nested.model_metrics(runs[name], [name] * len(EMOBOX_FOLDS)) for name in runs},
               "paired": {name: paired(runs["default"], runs[name]) for name in runs if name != "default"}}
-    summary = result["models"][nested.SELECTED_BY]
+    summary = result["models"][MODEL]
     log(f"nested outer: accuracy {100 * summary['accuracy']:.2f} ± {100 * summary['accuracy_std']:.2f} (std over "
         f"folds and seeds), UAR {100 * summary['uar']:.2f}, seed ensemble {100 * summary['ensemble']['accuracy']:.2f}"
         f" (UAR {100 * summary['ensemble']['uar']:.2f})")
