@@ -26,8 +26,8 @@ from emo.core import git
 from emo.core.io import write_json
 from emo.core.params import EMOBOX_FOLDS, load
 from emo.core.ravdess import EMOTIONS
-from emo.experiments import candidates, nested
-from emo.learn import evaluate, hybrid, predictions, uncertainty
+from emo.experiments import candidates, nested, outer
+from emo.learn import hybrid, predictions, uncertainty
 
 FEATURES = ("logmel", "mfcc")  # the default model's feature, and its partner's
 MODEL = "audio_logmel_balanced+audio_mfcc_balanced"  # the two-feature hybrid's name in the JSON
@@ -51,44 +51,15 @@ def fused(runs_a: list[dict], runs_b: list[dict], weight: float) -> list[dict]:
 
 def inner_scores(predicted: dict[str, list], actors: np.ndarray, weight: float,
                  folds: tuple[tuple[int, ...], ...] = EMOBOX_FOLDS) -> list[dict]:
-    """Per fold, the inner accuracy and UAR of the fusion at `weight` (nested.inner_scores' clips: each pair model
-    scores the other fold's clips)."""
-    pairs = nested.pairs(len(folds))
-    scores = []
-    for fold in range(len(folds)):
-        truth, guess = [], []
-        for pair, other in nested.inner_clips(fold, len(folds)):
-            (run,) = fused(predicted[FEATURES[0]][pairs.index(pair)], predicted[FEATURES[1]][pairs.index(pair)],
-                           weight)
-            scored = np.isin(actors[run["test"].index], folds[other])
-            truth.append(run["test"].y[scored])
-            guess.append(run["proba"][scored].argmax(1))
-        score = evaluate.scores(np.concatenate(truth), np.concatenate(guess))
-        scores.append({"accuracy": score["accuracy"], "uar": score["uar"], "n": int(sum(map(len, truth)))})
-    return scores
+    """Per fold, the inner accuracy and UAR of the fusion at `weight` (`predicted`: per feature, the pair models'
+    runs in nested.pairs' order), scored as `emo nested` scores a candidate."""
+    both = zip(nested.pairs(len(folds)), predicted[FEATURES[0]], predicted[FEATURES[1]], strict=True)
+    return nested.score_inner({pair: fused(a, b, weight) for pair, a, b in both}, actors, folds)
 
 
-def correct(runs: list[dict]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """[clips, seeds] right or wrong, the seed ensemble's [clips], the labels: folds in order, seeds in order."""
-    columns, ensemble, labels = [], [], []
-    for fold in sorted({r["fold"] for r in runs}):
-        seeded = sorted((r for r in runs if r["fold"] == fold), key=lambda r: r["seed"])
-        y = seeded[0]["test"].y
-        columns.append(np.stack([r["proba"].argmax(1) == y for r in seeded], axis=1))
-        ensemble.append(np.mean([r["proba"] / r["proba"].sum(1, keepdims=True) for r in seeded], 0).argmax(1) == y)
-        labels.append(y)
-    return np.concatenate(columns), np.concatenate(ensemble), np.concatenate(labels)
-
-
-def paired(default: list[dict], other: list[dict]) -> dict:
-    """`other` minus `default` over every fold's clips: accuracy, UAR and seed-ensemble accuracy, 95 % intervals."""
-    (a, ensemble_a, labels), (b, ensemble_b, _) = correct(default), correct(other)
-    out = {}
-    for key, (x, y, extra) in {"accuracy": (a, b, {}), "uar": (a, b, {"labels": labels}),
-                               "ensemble_accuracy": (ensemble_a[:, None], ensemble_b[:, None], {})}.items():
-        d = uncertainty.paired_difference(x, y, samples=10_000, seed=0, **extra)
-        out[key] = {"difference": d.difference, "ci95": [d.low, d.high], "p_value": d.p_value, "clips": d.clips}
-    return out
+def as_json(differences: dict[str, uncertainty.Difference]) -> dict:
+    return {key: {"difference": d.difference, "ci95": [d.low, d.high], "p_value": d.p_value, "clips": d.clips}
+            for key, d in differences.items()}
 
 
 def run(root: Path, work: Path, weights: tuple[float, ...], log=print) -> dict:
@@ -114,9 +85,9 @@ def run(root: Path, work: Path, weights: tuple[float, ...], log=print) -> dict:
             f"mean {100 * np.mean([s['accuracy'] for s in scores]):.2f}")
     chosen = nested.choose(inner)
     log(f"chosen per fold: {chosen}")
-    outer = predict(list(EMOBOX_FOLDS), tuple(p.train.seeds), "outer")
+    tested = predict(list(EMOBOX_FOLDS), tuple(p.train.seeds), "outer")
     runs = {name_of(w): [{**r, "fold": f} for f in range(len(EMOBOX_FOLDS))
-                         for r in fused(outer[FEATURES[0]][f], outer[FEATURES[1]][f], w)] for w in (0.0, *weights)}
+                         for r in fused(tested[FEATURES[0]][f], tested[FEATURES[1]][f], w)] for w in (0.0, *weights)}
     nested_runs = [r for name in inner for r in runs[name] if chosen[r["fold"]] == name]
     result = {"protocol": "emobox", "git_revision": revision, "features": list(FEATURES),
               "selection": {"by": MODEL, "seed": seed, "score": "accuracy",
@@ -126,7 +97,8 @@ def run(root: Path, work: Path, weights: tuple[float, ...], log=print) -> dict:
                                 for f in range(len(EMOBOX_FOLDS))]},
               "models": {MODEL: nested.model_metrics(nested_runs, chosen)},
               "all_folds": {name: nested.model_metrics(runs[name], [name] * len(EMOBOX_FOLDS)) for name in runs},
-              "paired": {name: paired(runs["default"], runs[name]) for name in runs if name != "default"}}
+              "paired": {name: as_json(outer.paired(runs["default"], runs[name]))
+                         for name in runs if name != "default"}}
     summary = result["models"][MODEL]
     log(f"nested outer: accuracy {100 * summary['accuracy']:.2f} ± {100 * summary['accuracy_std']:.2f} (std over "
         f"folds and seeds), UAR {100 * summary['uar']:.2f}, seed ensemble {100 * summary['ensemble']['accuracy']:.2f}"

@@ -20,8 +20,8 @@ from pathlib import Path
 import numpy as np
 
 from emo.core.params import EMOBOX_FOLDS, load
-from emo.experiments import candidates, nested
-from emo.learn import evaluate, uncertainty
+from emo.experiments import candidates, nested, outer
+from emo.learn import uncertainty
 
 
 def _refuse(*args, **kwargs):
@@ -29,27 +29,16 @@ def _refuse(*args, **kwargs):
                      "first")
 
 
-def correct_per_weight(root: Path, work: Path, weights: tuple[float, ...], model: str) -> tuple[dict, dict, np.ndarray]:
-    """Per weight: [clips, seeds] correct of every fold's outer runs, and the seed ensemble's [clips]; the labels."""
+def runs_per_weight(root: Path, work: Path, weights: tuple[float, ...], model: str) -> dict[float, list[dict]]:
+    """Per weight, every fold's outer runs of `model` fused at that weight."""
     nested.parallel.train_models = _refuse  # this script only re-fuses what is kept
     p = load(root / "params.yaml")
     settings = candidates.settings_of(p, candidates.Candidate("default"))
-    runs_of, ensembles, labels = {}, {}, None
-    for weight in weights:
-        runs = nested.outer_runs(nested.featurize(root, candidates.Candidate("default"), work),
-                                 dataclasses.replace(settings, hybrid_svm_weight=weight),
-                                 list(range(len(EMOBOX_FOLDS))), [model], tuple(p.train.seeds), p.train.workers,
-                                 p.train.threads, cache=work / "predictions")[model]
-        columns, truth, ensemble = [], [], []
-        for fold in range(len(EMOBOX_FOLDS)):
-            seeded = sorted((r for r in runs if r["fold"] == fold), key=lambda r: r["seed"])
-            y = seeded[0]["test"].y
-            columns.append(np.stack([r["proba"].argmax(1) == y for r in seeded], axis=1))
-            ensemble.append(np.mean([r["proba"] for r in seeded], axis=0).argmax(1) == y)
-            truth.append(y)
-        runs_of[weight], ensembles[weight], labels = np.concatenate(columns), np.concatenate(ensemble), \
-            np.concatenate(truth)
-    return runs_of, ensembles, labels
+    return {weight: nested.outer_runs(nested.featurize(root, candidates.Candidate("default"), work),
+                                      dataclasses.replace(settings, hybrid_svm_weight=weight),
+                                      list(range(len(EMOBOX_FOLDS))), [model], tuple(p.train.seeds), p.train.workers,
+                                      p.train.threads, cache=work / "predictions")[model]
+            for weight in weights}
 
 
 def main() -> None:
@@ -60,21 +49,16 @@ def main() -> None:
     parser.add_argument("--model", default=nested.SELECTED_BY)
     args = parser.parse_args()
     a, b = args.weights
-    correct, ensembles, labels = correct_per_weight(args.project, args.work, (a, b), args.model)
+    runs = runs_per_weight(args.project, args.work, (a, b), args.model)
     for weight in (a, b):
-        wrong = (labels + 1) % 8  # a prediction that is not the label: UAR needs only right or wrong
-        uar = np.mean([evaluate.scores(labels, np.where(c, labels, wrong))["uar"] for c in correct[weight].T])
-        print(f"weight {weight:g}: accuracy per seed {np.round(100 * correct[weight].mean(0), 2).tolist()}, mean "
-              f"{100 * correct[weight].mean():.2f} %; UAR {100 * uar:.2f}; seed ensemble "
-              f"{100 * ensembles[weight].mean():.2f}")
-    paired = {"accuracy": uncertainty.paired_difference(correct[a], correct[b], samples=10_000, seed=0),
-              "UAR": uncertainty.paired_difference(correct[a], correct[b], samples=10_000, seed=0, labels=labels),
-              "seed-ensemble accuracy": uncertainty.paired_difference(ensembles[a][:, None], ensembles[b][:, None],
-                                                                      samples=10_000, seed=0)}
-    for name, d in paired.items():
-        print(f"{b:g} - {a:g}, {name}: {100 * d.difference:+.2f} [{100 * d.low:+.2f}, {100 * d.high:+.2f}] "
+        correct, ensemble, labels = outer.correct(runs[weight])
+        print(f"weight {weight:g}: accuracy per seed {np.round(100 * correct.mean(0), 2).tolist()}, mean "
+              f"{100 * correct.mean():.2f} %; UAR {100 * uncertainty.uar(correct, labels):.2f}; seed ensemble "
+              f"{100 * ensemble.mean():.2f}")
+    names = {"accuracy": "accuracy", "uar": "UAR", "ensemble_accuracy": "seed-ensemble accuracy"}
+    for key, d in outer.paired(runs[a], runs[b]).items():
+        print(f"{b:g} - {a:g}, {names[key]}: {100 * d.difference:+.2f} [{100 * d.low:+.2f}, {100 * d.high:+.2f}] "
               f"p {d.p_value:.3f} over {d.clips} clips")
-
 
 if __name__ == "__main__":
     main()

@@ -161,7 +161,13 @@ def inner_scores(project: Path, settings: TrainSettings, seed: int, workers: int
                for a, b in pairs(len(folds))]
     predicted = dict(zip(pairs(len(folds)), train_and_predict(loaders, (seed,), settings, workers, threads, "inner",
                                                                 scheduler, cache), strict=True))
-    actors = plan_actors(project)
+    return score_inner(predicted, plan_actors(project), folds)
+
+
+def score_inner(predicted: dict[tuple[int, int], list[dict]], actors: np.ndarray,
+                folds: tuple[tuple[int, ...], ...] = EMOBOX_FOLDS) -> list[dict]:
+    """Per fold, the accuracy and UAR of its inner cross-validation from each pair model's (one) run on its test
+    clips (`inner_clips`: a pair model scores the other fold's clips); `actors`: the actor of every feature row."""
     scores = []
     for fold in range(len(folds)):
         truth, guess = [], []
