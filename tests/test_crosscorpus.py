@@ -21,13 +21,14 @@ from emo.corpora import emodb, inventory
 from emo.corpora.bring import bring
 from emo.data import split
 from emo.data.fixtures import FixtureSpec, make_fixture, synth_audio
-from emo.learn import checkpoints, models, predictions, train
+from emo.learn import checkpoints, hybrid, models, predictions, train
 from emo.reporting import crossreport
 from emo.studies import crosscorpus, crossfeatures
 from project import copy_project, dvc, set_params
 
 SHARED = ["neutral", "happy", "sad", "angry", "fearful", "disgust"]  # EmoDB's emotions that RAVDESS has
 MODELS = ["audio_mfcc_unbalanced", "audio_mfcc_balanced", "audio_logmel_unbalanced", "audio_logmel_balanced"]
+BOTH = "audio_both_balanced"  # the default ensemble of the log-mel and MFCC balanced models (emo.learn.ensemble)
 AUDIO = AudioParams(front_end="utterance", sample_rate=16000, duration=1.0, n_fft=512, hop_length=256, n_mels=16,
                     n_mfcc=8, fmin=50.0, workers=1)
 
@@ -237,7 +238,7 @@ def project(tmp_path_factory):
 @pytest.mark.slow
 def test_stages_score_every_audio_model_on_the_generated_emodb(project):
     metrics = json.loads((project / "metrics/crosscorpus.json").read_text())
-    assert list(metrics) == MODELS
+    assert list(metrics) == [*MODELS, BOTH]
     n = sum(1 for name in (project / "data/corpora/emodb").rglob("*.wav") if name.stem[5] != "L")  # boredom: L
     for entry in metrics.values():
         assert set(entry) == {"trained_on", "emodb"} and set(entry["emodb"]) == {"accuracy", "uar", "n", "classes"}
@@ -252,6 +253,18 @@ def test_stages_score_every_audio_model_on_the_generated_emodb(project):
         difference = gain["hybrid_minus_cnn_alone"]["uar"]["difference"]
         assert difference == pytest.approx(detail[model]["emodb"]["uar"] - gain["cnn_alone"]["uar"])
         assert set(gain["hybrid_minus_cnn_alone"]) == {"accuracy", "uar", "ensemble"}
+    # the default two-feature ensemble: its members' runs fused clip by clip, scored like a trained model
+    both = detail[BOTH]["emodb"]
+    assert both["n"] == n and detail[BOTH]["members"] == [{"model": "audio_logmel_balanced", "weight": 1.0},
+                                                          {"model": "audio_mfcc_balanced", "weight": 0.5}]
+    logmel, mfcc, fused = (predictions.read(project / predictions.CROSSCORPUS / f"{m}_emodb.csv")
+                           for m in ("audio_logmel_balanced", "audio_mfcc_balanced", BOTH))
+    runs = logmel.run != predictions.ENSEMBLE
+    np.testing.assert_allclose(fused.proba[runs], hybrid.fuse(logmel.proba[runs], mfcc.proba[runs], 0.5),
+                               rtol=1e-6, atol=1e-9)
+    assert both["accuracy"] == pytest.approx(np.mean(fused.label[runs] == fused.predicted[runs]))
+    assert both["gain_over_first_member"]["accuracy"]["difference"] == pytest.approx(
+        both["accuracy"] - detail["audio_logmel_balanced"]["emodb"]["accuracy"])
     assert len(list((project / "data/corpora/emodb").rglob("*.wav"))) == emodb.CLIPS
     with np.load(project / "data/crossfeatures/emodb.npz") as saved:
         assert saved["logmel"].shape == (emodb.CLIPS, 32, 126) and saved["mfcc"].shape == (emodb.CLIPS, 13, 126)
@@ -263,5 +276,5 @@ def test_no_corpus_to_test_empties_the_outputs(project):
     set_params(project, corpora={"test": [], "train": ["ravdess"]})
     dvc(project, "repro", "crosscorpus")
     metrics = json.loads((project / "metrics/crosscorpus.json").read_text())
-    assert metrics == {name: {"trained_on": ["ravdess"]} for name in MODELS}
+    assert metrics == {name: {"trained_on": ["ravdess"]} for name in [*MODELS, BOTH]}
     assert list((project / "data/corpora").iterdir()) == [] and list((project / "data/crossfeatures").iterdir()) == []

@@ -5,12 +5,14 @@ import os
 import re
 import subprocess
 
+import numpy as np
 import pytest
 import yaml
 
 from emo.core import metrics_detail
 from emo.core.params import valid_keys
 from emo.data import inventory
+from emo.learn import hybrid, predictions
 from project import BIN, REPO, copy_project, dvc, git, set_params
 
 pytestmark = pytest.mark.slow
@@ -75,6 +77,22 @@ def test_video_and_fusion_models_beat_chance_on_original_test_clips(project, nam
     assert (project / f"plots/history/{name}.csv").exists()
 
 
+def test_the_default_ensemble_fuses_its_members_predictions_run_by_run(project):
+    metrics = metrics_detail.read(project / "metrics/audio_both_balanced.json")
+    logmel, mfcc, both = (predictions.read(project / f"predictions/{name}.csv")
+                          for name in ("audio_logmel_balanced", "audio_mfcc_balanced", "audio_both_balanced"))
+    runs = both.run != predictions.ENSEMBLE
+    np.testing.assert_allclose(both.proba[runs], hybrid.fuse(logmel.proba[runs], mfcc.proba[runs], 0.5),
+                               rtol=1e-6, atol=1e-9)
+    test = runs & (both.split == "test")
+    assert metrics["n_test"] == 60 and metrics["accuracy"] == pytest.approx(np.mean(both.predicted[test]
+                                                                                    == both.label[test]))
+    logmel_alone = metrics_detail.read(project / "metrics/audio_logmel_balanced.json")["accuracy"]
+    assert metrics["gain_over_first_member"]["accuracy"]["difference"] == pytest.approx(metrics["accuracy"]
+                                                                                         - logmel_alone)
+    assert (project / "plots/confusion/audio_both_balanced.png").stat().st_size > 10_000
+
+
 def test_fusion_pairs_the_audio_and_video_of_each_performance(project):
     metrics = metrics_detail.read(project / "metrics/fusion.json")
     assert metrics["pairing"] == "clip" and metrics["audio_feature"] == "logmel" and "warning" not in metrics
@@ -137,7 +155,8 @@ def test_a_train_param_reruns_only_training_evaluation_the_reports_and_the_relea
     assert set(stale) == checked | trained | {"multicorpus"} | reports  # multicorpus trains models of the recipe too
     ran = set(re.findall(r"Running stage '([^']+)'", dvc(project, "repro").stdout))
     released = {"release"}  # the shipped model is rebuilt from the retrained default model
-    assert ran == checked | trained | evaluated | {"crosscorpus", "multicorpus", "calibrate"} | reports | released
+    computed = {"ensemble", "crosscorpus", "multicorpus", "calibrate"}
+    assert ran == checked | trained | evaluated | computed | reports | released
     git(project, "checkout", "--", ".")
     dvc(project, "checkout", "-q")  # back to the committed models and metrics for the other tests
 

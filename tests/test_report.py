@@ -104,6 +104,11 @@ def test_table_one_beside_the_paper(tree: Path) -> None:
     assert "| 75.0 ± 7.1 | 92.5 | 40 |" in fusion  # macro-F1, then the two seeds' ensemble
     assert "**Warning (fusion)**: pairing 'class' (the paper's): labels build the test inputs" in md
     assert "| not run (no video data) |" in table_row(md, "video, balanced")
+    # the default model is not one of the paper's rows: no paper number beside it, nor a difference from one
+    both = metrics_detail.read(tree / "metrics/audio_both_balanced.json")
+    assert table_row(md, "both: log-mel x MFCC^0.5, balanced (default)").startswith(
+        f"| both: log-mel x MFCC^0.5, balanced (default) | — | not run | {report.score(both, 'accuracy')} "
+        f"({report.runs_note(both)}) |  | {report.score(both, 'uar')} |")
 
 
 def test_figures_and_sections(tree: Path) -> None:

@@ -57,3 +57,17 @@ def dirty(folder: str | Path) -> bool:
 def revision(folder: str | Path) -> str:
     """The short commit of `folder`, marked `+dirty` when tracked files have changed: a result's provenance."""
     return text(folder, "rev-parse", "--short", "HEAD") + ("+dirty" if dirty(folder) else "")
+
+
+def state(folder: str | Path, *, exclude: str = "") -> str:
+    """The commit of `folder` as markdown, and its uncommitted changes (those under `exclude` left out: a report
+    rewrites its own files), or why that is unknown."""
+    try:
+        commit = head(folder)
+        changed = changes(folder, "--", ".", *([f":(exclude){exclude}"] if exclude else []))
+    except GitError as err:
+        return "unknown (git is not installed)" if err.missing else "unknown (not a git repository, or no commit yet)"
+    if not changed:
+        return f"`{commit}` (clean working tree)"
+    shown = ", ".join(f"`{c}`" for c in changed[:8]) + (f" and {len(changed) - 8} more" if len(changed) > 8 else "")
+    return f"`{commit}` plus uncommitted changes: {shown}"

@@ -11,6 +11,7 @@ EMBEDDINGS = Path("data/video")  # face embeddings per plan row
 AUDIO_FEATURES = ("mfcc", "logmel")
 VIDEO = "video"
 BALANCES = ("unbalanced", "balanced")
+ENSEMBLE_MODEL = "audio_both_balanced"  # the default audio model: emo.learn.ensemble, from two trained models
 
 
 def feature_file(feature: str) -> Path:

@@ -335,6 +335,15 @@ class EvaluateParams(Checked):
 
 
 @dataclass(frozen=True)
+class EnsembleParams(Checked):
+    """The default audio model (the `ensemble` section): the log-mel balanced hybrid's probabilities times the MFCC
+    balanced hybrid's raised to `mfcc_weight`, run by run (emo.learn.ensemble)."""
+
+    KEY: ClassVar[str] = "ensemble"
+    mfcc_weight: float = allowed(0.5, low=0, high=100, above=True)  # emo nested chose 0.5 over 1 (and over 0)
+
+
+@dataclass(frozen=True)
 class ComputeParams(Checked):
     """Where the stages' many jobs run (the `compute` section): never what they compute (emo.core.executor)."""
 
@@ -357,6 +366,7 @@ class Params:
     train: TrainParams = TrainParams()
     corpora: CorporaParams = CorporaParams()
     evaluate: EvaluateParams = EvaluateParams()
+    ensemble: EnsembleParams = EnsembleParams()
     compute: ComputeParams = ComputeParams()
 
     def __post_init__(self) -> None:

@@ -151,7 +151,7 @@ def _by_fold(saved: dict, probabilities: list[np.ndarray]) -> dict:
     return grouped
 
 
-def _correct(saved: dict, tests: dict, probabilities: list[np.ndarray]) -> tuple:
+def correct_runs(saved: dict, tests: dict, probabilities: list[np.ndarray]) -> tuple:
     """The test labels of every fold, which runs got each clip right [clips, seeds], and whether the seed
     ensemble did [clips] (None with one seed)."""
     grouped = _by_fold(saved, probabilities)
@@ -167,7 +167,7 @@ def with_intervals(metrics: dict, saved: dict, tests: dict, probabilities: list[
                    seed: int) -> dict:
     """`accuracy_ci95` and `uar_ci95` of the runs, and of the seed ensemble when there is one: 95 % percentile
     bootstrap over the test clips (of every fold), each clip's runs kept together (emo.learn.uncertainty)."""
-    labels, correct, ensemble = _correct(saved, tests, probabilities)
+    labels, correct, ensemble = correct_runs(saved, tests, probabilities)
     metrics.update(uncertainty.intervals(correct, labels, samples=samples, seed=seed))
     if "ensemble" in metrics:
         metrics["ensemble"].update(uncertainty.intervals(ensemble, labels, samples=samples, seed=seed))
@@ -181,8 +181,8 @@ def svm_gain(saved: dict, tests: dict, device, probabilities: list[np.ndarray], 
     alone_saved = {**saved, "svms": []}
     alone = run_probabilities(alone_saved, tests, device)
     scored, _, _ = evaluate_runs(alone_saved, tests, device, alone)
-    labels, cnn, cnn_ensemble = _correct(saved, tests, alone)
-    _, fused, fused_ensemble = _correct(saved, tests, probabilities)
+    labels, cnn, cnn_ensemble = correct_runs(saved, tests, alone)
+    _, fused, fused_ensemble = correct_runs(saved, tests, probabilities)
     out = {"cnn_alone": {k: scored[k] for k in ("accuracy", "accuracy_std", "uar", "uar_std")},
            "hybrid_minus_cnn_alone": uncertainty.paired_scores(cnn, fused, labels, samples=samples, seed=seed)}
     if cnn_ensemble is not None:

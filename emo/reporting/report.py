@@ -7,7 +7,7 @@ from pathlib import Path
 
 import yaml
 
-from emo.core import git, metrics_detail
+from emo.core import git, layout, metrics_detail
 from emo.core.errors import EmoError
 from emo.core.ravdess import EMOTIONS
 from emo.experiments import variants
@@ -18,18 +18,21 @@ from emo.reporting.leaderboard import emobox_section, nested_section
 
 @dataclass(frozen=True)
 class Row:
-    """One row of the paper's Table 1: its label, our model name and the paper's accuracy (%)."""
+    """One row of the paper's Table 1: its label, our model name and the paper's accuracy (%; None: not the
+    paper's)."""
 
     label: str
     model: str
-    paper: int
+    paper: int | None
     video: bool  # needs video data, which audio-only machines lack
+    trained: bool = True  # False: computed from other rows' predictions (emo.learn.ensemble), no learning curve
 
 
 TABLE_ONE = (Row("MFCC, unbalanced", "audio_mfcc_unbalanced", 43, False),
              Row("MFCC, balanced", "audio_mfcc_balanced", 47, False),
              Row("log-mel, unbalanced", "audio_logmel_unbalanced", 45, False),
              Row("log-mel, balanced", "audio_logmel_balanced", 49, False),
+             Row("both: log-mel x MFCC^0.5, balanced (default)", layout.ENSEMBLE_MODEL, None, False, trained=False),
              Row("video, unbalanced", "video_unbalanced", 51, True),
              Row("video, balanced", "video_balanced", 53, True),
              Row("fusion", "fusion", 67, True))
@@ -38,8 +41,8 @@ DATA_METRICS = ("download", "data", "featurize")
 VIDEO_METRICS = ("faces", "embed")
 #: The augmentation plan's rows per split, balance and class: a plain output (no score to compare), read whole.
 PLAN = Path("metrics/augment.json")
-PARAM_SECTIONS = {"audio": ("data", "split", "augment", "audio", "train", "corpora"),
-                  "all": ("data", "split", "augment", "audio", "video", "fusion", "train", "corpora")}
+PARAM_SECTIONS = {"audio": ("data", "split", "augment", "audio", "train", "ensemble", "corpora"),
+                  "all": ("data", "split", "augment", "audio", "video", "fusion", "train", "ensemble", "corpora")}
 PAIRING_WARNING = ("pairing 'class' (the paper's): each audio clip, test clips included, is paired with a random video "
                    "of the same class, so the label helps build the input; this is not a recognition score")
 
@@ -62,7 +65,8 @@ def inputs(scope: str) -> list[Path]:
     extra = DATA_METRICS + (VIDEO_METRICS if scope == "all" else ())
     metrics = [Path(f"metrics/{n}.json") for n in (*names, *extra)]
     return ([file for path in metrics for file in (path, metrics_detail.detail_path(path))] + [PLAN]
-            + [Path(f"plots/history/{n}.csv") for n in names] + [Path(f"plots/confusion/{n}.csv") for n in names]
+            + [Path(f"plots/history/{r.model}.csv") for r in TABLE_ONE if r.model in names and r.trained]
+            + [Path(f"plots/confusion/{n}.csv") for n in names]
             + list(crossreport.INPUTS) + list(calibration_section.INPUTS))
 
 
@@ -131,13 +135,15 @@ def table_one(found: dict[str, dict | None], paper_recipe: dict[str, dict] | Non
     for row in TABLE_ONE:
         m, recipe = found.get(row.model), paper_recipe.get(row.model)
         ran = f"{score(recipe, 'accuracy', with_interval=False)} ({runs_note(recipe)})" if recipe else "not run"
+        paper = "—" if row.paper is None else row.paper
         if m is None:
             why = "not run (no video data)" if row.video else "not run"
-            lines.append(f"| {row.label} | {row.paper} | {ran} | {why} | | | | | | |")
+            lines.append(f"| {row.label} | {paper} | {ran} | {why} | | | | | | |")
             continue
         flag = " ⚠ see warning" if m.get("pairing") == "class" else ""
-        lines.append(f"| {row_label(row, m)} | {row.paper} | {ran} | {score(m, 'accuracy')} ({runs_note(m)}){flag} "
-                     f"| {100 * m['accuracy'] - row.paper:+.1f} | {score(m, 'uar')} | {score(m, 'macro_f1')} "
+        gap = "" if row.paper is None else f"{100 * m['accuracy'] - row.paper:+.1f}"
+        lines.append(f"| {row_label(row, m)} | {paper} | {ran} | {score(m, 'accuracy')} ({runs_note(m)}){flag} "
+                     f"| {gap} | {score(m, 'uar')} | {score(m, 'macro_f1')} "
                      f"| {ensemble_score(m)} | {m.get('n_test', '')} "
                      f"| {m.get('preset', '')} ({m.get('architecture', '?')}{' + SVM' if 'svm_gain' in m else ''}) |")
     return lines
@@ -230,20 +236,6 @@ def video_summary(faces: dict | None, embed: dict | None) -> list[str]:
     return lines
 
 
-def git_state(root: Path) -> str:
-    """The git revision and whether the tree is dirty, or why that is unknown."""
-    try:
-        commit = git.head(root)
-        # The report's own outputs are rewritten by this very run, so they do not count as uncommitted changes.
-        changed = git.changes(root, "--", ".", ":(exclude)reports")
-    except git.GitError as err:
-        return "unknown (git is not installed)" if err.missing else "unknown (not a git repository, or no commit yet)"
-    if not changed:
-        return f"`{commit}` (clean working tree)"
-    shown = ", ".join(f"`{c}`" for c in changed[:8]) + (f" and {len(changed) - 8} more" if len(changed) > 8 else "")
-    return f"`{commit}` plus uncommitted changes: {shown}"
-
-
 def provenance(root: Path, scope: str) -> list[str]:
     """Git revision, data source and the parameter sections the results depend on."""
     params = yaml.safe_load((root / "params.yaml").read_text()) if (root / "params.yaml").is_file() else {}
@@ -252,7 +244,8 @@ def provenance(root: Path, scope: str) -> list[str]:
     source = f"`{data.get('source')}`" + (f" ({fetched['route']}: `{fetched['source']}`)"
                                           if fetched.get("source") and fetched["source"] != data.get("source") else "")
     sections = {k: params[k] for k in PARAM_SECTIONS[scope] if k in params}
-    return [f"- Git revision: {git_state(root)}",
+    # the report's own files are rewritten by this very run: they are not uncommitted changes
+    return [f"- Git revision: {git.state(root, exclude='reports')}",
             f"- Data: RAVDESS (Zenodo record {data.get('record', 1188976)}, CC BY-NC-SA 4.0; Livingstone & Russo "
             f"2018), parts {', '.join(data.get('parts', []))}, actors {data.get('actors', '?')}, source {source}",
             f"- Built by `python stages/report.py {scope}` from: " + ", ".join(f"`{p}`" for p in inputs(scope)

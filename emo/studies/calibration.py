@@ -1,7 +1,7 @@
-"""The `calibrate` stage: each audio model's temperature, fitted on its seed ensemble's probabilities of the
-validation actors' original clips (the evaluate stage's predictions/<model>.csv), and its calibration (ECE, NLL,
-accuracy, mean confidence) before and after scaling on the test actors and on every corpus the crosscorpus stage
-scored (predictions/crosscorpus/<model>_<corpus>.csv).
+"""The `calibrate` stage: each audio model's (and the two-feature ensemble's) temperature, fitted on its seed ensemble's
+probabilities of the validation actors' original clips (the evaluate stage's predictions/<model>.csv), and its
+calibration (ECE, NLL, accuracy, mean confidence) before and after scaling on the test actors and on every corpus the
+crosscorpus stage scored (predictions/crosscorpus/<model>_<corpus>.csv).
 
 The rule, fixed before any test number was seen: `emo predict` always applies the validation-fitted temperature;
 the test actors and the other corpora only judge it afterwards (`helped`), they never choose it. Another corpus is
@@ -21,7 +21,7 @@ from emo.core.errors import EmoError
 from emo.core.io import write_csv, write_json
 from emo.core.ravdess import EMOTIONS
 from emo.corpora import CORPORA
-from emo.learn import calibration, predictions
+from emo.learn import calibration, ensemble, predictions
 from emo.learn.predictions import ENSEMBLE, Table
 
 PREDICTIONS, CROSS = predictions.FOLDER, predictions.CROSSCORPUS
@@ -40,8 +40,9 @@ RULE = ("emo predict always applies the temperature fitted on the validation act
 
 
 def models() -> list[str]:
-    """The audio models the evaluate and crosscorpus stages write predictions of."""
-    return [layout.model_name(f, b) for f in layout.AUDIO_FEATURES for b in layout.BALANCES]
+    """The audio models the evaluate and crosscorpus stages write predictions of, and the default two-feature
+    ensemble (the ensemble and crosscorpus stages')."""
+    return [layout.model_name(f, b) for f in layout.AUDIO_FEATURES for b in layout.BALANCES] + [ensemble.NAME]
 
 
 def ensemble_rows(table: Table, split: str, where: Path) -> Table:

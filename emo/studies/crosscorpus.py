@@ -20,6 +20,7 @@ from emo.core.ravdess import EMOTIONS
 from emo.corpora import corpus
 from emo.data import split
 from emo.learn import predictions, uncertainty
+from emo.learn.ensemble import FeatureEnsemble
 from emo.studies.crossfeatures import FEATURES, features_file, load_features
 
 METRICS = Path("metrics/crosscorpus.json")
@@ -186,10 +187,11 @@ def load_model(feature: str, balance: str, root: Path) -> tuple[dict, dict[str, 
 
 
 def evaluate(names: tuple[str, ...], root: Path = Path("."), features: Path = FEATURES,
-             models: tuple[tuple[str, str], ...] = MODELS, *, samples: int = 2000, seed: int = 0
-             ) -> tuple[dict, dict, dict]:
+             models: tuple[tuple[str, str], ...] = MODELS, *, samples: int = 2000, seed: int = 0,
+             ensembles: tuple[FeatureEnsemble, ...] = ()) -> tuple[dict, dict, dict]:
     """Per model and corpus: the headline metrics, the detail (with 95 % bootstrap intervals: `samples`
-    resamples drawn from `seed`), and the pooled (actual, predicted) labels with the per-clip predictions."""
+    resamples drawn from `seed`), and the pooled (actual, predicted) labels with the per-clip predictions; then
+    the same of each of `ensembles` (emo.learn.ensemble), from its members' per-clip predictions."""
     corpora = {name: load_features(features_file(name, root / features)) for name in names}
     metrics, detail, pooled = {}, {}, {}
     for feature, balance in models:
@@ -218,7 +220,50 @@ def evaluate(names: tuple[str, ...], root: Path = Path("."), features: Path = FE
             metrics[model][name] = headline(detail[model][name])
             pooled[model, name] = (actual, predicted,
                                    prediction_table(saved, name, arrays, keep, probabilities, classes))
+    for chosen in ensembles:
+        first = detail[chosen.models[0]]
+        metrics[chosen.name] = {"trained_on": list(TRAINED_ON)}
+        detail[chosen.name] = {**{k: first[k] for k in ("trained_on", "preset", "speaker_norm")},
+                               "architecture": " x ".join(detail[m]["architecture"] for m in chosen.models),
+                               "members": [{"model": m, "weight": w} for m, w in chosen.members]}
+        for name, arrays in corpora.items():
+            detail[chosen.name][name], pooled[chosen.name, name] = score_ensemble(
+                chosen, name, arrays, [pooled[m, name][2] for m in chosen.models], samples=samples, seed=seed)
+            metrics[chosen.name][name] = headline(detail[chosen.name][name])
     return metrics, detail, pooled
+
+
+def score_ensemble(chosen: FeatureEnsemble, name: str, arrays: dict[str, np.ndarray],
+                   tables: list[predictions.Table], *, samples: int, seed: int) -> tuple[dict, tuple]:
+    """One ensemble on one corpus from its members' per-clip predictions there (`tables`): the detail entry, as
+    for a trained model, with what it adds over its first member alone (paired, runs and seed ensemble), and its
+    pooled (actual, predicted, per-clip predictions)."""
+    classes = shared_classes(name)
+    table = chosen.fuse_tables(tables, [f"{m} on {name}" for m in chosen.models], classes)
+    per_run, actual, predicted, right, alone = [], [], [], [], []
+    for fold, run in dict.fromkeys(zip(table.fold.tolist(), table.run.tolist(), strict=True)):
+        rows = (table.fold == fold) & (table.run == run)
+        y, pred = labels_of(table.label[rows]), labels_of(table.predicted[rows])
+        if run == predictions.ENSEMBLE:
+            ensemble, ensemble_right = shared_scores(y, pred, classes), pred == y
+            ensemble_alone = labels_of(tables[0].predicted[rows]) == y
+            continue
+        where = {} if fold == "" else {"fold": int(fold)}
+        per_run.append({"seed": int(run[len("seed"):]), **where, **shared_scores(y, pred, classes),
+                        "accuracy_8way": float(np.mean(table.proba[rows].argmax(axis=1) == y))})
+        actual.append(y)
+        predicted.append(pred)
+        right.append(pred == y)
+        alone.append(labels_of(tables[0].predicted[rows]) == y)
+    actual, predicted = np.concatenate(actual), np.concatenate(predicted)
+    entry = corpus_detail(arrays, classes, per_run, actual, predicted, ensemble)
+    labels, right, alone = actual[:len(right[0])], np.stack(right, axis=1), np.stack(alone, axis=1)
+    entry.update(uncertainty.intervals(right, labels, samples=samples, seed=seed))
+    entry["ensemble"].update(uncertainty.intervals(ensemble_right, labels, samples=samples, seed=seed))
+    entry["gain_over_first_member"] = {
+        "model": chosen.models[0], **uncertainty.paired_scores(alone, right, labels, samples=samples, seed=seed),
+        "ensemble": uncertainty.paired_scores(ensemble_alone, ensemble_right, labels, samples=samples, seed=seed)}
+    return entry, (actual, predicted, table)
 
 
 def write_outputs(metrics: dict, detail: dict, pooled: dict, root: Path = Path(".")) -> None:
