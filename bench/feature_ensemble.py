@@ -10,8 +10,9 @@ missing ones (the MFCC CNNs of the inner pairs and outer folds: about 30 minutes
 
 prints every candidate's inner accuracy per fold, the choices, the nested outer scores, and each weight against the
 default on all folds, paired over the 1440 clips; --out writes the JSON (`emo nested`'s shape plus `paired`).
-`--committed` fuses the project's committed predictions instead (actors 23-24 and EmoDB; seconds, trains nothing).
-The pipeline does not train this ensemble yet: its default is the log-mel hybrid (README "Ideas").
+The choice became the pipeline's default model at the weight 5 of 6 folds chose, 0.5 (emo.learn.ensemble; the
+`ensemble` stage: metrics/audio_both_balanced.json, its EmoDB scores in metrics/crosscorpus.json). "default" below
+is the log-mel hybrid, the default this run was measured against.
 """
 
 from __future__ import annotations
@@ -25,9 +26,8 @@ import numpy as np
 from emo.core import git
 from emo.core.io import write_json
 from emo.core.params import EMOBOX_FOLDS, load
-from emo.core.ravdess import EMOTIONS
 from emo.experiments import candidates, nested, outer
-from emo.learn import hybrid, predictions, uncertainty
+from emo.learn import hybrid, uncertainty
 
 FEATURES = ("logmel", "mfcc")  # the default model's feature, and its partner's
 MODEL = "audio_logmel_balanced+audio_mfcc_balanced"  # the two-feature hybrid's name in the JSON
@@ -111,54 +111,15 @@ def run(root: Path, work: Path, weights: tuple[float, ...], log=print) -> dict:
     return result
 
 
-#: the committed per-clip predictions of the two balanced rows: RAVDESS actors 23-24, and EmoDB (cross-corpus)
-COMMITTED = {"test": "predictions/audio_{feature}_balanced.csv",
-             "emodb": "predictions/crosscorpus/audio_{feature}_balanced_emodb.csv"}
-
-
-def committed(root: Path, weights: tuple[float, ...], log=print) -> None:
-    """The same fusion on the pipeline's committed predictions (a direction on 120 and 454 clips: the choice is
-    nested's), over the emotions each test set has; paired against the log-mel hybrid alone."""
-    for split, pattern in COMMITTED.items():
-        tables = [predictions.read(root / pattern.format(feature=f)) for f in FEATURES]
-        rows = [t.where((t.split == split) & (t.run != predictions.ENSEMBLE)) for t in tables]
-        order = [np.lexsort((r.clip, r.run)) for r in rows]
-        (a, b) = (r.where(o) for r, o in zip(rows, order, strict=True))
-        if not (np.array_equal(a.clip, b.clip) and np.array_equal(a.run, b.run)) or not len(a):
-            raise SystemExit(f"the two features' {split} predictions do not hold the same clips and runs")
-        shared = [k for k, emotion in enumerate(EMOTIONS) if emotion in set(a.label)]
-        runs, clips = sorted(set(a.run)), np.unique(a.clip)
-        right = {}
-        for w in (0.0, *weights):
-            proba = a.proba[:, shared] * (b.proba[:, shared] ** w)
-            guess = np.array(EMOTIONS)[shared][proba.argmax(1)]
-            right[w] = (guess == a.label).reshape(len(runs), len(clips)).T
-            mean = (proba / proba.sum(1, keepdims=True)).reshape(len(runs), len(clips), -1).mean(0)
-            ensemble = np.array(EMOTIONS)[shared][mean.argmax(1)] == a.label[:len(clips)]
-            log(f"{split} ({len(clips)} clips) {name_of(w)}: accuracy per seed "
-                f"{np.round(100 * right[w].mean(0), 1).tolist()}, mean {100 * right[w].mean():.1f}, seed ensemble "
-                f"{100 * ensemble.mean():.1f}")
-        for w in weights:
-            d = uncertainty.paired_difference(right[0.0], right[w], samples=10_000, seed=0)
-            log(f"{split} {name_of(w)} - default: {100 * d.difference:+.1f} [{100 * d.low:+.1f}, {100 * d.high:+.1f}]"
-                f" p {d.p_value:.3f}")
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--project", type=Path, default=Path("."))
-    parser.add_argument("--work", type=Path, help="emo nested's --work folder (needed unless --committed)")
+    parser.add_argument("--work", type=Path, required=True, help="emo nested's --work folder")
     parser.add_argument("--weights", type=float, nargs="+", default=[0.5, 1.0], help="the MFCC hybrid's exponents")
     parser.add_argument("--out", type=Path, help="write the result here (JSON)")
-    parser.add_argument("--committed", action="store_true",
-                        help="only the fusion of the project's committed predictions (actors 23-24, EmoDB): seconds")
     args = parser.parse_args()
     if any(w <= 0 for w in args.weights):
         parser.error("--weights must be > 0 (0 is the default, always a candidate)")
-    if args.committed:
-        return committed(args.project.resolve(), tuple(args.weights))
-    if args.work is None:
-        parser.error("--work is needed (emo nested's work folder) unless --committed")
     result = run(args.project.resolve(), args.work.resolve(), tuple(args.weights))
     if args.out:
         write_json(args.out, result)

@@ -1,5 +1,5 @@
 """bench/feature_ensemble.py: the two features' probabilities fused as the hybrid fuses, scored on nested's inner
-clips, and on the committed predictions over the emotions the test set has."""
+clips."""
 
 import importlib.util
 
@@ -58,25 +58,3 @@ def test_inner_scores_follow_the_better_feature_on_nesteds_inner_clips():
     both = bench.inner_scores(predicted, actors, 1.0, folds=folds)
     assert [s["accuracy"] for s in alone] == [0.0] * 3 and [s["accuracy"] for s in both] == [1.0] * 3
     assert [s["n"] for s in both] == [4, 4, 4]  # fold f is scored on the other two folds' clips
-
-
-def test_committed_predictions_fused_over_the_emotions_the_test_set_has(tmp_path):
-    bench = load_bench()
-    from emo.core.ravdess import EMOTIONS
-    from emo.learn import predictions
-
-    clips, labels = ["c1", "c2", "c3"], ["happy", "sad", "angry"]  # EmoDB-like: no calm nor surprised
-    truth = np.array([EMOTIONS.index(e) for e in labels])
-    # log-mel: wrong everywhere, leaning to `surprised` (absent: ignored) then one class off; MFCC: right
-    wrong = one_hot((truth + 1) % 8, 0.3)
-    wrong[:, EMOTIONS.index("surprised")] = 0.6
-    for feature, proba in (("logmel", wrong), ("mfcc", one_hot(truth, 0.95))):
-        for split, pattern in bench.COMMITTED.items():
-            table = predictions.concat([predictions.block(split=split, clips=clips, speakers=["s"] * 3, labels=labels,
-                                                          run=f"seed{seed}", proba=proba) for seed in (0, 1)])
-            predictions.write(tmp_path / pattern.format(feature=feature), table)
-    lines = []
-    bench.committed(tmp_path, (1.0,), log=lines.append)
-    assert any(line.startswith("emodb (3 clips) default: accuracy per seed [0.0, 0.0]") for line in lines), lines
-    assert any(line.startswith("emodb (3 clips) mfcc-1: accuracy per seed [100.0, 100.0]") for line in lines), lines
-    assert any(line.startswith("emodb mfcc-1 - default: +100.0") for line in lines), lines

@@ -32,7 +32,7 @@ from emo.core.ravdess import EMOTIONS, ActorSplit, expected_clips, parse_name
 from emo.data import datasets, split
 from emo.data.augment import PlannedClip
 from emo.data.fixtures import FixtureSpec, face_photo, synth_audio, synth_frames, write_video
-from emo.learn import checkpoints, evaluate, hybrid, parallel
+from emo.learn import checkpoints, ensemble, evaluate, hybrid, parallel
 from emo.predict import decode, media
 from emo.predict.jobs import FOLDER_NOTE, Job
 from emo.predict.model import MIN_OWN_CLIPS, Featurizer
@@ -46,6 +46,7 @@ ACTORS = (1, 2, 21, 23)
 PER_ACTOR = 8  # = MIN_OWN_CLIPS: actor 23's folder uses its own statistics, as the split file's were computed
 CPU = torch.device("cpu")
 SPEC = FixtureSpec()
+LOGMEL, BOTH = "audio_logmel_balanced", "audio_both_balanced"  # BOTH: the default, LOGMEL x MFCC^0.5
 
 
 def _models(root: Path, plan: list[PlannedClip]) -> dict[str, dict[str, np.ndarray]]:
@@ -54,22 +55,31 @@ def _models(root: Path, plan: list[PlannedClip]) -> dict[str, dict[str, np.ndarr
     ours = TrainSettings(lr=1e-2, max_epochs=6, batch_size=8, patience=6)
     paper = replace(PAPER, lr=1e-3, max_epochs=2)
     fusion = FusionParams()
-    specs = {"audio_logmel_balanced": ("logmel", "balanced", replace(ours, hybrid_svm_c=3.0), (0, 1)),  # two seeds
-             # averaged, each fused with the SVM beside them (emo.learn.hybrid)
+    hybrid_recipe = replace(ours, hybrid_svm_c=3.0, hybrid_svm_weight=0.5)
+    specs = {"audio_logmel_balanced": ("logmel", "balanced", hybrid_recipe, (0, 1)),  # two seeds averaged, each
+             # fused with the SVM beside them (emo.learn.hybrid); with the MFCC one, the default ensemble's members
+             "audio_mfcc_balanced": ("mfcc", "balanced", hybrid_recipe, (0, 1)),
              "audio_mfcc_unbalanced": ("mfcc", "unbalanced", paper, (0,)),  # no speaker normalisation
              "video_balanced": ("video", "balanced", ours, (0,)), "fusion": ("fusion", "", ours, (0,))}
-    expected = {}
+    expected, runs_of = {}, {}
     for name, (model, balance, settings, seeds) in specs.items():
         arrays = datasets.load_model_inputs(model, balance, settings.speaker_norm, fusion)
         runs, _ = parallel.train_runs(lambda fold, arrays=arrays: arrays, [None], seeds, settings, CPU, progress=False)
-        svms = ([hybrid.fit(arrays["train"].x, arrays["train"].y, svm_c=settings.hybrid_svm_c)]
+        svms = ([hybrid.fit(arrays["train"].x, arrays["train"].y, svm_c=settings.hybrid_svm_c,
+                            weight=settings.hybrid_svm_weight)]
                 if hybrid.applies(model, settings.hybrid_svm_c) else [])
         saved = checkpoints.checkpoint(runs, settings, arrays["train"].shapes, preset="ours", model=model,
                                        balance=balance, fusion=vars(fusion) if model == "fusion" else None, svms=svms)
         checkpoints.save(saved, root / "models" / f"{name}.pt")
         test = arrays["test"]  # what stages/evaluate.py scores
-        probs = np.mean(evaluate.run_probabilities(saved, {None: test}, CPU), axis=0)
-        expected[name] = {plan[i].performance: p for i, p in zip(test.index, probs, strict=True)}
+        runs_of[name] = {plan[i].performance: p for i, *p in zip(test.index, *evaluate.run_probabilities(
+            saved, {None: test}, CPU), strict=True)}
+        expected[name] = {performance: np.mean(p, axis=0) for performance, p in runs_of[name].items()}
+    # the default model: run k of each member fused (the MFCC one's to the 0.5), the fused runs averaged
+    both = ensemble.default(0.5)
+    expected[both.name] = {performance: np.mean([both.fuse([p[None] for p in pair])[0] for pair in zip(
+        *(runs_of[member][performance] for member in both.models), strict=True)], axis=0)
+        for performance in runs_of["audio_logmel_balanced"]}
     return expected
 
 
@@ -99,7 +109,8 @@ def project(tmp_path_factory) -> dict:
         featurize(plan, p.audio, p.augment.noise_amplitude, Path("data/features"), progress=False)
         faces.extract([(r.performance, r.video) for r in plan], p.video, layout.FACES, progress=False)
         embed_plan(plan, layout.FACES, p.video, layout.EMBEDDINGS, progress=False)
-        for feature, balance in (("logmel", "balanced"), ("mfcc", "unbalanced"), ("video", "balanced")):
+        for feature, balance in (("logmel", "balanced"), ("mfcc", "balanced"), ("mfcc", "unbalanced"),
+                                 ("video", "balanced")):
             split.prepare(np.load(layout.feature_file(feature)), plan, np.load(layout.valid_file(feature)),
                           balance == "balanced", layout.split_file(feature, balance))
         expected = _models(root, plan)
@@ -124,11 +135,23 @@ def _check_equal(jobs, expected: dict[str, np.ndarray], model: str, count: int =
 
 
 def test_audio_folder_matches_evaluate_and_averages_seeds(project):
-    jobs = predict([str(project["root"] / "raw/audio/Actor_23")], root=project["root"])
-    _check_equal(jobs, project["expected"]["audio_logmel_balanced"], "audio_logmel_balanced")
+    jobs = predict([str(project["root"] / "raw/audio/Actor_23")], root=project["root"], models=[LOGMEL])
+    _check_equal(jobs, project["expected"][LOGMEL], LOGMEL)
     result = jobs[0].result
     assert result["seeds"] == [0, 1] and result["speaker"] == "actor 23"
     assert result["speaker_stats"] == {"logmel": {"source": "own", "clips": MIN_OWN_CLIPS}}
+
+
+def test_the_default_model_fuses_both_features_run_by_run_as_the_ensemble_stage(project):
+    jobs = predict([str(project["root"] / "raw/audio/Actor_23")], root=project["root"])
+    _check_equal(jobs, project["expected"][BOTH], BOTH)
+    assert jobs[0].result["seeds"] == [0, 1]
+    assert jobs[0].result["speaker_stats"] == {f: {"source": "own", "clips": MIN_OWN_CLIPS} for f in ("logmel", "mfcc")}
+    # the product of the members' seed ensembles would be another model: the check tells them apart
+    alone = {m: np.stack([project["expected"][m][_performance(j.result)] for j in jobs])
+             for m in (LOGMEL, "audio_mfcc_balanced")}
+    product = ensemble.default(0.5).fuse([alone[LOGMEL], alone["audio_mfcc_balanced"]])
+    assert np.abs(product - np.stack([_probs(j.result) for j in jobs])).max() > 1e-4
 
 
 def test_evaluate_scores_the_seed_ensemble_that_predict_answers_with(project, monkeypatch):
@@ -139,7 +162,7 @@ def test_evaluate_scores_the_seed_ensemble_that_predict_answers_with(project, mo
                                       ("test",))["test"]
     metrics, _, _ = evaluate.evaluate_runs(saved, {None: test}, CPU)
     labels = {clip.performance: clip.label for clip in project["plan"]}
-    jobs = predict([str(root / "raw/audio/Actor_23")], root=root)
+    jobs = predict([str(root / "raw/audio/Actor_23")], root=root, models=[LOGMEL])
     right = [int(_probs(job.result).argmax()) == labels[_performance(job.result)] for job in jobs]
     assert metrics["seeds"] == [0, 1] and len(right) == len(test.y) == PER_ACTOR
     assert metrics["ensemble"]["accuracy"] == pytest.approx(np.mean(right))
@@ -161,7 +184,7 @@ def test_audio_and_video_folders_pair_into_fusion(project):
     _check_equal(jobs, project["expected"]["fusion"], "fusion")
     assert jobs[0].result["speaker_stats"] == {f: {"source": "own", "clips": 8} for f in ("logmel", "video")}
     separate = predict([str(root / "raw/audio/Actor_23"), str(root / "raw/video/Actor_23")], root=root, pair=False)
-    assert sorted(j.result["model"] for j in separate) == ["audio_logmel_balanced"] * 8 + ["video_balanced"] * 8
+    assert sorted(j.result["model"] for j in separate) == [BOTH] * 8 + ["video_balanced"] * 8
 
 
 def test_explicit_pair_with_few_clips_falls_back_to_training_statistics(project):
@@ -182,7 +205,7 @@ def test_training_average_is_the_fallback_normalisation(project, tmp_path):
     alice.mkdir()
     for i, source in enumerate(sorted((root / "raw/audio/Actor_23").iterdir())[:3]):
         shutil.copy(source, alice / f"take{i}.wav")
-    jobs = predict([str(alice)], root=root)
+    jobs = predict([str(alice)], root=root, models=[LOGMEL])
     assert {j.result["speaker"] for j in jobs} == {f"folder {alice}"}
     assert jobs[0].result["speaker_stats"] == {"logmel": {"source": "training", "clips": 3}}
     saved = torch.load(root / "models/audio_logmel_balanced.pt", weights_only=False)
@@ -317,7 +340,7 @@ def test_calibration_file_scales_the_ensemble_and_keeps_every_prediction(project
     shutil.copy(root / "params.yaml", copy / "params.yaml")
     (copy / TEMPERATURES).write_text(json.dumps({"models": {"audio_logmel_balanced": {"temperature": 2.5}}}))
     folder = str(root / "raw/audio/Actor_23")
-    raw, scaled = predict([folder], root=root), predict([folder], root=copy)
+    raw, scaled = predict([folder], root=root, models=[LOGMEL]), predict([folder], root=copy, models=[LOGMEL])
     want = apply_temperature(np.stack([_probs(j.result) for j in raw]), 2.5)
     np.testing.assert_allclose(np.stack([_probs(j.result) for j in scaled]), want, rtol=1e-5, atol=1e-7)
     assert [j.result["prediction"] for j in scaled] == [j.result["prediction"] for j in raw]
@@ -326,20 +349,20 @@ def test_calibration_file_scales_the_ensemble_and_keeps_every_prediction(project
     assert {j.result["calibration"]["temperature"] for j in scaled} == {2.5}
     assert all(j.result["calibration"] is None for j in raw)
     assert "audio_logmel_balanced T = 2.50" in table(scaled) and "temperature" not in table(raw)
-    assert cli.main(["predict", "--project", str(copy), "--json", folder]) == 0
+    assert cli.main(["predict", "--project", str(copy), "--model", LOGMEL, "--json", folder]) == 0
     assert json.loads(capsys.readouterr().out)["results"][0]["calibration"] == {"temperature": 2.5}
     (other,) = predict([str(sorted((root / "raw/audio/Actor_23").iterdir())[0])], root=copy,
                        models=["audio_mfcc_unbalanced"])
     assert other.result["calibration"] is None  # no T for that model: the raw average
     (copy / TEMPERATURES).write_text(json.dumps({"models": {"audio_logmel_balanced": {"temperature": 0}}}))
     with pytest.raises(EmoError, match="not a positive number"):
-        predict([folder], root=copy)
+        predict([folder], root=copy, models=[LOGMEL])
 
 
 def test_equality_checks_are_sensitive_to_the_normalisation(project):
     """The other speaker statistics move the probabilities well beyond the tolerance of the equality checks."""
     root = project["root"]
-    for folder, model in (("audio", "audio_logmel_balanced"), ("video", "video_balanced")):
+    for folder, model in (("audio", BOTH), ("video", "video_balanced")):
         jobs = predict([str(root / "raw" / folder / "Actor_23")], root=root, speaker_stats="training")
         got = np.stack([_probs(j.result) for j in jobs])
         want = np.stack([project["expected"][model][_performance(j.result)] for j in jobs])
@@ -400,7 +423,7 @@ def test_hostile_files_get_a_result_or_one_line_naming_the_file_and_the_fix(proj
     results = {Path(r["file"]).name: r for r in report["results"]}
     errors = {Path(e["file"]).name: e["error"] for e in report["errors"]}
     assert sorted(results) == sorted(name for name, words in expected.items() if words is None)
-    assert results["sound.mp4"]["model"] == "audio_logmel_balanced"
+    assert results["sound.mp4"]["model"] == BOTH
     flagged = {name: [w["warning"] for w in r["warnings"]] for name, r in results.items() if r["warnings"]}
     # The utterance front end hears 1.5 s of speech whole (no warning); a 0.1 s blip is too little to trust; an
     # 8 kHz recording lacks the top half of the 16 kHz models' band.
@@ -611,15 +634,15 @@ def test_emotion_folders_are_not_speakers_and_a_folder_of_one_emotion_is_warned(
                        **{f"flat/Happy_take{i}.wav": 4 + i for i in range(4)}})
     jobs = predict([str(corpus)], root=root)
     assert [j.result["speaker"] for j in jobs] == [f"folder {corpus} (emotion folders merged)"] * 8
-    assert {json.dumps(j.result["speaker_stats"]) for j in jobs} == {json.dumps({"logmel": {"source": "own",
-                                                                                             "clips": 8}})}
+    assert {json.dumps(j.result["speaker_stats"]) for j in jobs} == {json.dumps(
+        {f: {"source": "own", "clips": 8} for f in ("logmel", "mfcc")})}
     assert all(j.result["warnings"] == [] for j in jobs)  # two emotions in the group: nothing erased
     same = predict([str(flat)], root=root)
     assert np.array_equal(np.stack([_probs(j.result) for j in jobs]), np.stack([_probs(j.result) for j in same]))
 
     stated = predict([str(corpus)], root=root, speakers="folder")  # one speaker per folder, as asked
     assert [j.result["speaker"] for j in stated] == [f"folder {corpus / e}" for e in ["Happy"] * 4 + ["angry"] * 4]
-    assert stated[0].result["speaker_stats"] == {"logmel": {"source": "training", "clips": 4}}
+    assert stated[0].result["speaker_stats"] == {f: {"source": "training", "clips": 4} for f in ("logmel", "mfcc")}
     assert all(j.result["warnings"] == [] for j in stated)  # the training statistics erase nothing
 
     assert cli.main(["predict", "--project", str(root), "--speakers", "folder", "--speaker-stats", "own",
@@ -672,10 +695,11 @@ def test_each_speakers_option_groups_as_stated(project, tmp_path):
     assert speakers(folder) == [f"folder {actor}"] * 8 + [f"folder {alice}"] * 3
     one = predict(given, root=root, speakers="one")
     assert speakers(one) == ["all files"] * 11
-    assert one[0].result["speaker_stats"] == {"logmel": {"source": "own", "clips": 11}}
+    assert one[0].result["speaker_stats"] == {f: {"source": "own", "clips": 11} for f in ("logmel", "mfcc")}
     none = predict(given, root=root, speakers="none")
     assert speakers(none) == ["none"] * 11
-    assert {json.dumps(j.result["speaker_stats"]) for j in none} == {'{"logmel": {"source": "training", "clips": 1}}'}
+    assert {json.dumps(j.result["speaker_stats"]) for j in none} == {json.dumps(
+        {f: {"source": "training", "clips": 1} for f in ("logmel", "mfcc")})}
     training = predict(given, root=root, speaker_stats="training")  # grouped, every group on training statistics
     assert np.array_equal(np.stack([_probs(j.result) for j in none]), np.stack([_probs(j.result) for j in training]))
     assert not np.allclose(_probs(one[0].result), _probs(folder[0].result))  # 11 clips' statistics, not actor 23's

@@ -27,6 +27,7 @@ from shared_data import SHARED, require
 av = pytest.importorskip("av")
 
 REPO = Path(__file__).resolve().parents[1]
+MODEL = "audio_logmel_balanced"  # the one model the fixture project trains (the formats, not the default, are tested)
 CLIP = parse_name("03-01-05-01-01-01-23")
 #: (file name, PyAV container format, codec, the rate it is encoded at or None for the clip's); lossy codecs first.
 ENCODINGS = (("clip.mp3", "mp3", "libmp3lame", None), ("clip.opus", "ogg", "libopus", 48000),
@@ -200,7 +201,7 @@ def audio_project(tmp_path_factory) -> Path:
                                       progress=False)
         saved = checkpoints.checkpoint(runs, settings, arrays["train"].shapes, preset="ours", model="logmel",
                                        balance="balanced", fusion=None)
-        checkpoints.save(saved, root / "models" / "audio_logmel_balanced.pt")
+        checkpoints.save(saved, root / "models" / f"{MODEL}.pt")
     return root
 
 
@@ -213,7 +214,8 @@ def test_predict_answers_for_every_format_of_a_real_clip(audio_project, tmp_path
     rates = make_all(tmp_path, wave.mean(axis=1) if wave.ndim > 1 else wave, rate)
     shutil.copy(flac, tmp_path / flac.name)
     given = [str(tmp_path / name) for name in [*sorted(rates), flac.name]]
-    assert cli.main(["predict", "--project", str(audio_project), "--speaker-stats", "training", "--json", *given]) == 0
+    assert cli.main(["predict", "--project", str(audio_project), "--model", MODEL, "--speaker-stats", "training",
+                     "--json", *given]) == 0
     report = json.loads(capsys.readouterr().out)
     results = {Path(r["file"]).name: r for r in report["results"]}
     assert sorted(results) == sorted([*rates, flac.name]) and report["errors"] == []
@@ -231,7 +233,8 @@ def test_predict_answers_for_every_format_and_names_a_file_it_cannot_read(audio_
     (folder / "text.opus").write_text("a text file named .opus\n")
     given = [str(folder / name) for name in sorted(rates)] + [str(folder / "cut.mp3"), str(folder / "text.opus")]
     with pytest.raises(SystemExit) as stop:
-        cli.main(["predict", "--project", str(audio_project), "--speaker-stats", "training", "--json", *given])
+        cli.main(["predict", "--project", str(audio_project), "--model", MODEL, "--speaker-stats", "training",
+                  "--json", *given])
     assert stop.value.code == 1
     out, err = capsys.readouterr()
     report = json.loads(out)

@@ -36,17 +36,21 @@ def info() -> dict:
 
 @pytest.fixture(scope="module")
 def project(tmp_path_factory, info) -> Path:
-    """A project folder holding what the release stage reads, rebuilt from the shipped file: the checkpoint, its
-    split file, the temperature, params.yaml's audio section, and the committed metrics."""
+    """A project folder holding what the release stage reads, rebuilt from the shipped file: each member's
+    checkpoint and split file, the temperature, params.yaml's audio and ensemble sections, and the committed
+    metrics."""
     root = tmp_path_factory.mktemp("released")
-    name, feature = info["name"], info["feature"]
+    name = info["name"]
     (root / "models").mkdir()
-    torch.save(info["checkpoint"], root / "models" / f"{name}.pt")
     (root / "data/split").mkdir(parents=True)
-    np.savez(root / "data/split" / f"{feature}_{info['checkpoint']['balance']}.npz",
-             **{k: v.numpy() if torch.is_tensor(v) else np.array(v) for k, v in info["split"].items()})
+    for member in info["members"]:
+        torch.save(member["checkpoint"], root / "models" / f"{member['name']}.pt")
+        np.savez(root / "data/split" / f"{member['feature']}_{member['checkpoint']['balance']}.npz",
+                 **{k: v.numpy() if torch.is_tensor(v) else np.array(v) for k, v in member["split"].items()})
     (root / "models/calibration.json").write_text(json.dumps({"models": {name: {"temperature": info["temperature"]}}}))
-    (root / "params.yaml").write_text(yaml.safe_dump({"audio": {**info["audio_params"], "workers": 1}}))
+    weights = {m["feature"]: m["weight"] for m in info["members"]}
+    (root / "params.yaml").write_text(yaml.safe_dump({"audio": {**info["audio_params"], "workers": 1},
+                                                      "ensemble": {"mfcc_weight": weights["mfcc"]}}))
     (root / "metrics").mkdir()
     for stem in (name, "crosscorpus_detail", "peer"):
         shutil.copy(REPO / "metrics" / f"{stem}.json", root / "metrics" / f"{stem}.json")
@@ -57,10 +61,13 @@ def project(tmp_path_factory, info) -> Path:
 
 
 def test_the_shipped_file_is_small_weights_only_and_the_default_audio_model(info):
-    # the three CNNs 1.7 MB; the hybrid's SVM 5.6 MB (its support rows' functionals, kept exact in float32)
-    assert FILE.stat().st_size < 10e6 and len(info["checkpoint"]["svms"]) == 1
+    # per member: the three CNNs about 1.7 MB, the hybrid's SVM about 5 MB (its support rows' functionals, exact)
+    assert FILE.stat().st_size < 20e6 and all(len(m["checkpoint"]["svms"]) == 1 for m in info["members"])
     assert info["name"] == release.MODEL == DEFAULT_MODELS["audio"]
-    assert info["format"] == release.FORMAT and len(info["checkpoint"]["runs"]) == len(METRICS["seeds"])
+    assert [(m["name"], m["feature"], m["weight"]) for m in info["members"]] == [
+        ("audio_logmel_balanced", "logmel", 1.0), ("audio_mfcc_balanced", "mfcc", 0.5)]
+    assert info["format"] == release.FORMAT
+    assert all(len(m["checkpoint"]["runs"]) == len(METRICS["seeds"]) for m in info["members"])
     assert info["training"]["train_actors"] == list(range(1, 21)) and info["training"]["test_actors"] == [23, 24]
     assert {"emo", "torch"} <= info["versions"].keys() and info["revision"]
     assert "workers" not in info["audio_params"]  # how a run goes, not what the model hears: not shipped
@@ -93,7 +100,7 @@ def test_a_missing_input_is_named_with_the_fix(project, tmp_path):
     shutil.copytree(project, bare)
     (bare / "models/calibration.json").unlink()
     with pytest.raises(release.ReleaseError, match=r"models/calibration.json: no temperature for "
-                       r"audio_logmel_balanced; run `dvc repro calibrate`$"):
+                       r"audio_both_balanced; run `dvc repro calibrate`$"):
         release.build(bare, load_params(bare / "params.yaml"))
     (bare / "metrics/crosscorpus_detail.json").unlink()
     with pytest.raises(release.ReleaseError, match="crosscorpus_detail.json: missing; run `dvc repro release`"):
@@ -149,7 +156,7 @@ def test_the_shipped_model_predicts_as_the_project_model(project, capsys, monkey
     files = [str(c) for c in clips] + [str(sorted((CLIPS / "Actor_01").iterdir())[5])]  # and one alone: training's
     monkeypatch.chdir(tmp_path)  # no models/ here: the shipped model
     ours, err = _results(files, capsys)
-    assert err.startswith("using the shipped default model (audio_logmel_balanced, emo ") and "--project DIR" in err
+    assert err.startswith("using the shipped default model (audio_both_balanced, emo ") and "--project DIR" in err
     theirs, err = _results(["--project", str(project), *files], capsys)
     assert "shipped" not in err
     assert [r["probabilities"] for r in ours] == [r["probabilities"] for r in theirs]

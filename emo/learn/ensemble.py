@@ -24,8 +24,7 @@ import numpy as np
 from emo.core import layout, metrics_detail
 from emo.core.errors import EmoError
 from emo.core.ravdess import EMOTIONS
-from emo.learn import evaluate, hybrid, predictions
-from emo.learn.uncertainty import paired_scores
+from emo.learn import hybrid, predictions
 
 NAME = layout.ENSEMBLE_MODEL
 MEMBERS = ("audio_logmel_balanced", "audio_mfcc_balanced")
@@ -109,6 +108,9 @@ def evaluate_ensemble(chosen: FeatureEnsemble, root: Path = Path("."), *, sample
     """`emo.learn.evaluate.evaluate_model`'s four for the ensemble, from its members' per-clip predictions and
     metrics: the scores over runs with 95 % intervals, the seed ensemble's, and what it adds over its first member
     alone (paired differences on the same test clips)."""
+    from emo.learn import evaluate  # scikit-learn's metrics: not for `emo predict`, which imports this module
+    from emo.learn.uncertainty import paired_scores
+
     paths = [root / predictions.FOLDER / f"{model}.csv" for model in chosen.models]
     tables = [predictions.read(path, f"re-run `dvc repro evaluate@{model.removeprefix('audio_').replace('_', '-')}`")
               for path, model in zip(paths, chosen.models, strict=True)]

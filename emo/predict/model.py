@@ -14,7 +14,9 @@ from emo.audio import frontend
 from emo.core import layout
 from emo.core.params import Params
 from emo.data import split
+from emo.learn import ensemble
 from emo.learn.checkpoints import CheckpointError, load_checkpoint, rebuild
+from emo.learn.ensemble import FeatureEnsemble
 from emo.learn.hybrid import with_svm
 from emo.learn.train import predict_proba
 from emo.predict import media
@@ -25,7 +27,7 @@ from emo.predict.jobs import Job, PredictError
 MIN_OWN_CLIPS = 8
 #: Rows (clips, or a long recording's parts) the models score at once: `predict_proba`'s batch.
 SCORE_ROWS = 256
-DEFAULT_MODELS = {"audio": "audio_logmel_balanced", "video": "video_balanced", "fusion": "fusion"}
+DEFAULT_MODELS = {"audio": layout.ENSEMBLE_MODEL, "video": "video_balanced", "fusion": "fusion"}
 REPRO = "train the models first with `make repro` (or `dvc repro`)"
 
 
@@ -44,9 +46,85 @@ class Model:
         """Whether the model was trained on speaker-normalised features."""
         return bool(self.saved["settings"]["speaker_norm"])
 
+    @property
+    def input_shapes(self) -> list[tuple[int, ...]]:
+        return [tuple(shape) for shape in self.saved["input_shapes"]]
 
-def load_model(root: Path, name: str) -> Model:
-    """models/<name>.pt and the split files of its inputs, or a PredictError saying what to run."""
+    @property
+    def seeds(self) -> list[int]:
+        return [run["seed"] for run in self.saved["runs"]]
+
+    def run_probabilities(self, x: list[np.ndarray], speakers: np.ndarray, own: dict[str, list]) -> list[np.ndarray]:
+        """Each saved run's class probabilities [rows, 8] of rows of the model's inputs (`x`, in input order); each
+        speaker group standardised by its own statistics (`own`: speaker -> per input (mean, std) or None), or by the
+        training actors' average."""
+        if not self.nets:
+            self.nets = [rebuild(self.saved, run) for run in self.saved["runs"]]
+        probabilities, memo = [], {}  # memo: each fold's SVM probabilities, shared by its seeds (same rows)
+        for run, net in zip(self.saved["runs"], self.nets, strict=True):
+            prefix = "" if run.get("fold") is None else f"fold{run['fold']}_"  # k-fold: each run has its statistics
+            inputs = []
+            for i, (block, stats) in enumerate(zip(x, self.splits, strict=True)):
+                by_speaker = None
+                if self.speaker_norm:
+                    fallback = _training_stats(stats, prefix)
+                    by_speaker = {s: fallback if found[i] is None else found[i] for s, found in own.items()}
+                inputs.append(split.standardise(block, split.training_stats(stats, prefix, self.speaker_norm),
+                                                speakers if self.speaker_norm else None, by_speaker))
+            rows = tuple(inputs) if len(inputs) > 1 else inputs[0]
+            probabilities.append(with_svm(self.saved, run, rows, predict_proba(net, rows, torch.device("cpu"),
+                                                                               batch_size=SCORE_ROWS), memo))
+        return probabilities
+
+    def probabilities(self, x: list[np.ndarray], speakers: np.ndarray, own: dict[str, list]) -> np.ndarray:
+        """The runs' probabilities (`run_probabilities`) averaged: the seed ensemble."""
+        return np.mean(self.run_probabilities(x, speakers, own), axis=0)
+
+
+@dataclass
+class EnsembleModel:
+    """Trained models of one input each, their probabilities fused run by run (emo.learn.ensemble) and the fused
+    runs averaged: the default audio model. It reads what `Model` reads, one member per input."""
+
+    name: str
+    members: list[Model]
+    fusion: FeatureEnsemble
+
+    def __post_init__(self) -> None:
+        runs = [[(run["seed"], run.get("fold")) for run in m.saved["runs"]] for m in self.members]
+        if any(len(m.inputs) != 1 for m in self.members) or any(r != runs[0] for r in runs):
+            raise PredictError(f"{self.name}: its members {', '.join(m.name for m in self.members)} must be models of "
+                               f"one input each with the same runs (seeds, folds); {REPRO}")
+
+    @property
+    def inputs(self) -> list[str]:
+        return [m.inputs[0] for m in self.members]
+
+    @property
+    def input_shapes(self) -> list[tuple[int, ...]]:
+        return [m.input_shapes[0] for m in self.members]
+
+    @property
+    def speaker_norm(self) -> bool:
+        return any(m.speaker_norm for m in self.members)
+
+    @property
+    def seeds(self) -> list[int]:
+        return self.members[0].seeds
+
+    def probabilities(self, x: list[np.ndarray], speakers: np.ndarray, own: dict[str, list]) -> np.ndarray:
+        """Member i's runs on input i, run k of every member fused, the fused runs averaged."""
+        runs = [m.run_probabilities([x[i]], speakers, {s: [found[i]] for s, found in own.items()})
+                for i, m in enumerate(self.members)]
+        return np.mean([self.fusion.fuse(list(same)) for same in zip(*runs, strict=True)], axis=0)
+
+
+def load_model(root: Path, name: str, params: Params | None = None) -> Model | EnsembleModel:
+    """models/<name>.pt and the split files of its inputs, or a PredictError saying what to run; the default
+    ensemble (layout.ENSEMBLE_MODEL) is its members' files, weighted as `params` (params.yaml's ensemble) says."""
+    if name == layout.ENSEMBLE_MODEL:
+        chosen = ensemble.default((params or Params()).ensemble.mfcc_weight)
+        return EnsembleModel(name, [load_model(root, member) for member in chosen.models], chosen)
     path = root / "models" / f"{name}.pt"
     if not path.is_file():
         have = sorted(p.stem for p in (root / "models").glob("*.pt"))
@@ -127,7 +205,7 @@ class Scorer:
     did before it streamed. A job's probabilities are thus the same to the bit whether it is scored among ten
     or ten thousand files (the network's kernels may round differently for another batch size)."""
 
-    def __init__(self, model: Model):
+    def __init__(self, model: Model | EnsembleModel):
         self.model = model
         self._queue: deque[_Queued] = deque()
         self._rows = 0
@@ -138,7 +216,7 @@ class Scorer:
         note) of each job whose rows are all scored now, in the order queued. A job whose features do not fit the
         model fails here."""
         model = self.model
-        for feature, shape in zip(model.inputs, model.saved["input_shapes"], strict=True):
+        for feature, shape in zip(model.inputs, model.input_shapes, strict=True):
             if tuple(features[feature].shape[1:]) != tuple(shape):
                 job.fail(job.label, f"{model.name} takes {feature} inputs of shape {tuple(shape)}, but params.yaml "
                          f"gives {tuple(features[feature].shape[1:])}; predict with the params the model was "
@@ -167,7 +245,7 @@ class Scorer:
                 break
         x = [np.concatenate([q.x[i][lo:hi] for q, lo, hi in cut]) for i in range(len(self.model.inputs))]
         speakers = np.array([q.job.speaker for q, lo, hi in cut for _ in range(hi - lo)])
-        per_part = self._probabilities(x, speakers, {q.job.speaker: q.own for q, _, _ in cut})
+        per_part = self.model.probabilities(x, speakers, {q.job.speaker: q.own for q, _, _ in cut})
         at = 0
         for queued, lo, hi in cut:
             queued.scored.append(per_part[at:at + hi - lo])
@@ -178,25 +256,3 @@ class Scorer:
             queued = self._queue.popleft()
             done.append((queued.job, np.concatenate(queued.scored).mean(axis=0), queued.note))
         return done
-
-    def _probabilities(self, x: list[np.ndarray], speakers: np.ndarray, own: dict[str, list]) -> np.ndarray:
-        """Class probabilities [rows, 8] of rows of the model's inputs, averaged over its runs; each speaker group
-        standardised by its own statistics, or by the training actors' average."""
-        model = self.model
-        if not model.nets:
-            model.nets = [rebuild(model.saved, run) for run in model.saved["runs"]]
-        probabilities, memo = [], {}  # memo: each fold's SVM probabilities, shared by its seeds (same rows)
-        for run, net in zip(model.saved["runs"], model.nets, strict=True):
-            prefix = "" if run.get("fold") is None else f"fold{run['fold']}_"  # k-fold: each run has its statistics
-            inputs = []
-            for i, (block, stats) in enumerate(zip(x, model.splits, strict=True)):
-                by_speaker = None
-                if model.speaker_norm:
-                    fallback = _training_stats(stats, prefix)
-                    by_speaker = {s: fallback if found[i] is None else found[i] for s, found in own.items()}
-                inputs.append(split.standardise(block, split.training_stats(stats, prefix, model.speaker_norm),
-                                                speakers if model.speaker_norm else None, by_speaker))
-            rows = tuple(inputs) if len(inputs) > 1 else inputs[0]
-            probabilities.append(with_svm(model.saved, run, rows, predict_proba(net, rows, torch.device("cpu"),
-                                                                                batch_size=SCORE_ROWS), memo))
-        return np.mean(probabilities, axis=0)

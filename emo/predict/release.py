@@ -1,8 +1,9 @@
 """The `release` stage: the default audio model, with everything `emo predict` needs to run it anywhere, in one
 file shipped inside the package (`SHIPPED`: package data, loaded weights-only by `emo.predict.shipped`).
 
-The file holds the checkpoint (the seed runs), the front end's params, the training actors' normalisation
-statistics (the model's split file), the calibration temperature, the emo and torch versions, the git revision,
+The file holds each member model's checkpoint (the seed runs), feature, weight and training actors'
+normalisation statistics (its split file) — the default is an ensemble of two (emo.learn.ensemble), any trained
+audio model one — the front end's params, the calibration temperature, the emo and torch versions, the git revision,
 and the scores the card states (`scores`: the model's in-domain and EmoDB metrics, the eGeMAPS peer's beside),
 which metrics/release.json repeats. Tensors and plain values only, no timestamp: the same inputs give the same
 bytes.
@@ -21,20 +22,21 @@ from emo import __version__
 from emo.core import git, layout, metrics_detail
 from emo.core.errors import EmoError
 from emo.core.params import Params
+from emo.learn import ensemble
 from emo.learn.calibration import TEMPERATURES, load_temperatures
 from emo.learn.checkpoints import load_checkpoint, save
 
 #: The shipped file, relative to the project root (the stage's output) and inside the installed package.
 SHIPPED = Path("emo/shipped/default.pt")
 METRICS = Path("metrics/release.json")
-MODEL = "audio_logmel_balanced"  # emo.predict.model.DEFAULT_MODELS["audio"]; the test checks they agree
+MODEL = layout.ENSEMBLE_MODEL  # emo.predict.model.DEFAULT_MODELS["audio"]; the test checks they agree
 PEER = "egemaps_svm"
 #: What metrics/release.json holds (`dvc metrics show`): the temperature and the shipped model's accuracy and UAR with
 #: their intervals, alone and as the seed ensemble, on RAVDESS and EmoDB; spreads, counts, the peer's scores, the
 #: training data, versions and revision go to metrics/release_detail.json (emo.core.metrics_detail).
 HEADLINE = ("temperature", *(f"{corpus}.{run}{key}" for corpus in ("ravdess", "emodb") for run in ("", "ensemble.")
                              for key in ("accuracy", "uar", "accuracy_ci95", "uar_ci95")))
-FORMAT = 1  # the shipped file's layout; emo.predict.shipped refuses another
+FORMAT = 2  # the shipped file's layout (2: members); emo.predict.shipped refuses another
 #: params.yaml's audio keys that change how a run goes, not what it computes: not shipped.
 RUN_ONLY = ("workers", "skip_damaged")
 REPRO = "run `dvc repro release` (after `make repro`)"
@@ -113,25 +115,41 @@ def _revision(root: Path) -> str:
     return commit + ("+dirty" if changed else "")
 
 
-def build(root: Path, params: Params, *, name: str = MODEL) -> dict:
-    """The shipped file's contents from the project at `root`: models/<name>.pt, its split file, its temperature,
-    the front end's params, versions and scores."""
+def _member(root: Path, name: str, weight: float) -> tuple[dict, np.ndarray, dict]:
+    """One member of the shipped model: its checkpoint, feature, weight and split file (as tensors), with the
+    split's actors and row indices (the training data the card states)."""
     saved = load_checkpoint(root / "models" / f"{name}.pt", REPRO)
-    if saved.get("fusion") or saved["model"] not in ("logmel", "mfcc"):
+    if saved.get("fusion") or saved["model"] not in layout.AUDIO_FEATURES:
         raise ReleaseError(f"{root / 'models' / f'{name}.pt'}: not an audio model; release an audio_* model")
     split_path = root / layout.split_file(saved["model"], saved["balance"])
     if not split_path.is_file():
         raise ReleaseError(f"{split_path}: missing (it holds {name}'s normalisation statistics); {REPRO}")
     with np.load(split_path) as stored:
-        stats = _tensors(dict(stored))
-        stored_actors = stored["actors"]
-        stored_idx = {part: stored[f"{part}_idx"] for part in ("train", "val", "test")}
+        member = {"name": name, "weight": weight, "checkpoint": saved, "feature": saved["model"],
+                  "split": _tensors(dict(stored))}
+        return member, stored["actors"], {part: stored[f"{part}_idx"] for part in ("train", "val", "test")}
+
+
+def build(root: Path, params: Params, *, name: str = MODEL) -> dict:
+    """The shipped file's contents from the project at `root`: the members' checkpoints and split files (the
+    default ensemble's two, weighted as params.yaml's ensemble section says, or models/<name>.pt alone), the
+    temperature, the front end's params, versions and scores."""
+    chosen = (ensemble.default(params.ensemble.mfcc_weight).members if name == layout.ENSEMBLE_MODEL
+              else ((name, 1.0),))
+    members, actors = [], set()
+    for model, weight in chosen:
+        member, stored_actors, stored_idx = _member(root, model, weight)
+        members.append(member)
+        actors.add(tuple(tuple(sorted({int(a) for a in stored_actors[stored_idx[part]]}))
+                         for part in ("train", "val", "test")))
+    if len(actors) > 1:
+        raise ReleaseError(f"{name}: its members were trained on different actors; {REPRO}")
     temperatures = load_temperatures(root / TEMPERATURES)
     if name not in temperatures:
         raise ReleaseError(f"{root / TEMPERATURES}: no temperature for {name}; run `dvc repro calibrate`")
-    training = {**TRAINING, **{f"{part}_actors": sorted({int(a) for a in stored_actors[stored_idx[part]]})
-                               for part in ("train", "val", "test")}}
-    return {"format": FORMAT, "name": name, "checkpoint": saved, "feature": saved["model"], "split": stats,
+    training = {**TRAINING, **{f"{part}_actors": list(found)
+                               for part, found in zip(("train", "val", "test"), actors.pop(), strict=True)}}
+    return {"format": FORMAT, "name": name, "members": members,
             "audio_params": {k: v for k, v in dataclasses.asdict(params.audio).items() if k not in RUN_ONLY},
             "temperature": temperatures[name],
             "training": training, "scores": scores(root, name=name),
@@ -141,7 +159,9 @@ def build(root: Path, params: Params, *, name: str = MODEL) -> dict:
 
 def metrics(release: dict) -> dict:
     """metrics/release.json: the scores the shipped file holds, with its versions and revision."""
-    return {"model": release["name"], "device": release["checkpoint"].get("device", "cpu"),
+    members = [{"model": m["name"], "weight": m["weight"]} for m in release["members"]]
+    return {"model": release["name"], "members": members,
+            "device": release["members"][0]["checkpoint"].get("device", "cpu"),
             "temperature": release["temperature"], **release["scores"],
             "training": release["training"], "versions": release["versions"], "revision": release["revision"]}
 

@@ -20,7 +20,7 @@ from emo.core.text import echo
 from emo.learn.calibration import TEMPERATURES, apply_temperature, load_temperatures
 from emo.predict import speakers as grouping
 from emo.predict.jobs import Job, PredictError, collect, short_error
-from emo.predict.model import DEFAULT_MODELS, MIN_OWN_CLIPS, Featurizer, Model, Scorer, load_model
+from emo.predict.model import DEFAULT_MODELS, MIN_OWN_CLIPS, EnsembleModel, Featurizer, Model, Scorer, load_model
 from emo.predict.output import warning_records
 from emo.predict.shipped import Shipped
 from emo.predict.store import GroupFeatures
@@ -37,7 +37,7 @@ class Plan:
     (`speaker_stats`: as --speakers leaves it, `speakers.statistics`)."""
 
     jobs: list[Job]
-    models: dict[str, Model | PredictError]
+    models: dict[str, Model | EnsembleModel | PredictError]
     featurizer: Featurizer
     speaker_stats: str
     temperatures: dict[str, float]
@@ -63,13 +63,13 @@ def plan(paths: list[str], pairs: list[tuple[str, str]] = (), root: Path = Path(
     temperatures = load_temperatures(root / TEMPERATURES)
     jobs = collect(paths, pairs, pair)
     grouping.assign(jobs, speakers=speakers)
-    loaded: dict[str, Model | PredictError] = {}
+    loaded: dict[str, Model | EnsembleModel | PredictError] = {}
     for job in jobs:
         if not job.error:
             job.model = chosen[job.kind]
             if job.model not in loaded:
                 try:
-                    loaded[job.model] = load_model(root, job.model)
+                    loaded[job.model] = load_model(root, job.model, params)
                 except PredictError as err:
                     loaded[job.model] = err
     return Plan(jobs, loaded, Featurizer(params, root), speaker_stats, temperatures)
@@ -84,7 +84,7 @@ def _planned(paths: list[str], pairs: list[tuple[str, str]], pair: bool, speaker
     for job in jobs:
         if not job.error:
             job.model = name if job.kind == "audio" else f"{job.kind} (not shipped)"
-    loaded: dict[str, Model | PredictError] = {name: shipped.model}
+    loaded: dict[str, Model | EnsembleModel | PredictError] = {name: shipped.model}
     loaded.update({job.model: PredictError(f"only an audio model is shipped; give --project DIR with trained "
                                            f"{job.kind} models for videos") for job in jobs
                    if not job.error and job.kind != "audio"})
@@ -97,7 +97,7 @@ def score(work: Plan, progress: bool | None = None) -> Iterator[Job]:
     hands its jobs over (`work.jobs` is emptied): a job the caller is done with is then let go of."""
     todo = sum(not job.error for job in work.jobs)
     queue, work.jobs = deque(grouping.groups(work.jobs)), []
-    scorers = {name: Scorer(model) for name, model in work.models.items() if isinstance(model, Model)}
+    scorers = {name: Scorer(model) for name, model in work.models.items() if not isinstance(model, PredictError)}
     waiting: deque[Job] = deque()  # in output order; the first may wait for a batch of its model's rows
     # No bar for a single file; tqdm's own default (None) hides it when stderr is not a terminal.
     with tqdm(total=todo, desc="predict", unit="file", disable=True if todo < 2 else progress) as bar:
@@ -126,6 +126,7 @@ def _featurize(job: Job, work: Plan) -> None:
     if isinstance(model, PredictError):
         job.fail(job.label, str(model))
         return
+    audio = None  # the audio is read once for all its features (the default model takes two)
     for feature in model.inputs:
         path = job.video if feature == layout.VIDEO else job.audio
         try:
@@ -133,7 +134,8 @@ def _featurize(job: Job, work: Plan) -> None:
                 embeddings, job.faces = work.featurizer.video(job)
                 job.features[feature] = embeddings[None]  # one part, as an audio file's features
             else:
-                job.features[feature] = work.featurizer.audio(job, parts=job.kind == "audio")[feature]
+                audio = audio or work.featurizer.audio(job, parts=job.kind == "audio")
+                job.features[feature] = audio[feature]
         except Exception as err:  # any unreadable file: name it and go on with the batch
             job.fail(path, short_error(err, path))
             return
@@ -183,7 +185,7 @@ def _finish(done: list[tuple[Job, np.ndarray, dict | None]], work: Plan) -> None
         shown = apply_temperature(raw[None], scaled["temperature"])[0] if scaled else raw
         job.result = {"file": job.label, "audio": str(job.audio) if job.audio else None,
                       "video": str(job.video) if job.video else None, "model": job.model,
-                      "seeds": [r["seed"] for r in model.saved["runs"]], "speaker": job.speaker,
+                      "seeds": model.seeds, "speaker": job.speaker,
                       "speaker_stats": stats, "faces": job.faces, "warnings": warning_records(job),
                       "calibration": scaled,
                       "prediction": EMOTIONS[int(raw.argmax())],  # scaling keeps the order anyway

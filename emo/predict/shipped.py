@@ -13,8 +13,9 @@ import numpy as np
 
 from emo.core.params import AudioParams, Params
 from emo.core.rules import from_dict
+from emo.learn.ensemble import FeatureEnsemble
 from emo.predict.jobs import PredictError
-from emo.predict.model import Model
+from emo.predict.model import EnsembleModel, Model
 from emo.predict.release import FORMAT, SHIPPED
 
 #: The shipped file inside the installed package (emo/shipped/default.pt).
@@ -27,7 +28,7 @@ class Shipped:
     """The shipped model as `emo predict` runs it, its front end's params, its temperature, and the rest of the
     file (versions, scores, training data) for the card."""
 
-    model: Model
+    model: Model | EnsembleModel
     params: Params
     temperature: float
     info: dict
@@ -63,8 +64,11 @@ def load(path: Path = PACKAGED) -> Shipped:
         raise PredictError(f"{path}: not a readable shipped model ({type(err).__name__}); {FIX}") from None
     if not isinstance(info, dict) or info.get("format") != FORMAT:
         raise PredictError(f"{path}: a shipped model of another version of emo; {FIX}")
-    split = {k: v.numpy() if hasattr(v, "numpy") else np.asarray(v) for k, v in info["split"].items()}
-    model = Model(info["name"], info["checkpoint"], [info["feature"]], [split])
+    members = [Model(m["name"], m["checkpoint"], [m["feature"]],
+                     [{k: v.numpy() if hasattr(v, "numpy") else np.asarray(v) for k, v in m["split"].items()}])
+               for m in info["members"]]
+    model = members[0] if len(members) == 1 else EnsembleModel(
+        info["name"], members, FeatureEnsemble(info["name"], tuple((m["name"], m["weight"]) for m in info["members"])))
     params = Params(audio=from_dict(AudioParams, info["audio_params"], "audio"))
     return Shipped(model, params, float(info["temperature"]), info)
 
@@ -102,8 +106,8 @@ def about(shipped: Shipped) -> str:
     """The model card's facts from the shipped file (`emo predict --about`)."""
     info, training = shipped.info, shipped.info["training"]
     return "\n".join([
-        f"emo shipped default model: {info['name']} (seed ensemble of {len(info['checkpoint']['runs'])} runs), "
-        f"calibration temperature {info['temperature']:.3f}",
+        f"emo shipped default model: {info['name']} ({_members(info['members'])}), calibration temperature "
+        f"{info['temperature']:.3f}",
         f"trained on: {training['corpus']}; actors {_span(training['train_actors'])} train, "
         f"{_span(training['val_actors'])} validation, {_span(training['test_actors'])} test",
         "scores (95 % intervals in brackets):", *("  " + line for line in score_lines(info["scores"])),
@@ -115,6 +119,15 @@ def about(shipped: Shipped) -> str:
         "and shared alike",
         f"versions: emo {info['versions']['emo']}, torch {info['versions']['torch']}, git {info['revision']}",
         "card: MODEL_CARD.md"]) + "\n"
+
+
+def _members(members: list[dict]) -> str:
+    """`seed ensemble of 3 runs` of one model; of an ensemble, its members with their weights and runs."""
+    runs = len(members[0]["checkpoint"]["runs"])
+    if len(members) == 1:
+        return f"seed ensemble of {runs} runs"
+    product = " x ".join(m["name"] + ("" if m["weight"] == 1 else f"^{m['weight']:g}") for m in members)
+    return f"{product}, run by run; seed ensemble of {runs} fused runs"
 
 
 def _span(actors: list[int]) -> str:
