@@ -107,7 +107,7 @@ def test_table_one_beside_the_paper(tree: Path) -> None:
     # the default model is not one of the paper's rows: no paper number beside it, nor a difference from one
     both = metrics_detail.read(tree / "metrics/audio_both_balanced.json")
     assert table_row(md, "both: log-mel x MFCC^0.5, balanced (default)").startswith(
-        f"| both: log-mel x MFCC^0.5, balanced (default) | — | not run | {report.score(both, 'accuracy')} "
+        f"| both: log-mel x MFCC^0.5, balanced (default) | — | — | {report.score(both, 'accuracy')} "
         f"({report.runs_note(both)}) |  | {report.score(both, 'uar')} |")
 
 
@@ -134,7 +134,7 @@ def test_calibration_section_and_reliability_diagram(tree: Path) -> None:
     entry = {"temperature": 1.75, "fitted_on": {"split": "val", "run": "ensemble", "n": 120},
              "test": {"before": scores, "after": {**scores, "ece": 0.05, "confidence": 0.62}, "helped": True}}
     (tree / "metrics/calibration.json").write_text(json.dumps({"rule": "always", "bins": 15, "models": {
-        name: entry for name in AUDIO}}))
+        name: entry for name in (*AUDIO, "audio_both_balanced")}}))
     (tree / "plots/calibration.csv").write_text("model,split,scaling,bin,lower,upper,confidence,accuracy,count\n"
                                                 "audio_mfcc_balanced,test,before,12,0.8,0.867,0.83,0.6,20\n")
     md_path = report.build_report(tree, "audio")

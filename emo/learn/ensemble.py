@@ -42,6 +42,11 @@ class FeatureEnsemble:
     def models(self) -> list[str]:
         return [model for model, _ in self.members]
 
+    @property
+    def formula(self) -> str:
+        """`audio_logmel_balanced x audio_mfcc_balanced^0.5`: what the metrics call its architecture."""
+        return " x ".join(model + ("" if weight == 1 else f"^{weight:g}") for model, weight in self.members)
+
     def fuse(self, probabilities: Sequence[np.ndarray]) -> np.ndarray:
         """[clips, classes] of each member, in member order -> the normalised weighted product."""
         if len(probabilities) != len(self.members):
@@ -138,6 +143,6 @@ def evaluate_ensemble(chosen: FeatureEnsemble, root: Path = Path("."), *, sample
         gain["ensemble"] = paired_scores(own_ensemble, fused_ensemble, labels, samples=samples, seed=seed)
     members = [{"model": model, "weight": weight} for model, weight in chosen.members]
     return ({"model": chosen.name, "members": members, "device": first.get("device", "cpu"), "preset": first["preset"],
-             "architecture": " x ".join(f"{m['architecture']}" for m in member_metrics), **protocol, **metrics,
+             "architecture": chosen.formula, **protocol, **metrics,
              "gain_over_first_member": gain}, actual, predicted, table)
 

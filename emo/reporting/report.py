@@ -134,7 +134,8 @@ def table_one(found: dict[str, dict | None], paper_recipe: dict[str, dict] | Non
              "|---|---:|---|---|---:|---|---|---|---:|---|"]
     for row in TABLE_ONE:
         m, recipe = found.get(row.model), paper_recipe.get(row.model)
-        ran = f"{score(recipe, 'accuracy', with_interval=False)} ({runs_note(recipe)})" if recipe else "not run"
+        ran = (f"{score(recipe, 'accuracy', with_interval=False)} ({runs_note(recipe)})" if recipe
+               else "—" if row.paper is None else "not run")
         paper = "—" if row.paper is None else row.paper
         if m is None:
             why = "not run (no video data)" if row.video else "not run"

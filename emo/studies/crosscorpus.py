@@ -224,7 +224,7 @@ def evaluate(names: tuple[str, ...], root: Path = Path("."), features: Path = FE
         first = detail[chosen.models[0]]
         metrics[chosen.name] = {"trained_on": list(TRAINED_ON)}
         detail[chosen.name] = {**{k: first[k] for k in ("trained_on", "preset", "speaker_norm")},
-                               "architecture": " x ".join(detail[m]["architecture"] for m in chosen.models),
+                               "architecture": chosen.formula,
                                "members": [{"model": m, "weight": w} for m, w in chosen.members]}
         for name, arrays in corpora.items():
             detail[chosen.name][name], pooled[chosen.name, name] = score_ensemble(
