@@ -110,3 +110,28 @@ def test_a_member_without_metrics_for_a_run_it_predicted_is_named(tmp_path):
     (tmp_path / "metrics/audio_mfcc_balanced.json").unlink()
     with pytest.raises(EmoError, match=r"metrics/audio_mfcc_balanced\.json: missing"):
         ensemble.evaluate_ensemble(CHOSEN, tmp_path, samples=200, seed=0)
+
+
+def test_k_fold_members_give_per_fold_scores_and_a_seed_ensemble_per_fold(tmp_path):
+    rng = np.random.default_rng(6)
+    halves = (CLIPS[:4], CLIPS[4:])
+    for model in ensemble.MEMBERS:
+        table = predictions.concat([_table(rng, fold=fold, clips=clips) for fold, clips in enumerate(halves)])
+        predictions.write(tmp_path / predictions.FOLDER / f"{model}.csv", table)
+        (tmp_path / "metrics").mkdir(exist_ok=True)
+        per_seed = [{"seed": s, "fold": f, "best_epoch": 20, "train_seconds": 1.0} for f in (0, 1) for s in (0, 1)]
+        (tmp_path / f"metrics/{model}.json").write_text(json.dumps({
+            "model": model, "preset": "ours", "architecture": "temporal", "protocol": "emobox",
+            "fold_test_actors": [[23], [24]], "per_seed": per_seed}))
+    metrics, _, _, table = ensemble.evaluate_ensemble(CHOSEN, tmp_path, samples=200, seed=0)
+    assert metrics["folds"] == 2 and [f["n_test"] for f in metrics["per_fold"]] == [4, 4]
+    assert [f["test_actors"] for f in metrics["per_fold"]] == [[23], [24]]
+    runs = table.run != predictions.ENSEMBLE
+    for fold in ("0", "1"):
+        mine = table.fold == fold
+        right = table.predicted[mine & ~runs] == table.label[mine & ~runs]
+        assert len(right) == 4  # each fold's ensemble averages that fold's runs only
+    right = table.predicted[~runs] == table.label[~runs]
+    per_fold = [right[table.fold[~runs] == f].mean() for f in ("0", "1")]
+    assert metrics["ensemble"]["accuracy"] == pytest.approx(np.mean(per_fold))
+    assert metrics["train_seconds"] == 8.0 and metrics["architecture"] == CHOSEN.formula

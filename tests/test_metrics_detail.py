@@ -45,7 +45,8 @@ def normal(path: str) -> str:
 #: Each metrics file dvc.yaml declares (matrix items as X), with its writer's headline patterns; None: a writer that
 #: keeps it small by itself (crosscorpus writes its own detail file; the optional peer's six numbers).
 WRITERS = {"metrics/audio_X_X.json": evaluate.HEADLINE, "metrics/video_X.json": evaluate.HEADLINE,
-           "metrics/fusion.json": evaluate.HEADLINE, "metrics/download.json": stage_headline("download.py"),
+           "metrics/fusion.json": evaluate.HEADLINE, "metrics/audio_both_balanced.json": evaluate.HEADLINE,
+           "metrics/download.json": stage_headline("download.py"),
            "metrics/featurize.json": stage_headline("featurize.py"), "metrics/data.json": inventory.HEADLINE,
            "metrics/calibration.json": calibration.HEADLINE, "metrics/multicorpus.json": multicorpus.HEADLINE,
            "metrics/release.json": release.HEADLINE, "metrics/faces.json": faces.HEADLINE,
