@@ -231,7 +231,7 @@ def test_predict_names_a_1_hz_wav_as_it_names_a_damaged_file(tmp_path, monkeypat
 
     # no trained model needed: the file is refused when it is read, before any model runs
     saved = {"runs": [], "settings": {"speaker_norm": False}}
-    monkeypatch.setattr(run, "load_model", lambda root, name: Model(name, saved, ["logmel"], []))
+    monkeypatch.setattr(run, "load_model", lambda root, name, params=None: Model(name, saved, ["logmel"], []))
     monkeypatch.setattr(Scorer, "add", lambda *_: pytest.fail("the file reached the model"))
     (tmp_path / "params.yaml").write_text((REPO / "params.yaml").read_text())
     one_hz = _wav_at(tmp_path / "one_hz.wav", 1)
