@@ -12,11 +12,12 @@ import yaml
 from emo.core import metrics_detail
 from emo.core.params import valid_keys
 from emo.data import inventory
-from emo.learn import hybrid, predictions
+from emo.learn import ensemble, hybrid, predictions
 from project import BIN, REPO, copy_project, dvc, git, set_params
 
 pytestmark = pytest.mark.slow
 MATRIX = [f"{feature}_{balance}" for feature in ("mfcc", "logmel") for balance in ("unbalanced", "balanced")]
+BOTH = "audio_both_balanced"  # the default model, an ensemble of two of MATRIX's (emo.learn.ensemble)
 
 
 @pytest.fixture(scope="module")
@@ -78,9 +79,9 @@ def test_video_and_fusion_models_beat_chance_on_original_test_clips(project, nam
 
 
 def test_the_default_ensemble_fuses_its_members_predictions_run_by_run(project):
-    metrics = metrics_detail.read(project / "metrics/audio_both_balanced.json")
+    metrics = metrics_detail.read(project / f"metrics/{BOTH}.json")
     logmel, mfcc, both = (predictions.read(project / f"predictions/{name}.csv")
-                          for name in ("audio_logmel_balanced", "audio_mfcc_balanced", "audio_both_balanced"))
+                          for name in ("audio_logmel_balanced", "audio_mfcc_balanced", BOTH))
     runs = both.run != predictions.ENSEMBLE
     np.testing.assert_allclose(both.proba[runs], hybrid.fuse(logmel.proba[runs], mfcc.proba[runs], 0.5),
                                rtol=1e-6, atol=1e-9)
@@ -90,7 +91,7 @@ def test_the_default_ensemble_fuses_its_members_predictions_run_by_run(project):
     logmel_alone = metrics_detail.read(project / "metrics/audio_logmel_balanced.json")["accuracy"]
     assert metrics["gain_over_first_member"]["accuracy"]["difference"] == pytest.approx(metrics["accuracy"]
                                                                                          - logmel_alone)
-    assert (project / "plots/confusion/audio_both_balanced.png").stat().st_size > 10_000
+    assert (project / f"plots/confusion/{BOTH}.png").stat().st_size > 10_000
 
 
 def test_fusion_pairs_the_audio_and_video_of_each_performance(project):
@@ -286,10 +287,11 @@ def test_a_variant_runs_apart_from_the_workspace_and_fills_the_report(project):
 
     before = {p.name: p.read_bytes() for p in (project / "metrics").glob("audio_*.json")}
     written = variants.run(project, "paper", {"train": {"paper": {"max_epochs": 2}}})
-    assert sorted(p.name for p in written) == sorted(f"{m}.json" for m in variants.AUDIO_MODELS)
+    assert sorted(p.name for p in written) == sorted(f"{m}.json" for m in [*variants.AUDIO_MODELS, BOTH])
     for path in written:
         metrics = json.loads(path.read_text())
-        assert (metrics["variant"], metrics["preset"], metrics["architecture"]) == ("paper", "paper", "paper")
+        architecture = ensemble.default(0.5).formula if path.stem == BOTH else "paper"  # the paper recipe's two rows
+        assert (metrics["variant"], metrics["preset"], metrics["architecture"]) == ("paper", "paper", architecture)
         assert metrics["overrides"] == variants.overrides("paper", {"train": {"paper": {"max_epochs": 2}}}, project)
         assert metrics["overrides"]["audio"]["front_end"] == "window"  # the paper's features, not the default's
         assert metrics["n_test"] > 0 and metrics["protocol"] == "holdout" and len(metrics["per_seed"]) == 1

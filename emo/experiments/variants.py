@@ -24,6 +24,8 @@ FOLDER = Path("variants")  # in the project, beside params.yaml: the overlays sh
 #: benchmark folds). The report and the gate know them by these names.
 VARIANTS = ("paper", "emobox")
 AUDIO_MODELS = [layout.model_name(f, b) for f in layout.AUDIO_FEATURES for b in layout.BALANCES]
+#: What a variant's run keeps: the trained audio models and the default ensemble of two of them.
+KEPT = [*AUDIO_MODELS, layout.ENSEMBLE_MODEL]
 
 
 def variant_dir(root: Path, name: str) -> Path:
@@ -54,18 +56,19 @@ def overrides(name: str, extra: dict | None = None, root: Path = Path(".")) -> d
 
 
 def run(root: Path, name: str, extra: dict | None = None, work: Path | None = None) -> list[Path]:
-    """Run the audio models of variant `name` in a scratch copy of the project at `root`; write each model's
-    metrics to metrics/<name>/ with the variant's parameters and the project's git revision."""
+    """Run the audio models of variant `name`, and the default ensemble of two of them, in a scratch copy of the
+    project at `root`; write each model's metrics to metrics/<name>/ with the variant's parameters and the
+    project's git revision."""
     changes = overrides(name, extra, root)
     scratch.changed_params(root, changes)  # a bad override stops here, before any work
     git_revision = git.revision(root)  # of the code the copy runs, before anything can move HEAD on
     with tempfile.TemporaryDirectory(dir=work) as folder:
         project = scratch.scratch_project(root, Path(folder) / "project", changes)
-        scratch.dvc(project, "repro", "evaluate", capture=False)
+        scratch.dvc(project, "repro", "evaluate", "ensemble", capture=False)
         out = variant_dir(root, name)
         provenance = {"variant": name, "overrides": changes, "git_revision": git_revision}
         written = []
-        for model in AUDIO_MODELS:
+        for model in KEPT:
             metrics = metrics_detail.read(project / "metrics" / f"{model}.json")  # whole: kept in one file here
             write_json(out / f"{model}.json", {**provenance, **metrics})
             written.append(out / f"{model}.json")
@@ -73,7 +76,7 @@ def run(root: Path, name: str, extra: dict | None = None, work: Path | None = No
 
 
 def load(root: Path, name: str) -> dict[str, dict]:
-    """A variant's metrics per audio model, for those it has."""
+    """A variant's metrics per audio model (and the ensemble), for those it has."""
     folder = variant_dir(root, name)
-    return {model: json.loads(path.read_text()) for model in AUDIO_MODELS
+    return {model: json.loads(path.read_text()) for model in KEPT
             if (path := folder / f"{model}.json").is_file()}
