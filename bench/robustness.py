@@ -40,6 +40,7 @@ from emo.core.params import AudioParams
 from emo.core.params import load as load_params
 from emo.data import split
 from emo.data.augment import read as read_plan
+from emo.learn import ensemble
 from emo.learn.checkpoints import load_checkpoint, rebuild
 from emo.learn.hybrid import with_svm
 from emo.learn.train import predict_proba
@@ -83,13 +84,16 @@ def clip_features(job: tuple[str, str, AudioParams]) -> tuple[np.ndarray, np.nda
 
 
 def score(project: Path, workers: int) -> dict[str, dict[str, float]]:
-    """Per model and device, the mean accuracy over the model's runs on the validation actors' original clips."""
+    """Per model (the four audio models and the default ensemble of two) and device, the mean accuracy over the
+    model's runs on the validation actors' original clips."""
     params = load_params(project / "params.yaml")
     plan = [r for r in read_plan(project / layout.PLAN) if r.split == "val" and r.op == "original" and r.path]
     speakers = np.array([r.actor for r in plan])
     labels = np.array([r.label for r in plan])
     results: dict[str, dict[str, float]] = {}
+    both = ensemble.default(params.ensemble.mfcc_weight)  # the default model: two of the four, fused run by run
     for device in DEVICES:
+        runs: dict[str, list[np.ndarray]] = {}
         pairs = list(executor.run_ordered(clip_features, [(str(project / r.path), device, params.audio)
                                                           for r in plan], workers=workers, threads=1))
         for feature in layout.AUDIO_FEATURES:
@@ -101,10 +105,13 @@ def score(project: Path, workers: int) -> dict[str, dict[str, float]]:
                 norm = bool(saved["settings"]["speaker_norm"])
                 inputs = split.standardise(x, split.training_stats(stats, "", norm), speakers if norm else None)
                 memo: dict = {}  # the seeds share the SVM
-                accuracy = [float(np.mean(with_svm(saved, run, inputs, predict_proba(rebuild(saved, run), inputs,
-                                                                          torch.device("cpu")), memo).argmax(1)
-                                          == labels)) for run in saved["runs"]]
-                results.setdefault(name, {})[device] = float(np.mean(accuracy))
+                runs[name] = [with_svm(saved, run, inputs, predict_proba(rebuild(saved, run), inputs,
+                                                                         torch.device("cpu")), memo)
+                              for run in saved["runs"]]
+        runs[both.name] = [both.fuse(list(same)) for same in zip(*(runs[m] for m in both.models), strict=True)]
+        for name, probabilities in runs.items():
+            accuracy = [float(np.mean(p.argmax(1) == labels)) for p in probabilities]
+            results.setdefault(name, {})[device] = float(np.mean(accuracy))
     return results
 
 
