@@ -70,14 +70,14 @@ class FeatureEnsemble:
                                    f"on different data; {FIX}")
         proba = self.fuse([t.proba for t in tables])
         runs = first.run != predictions.ENSEMBLE
+        runs_of: dict[tuple[str, str], list[int]] = {}  # each clip's run rows, in row order
+        for i in np.flatnonzero(runs):
+            runs_of.setdefault((first.split[i], first.clip[i]), []).append(i)
         for i in np.flatnonzero(~runs):
-            same = runs & (first.split == first.split[i]) & (first.clip == first.clip[i])
-            if first.fold[i] != "":
-                same &= first.fold == first.fold[i]
+            same = [j for j in runs_of.get((first.split[i], first.clip[i]), []) if first.fold[i] in ("", first.fold[j])]
             proba[i] = proba[same].mean(axis=0)
-        allowed = np.full(len(EMOTIONS), -np.inf)
-        allowed[list(range(len(EMOTIONS)) if classes is None else classes)] = 0.0
-        predicted = np.array(EMOTIONS)[(proba + allowed).argmax(axis=1)] if len(proba) else first.predicted
+        shown = range(len(EMOTIONS)) if classes is None else classes
+        predicted = np.array(EMOTIONS)[predictions.restricted_argmax(proba, list(shown))]
         return predictions.Table(first.split, first.clip, first.speaker, first.label, first.fold, first.run,
                                  predicted, proba)
 

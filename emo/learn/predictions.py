@@ -63,6 +63,12 @@ class Table:
 _FIELDS = ("split", "clip", "speaker", "label", "fold", "run", "predicted", "proba")
 
 
+def restricted_argmax(proba: np.ndarray, classes) -> np.ndarray:
+    """Per clip, the most probable class among `classes` (model class indices, ascending)."""
+    classes = np.asarray(classes)
+    return classes[proba[:, classes].argmax(axis=1)]
+
+
 def run_name(seed: int) -> str:
     """The `run` of a trained run: seed<N>."""
     return f"seed{int(seed)}"

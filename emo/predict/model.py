@@ -16,7 +16,6 @@ from emo.core.params import Params
 from emo.data import split
 from emo.learn import ensemble
 from emo.learn.checkpoints import CheckpointError, load_checkpoint, rebuild
-from emo.learn.ensemble import FeatureEnsemble
 from emo.learn.hybrid import with_svm
 from emo.learn.train import predict_proba
 from emo.predict import media
@@ -88,7 +87,7 @@ class EnsembleModel:
 
     name: str
     members: list[Model]
-    fusion: FeatureEnsemble
+    fusion: ensemble.FeatureEnsemble
 
     def __post_init__(self) -> None:
         runs = [[(run["seed"], run.get("fold")) for run in m.saved["runs"]] for m in self.members]

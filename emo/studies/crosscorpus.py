@@ -21,6 +21,7 @@ from emo.corpora import corpus
 from emo.data import split
 from emo.learn import predictions, uncertainty
 from emo.learn.ensemble import FeatureEnsemble
+from emo.learn.predictions import restricted_argmax
 from emo.studies.crossfeatures import FEATURES, features_file, load_features
 
 METRICS = Path("metrics/crosscorpus.json")
@@ -37,12 +38,6 @@ def shared_classes(name: str) -> list[int]:
     """The model classes (RAVDESS indices, in order) of the emotions corpus `name` shares with RAVDESS."""
     labels = set(corpus(name).labels)
     return [i for i, emotion in enumerate(EMOTIONS) if emotion in labels]
-
-
-def restricted_argmax(proba: np.ndarray, classes: list[int]) -> np.ndarray:
-    """Per clip, the most probable class among `classes` (model class indices)."""
-    classes = np.asarray(classes)
-    return classes[proba[:, classes].argmax(axis=1)]
 
 
 def shared_scores(y: np.ndarray, pred: np.ndarray, classes: list[int]) -> dict[str, float]:
@@ -99,15 +94,23 @@ def score_runs(saved: dict, stats: dict[str, np.ndarray], arrays: dict[str, np.n
         prefix = "" if run.get("fold") is None else f"fold{run['fold']}_"
         inputs = split.standardise(own, split.training_stats(stats, prefix, speaker_norm))
         proba = with_svm(saved, run, inputs, predict_proba(rebuild(saved, run), inputs, torch.device("cpu")), memo)
-        pred = restricted_argmax(proba, classes)
-        where = {} if run.get("fold") is None else {"fold": run["fold"]}
-        per_run.append({"seed": run["seed"], **where, **shared_scores(y[keep], pred, classes),
-                        "accuracy_8way": float(np.mean(proba.argmax(axis=1) == y[keep]))})
+        entry, pred = run_scores(run["seed"], run.get("fold"), y[keep], proba, classes)
+        per_run.append(entry)
         actual.append(y[keep])
         predicted.append(pred)
         probabilities.append(proba)
     ensemble = shared_scores(y[keep], restricted_argmax(np.mean(probabilities, axis=0), classes), classes)
     return per_run, np.concatenate(actual), np.concatenate(predicted), ensemble, probabilities, keep
+
+
+def run_scores(seed: int, fold: int | None, y: np.ndarray, proba: np.ndarray, classes: list[int]
+               ) -> tuple[dict, np.ndarray]:
+    """One run's entry of the detail (seed, fold in k-fold mode, the shared-class scores and the 8-way accuracy)
+    and its predictions restricted to `classes`."""
+    pred = restricted_argmax(proba, classes)
+    where = {} if fold is None else {"fold": fold}
+    return ({"seed": seed, **where, **shared_scores(y, pred, classes),
+             "accuracy_8way": float(np.mean(proba.argmax(axis=1) == y))}, pred)
 
 
 def svm_gain(saved: dict, stats: dict[str, np.ndarray], arrays: dict[str, np.ndarray], classes: list[int],
@@ -248,9 +251,9 @@ def score_ensemble(chosen: FeatureEnsemble, name: str, arrays: dict[str, np.ndar
             ensemble, ensemble_right = shared_scores(y, pred, classes), pred == y
             ensemble_alone = labels_of(tables[0].predicted[rows]) == y
             continue
-        where = {} if fold == "" else {"fold": int(fold)}
-        per_run.append({"seed": int(run[len("seed"):]), **where, **shared_scores(y, pred, classes),
-                        "accuracy_8way": float(np.mean(table.proba[rows].argmax(axis=1) == y))})
+        entry, _ = run_scores(int(run[len("seed"):]), None if fold == "" else int(fold), y, table.proba[rows],
+                              classes)
+        per_run.append(entry)
         actual.append(y)
         predicted.append(pred)
         right.append(pred == y)
